@@ -1,0 +1,98 @@
+//! Running a rotator as a Lambda function under the Lambda Runtime API.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing::error;
+
+use crate::config::{ConfigError, Environment, ProcessEnv};
+use crate::deadline::Deadline;
+use crate::error::RotationError;
+use crate::logging;
+use crate::rotation::Rotation;
+use crate::rotator::Rotator;
+use crate::store::{AwsSecretStore, StoreSettings};
+
+/// The whole `main` of a rotation Lambda: logging, configuration (read once; a mistake is
+/// reported as an init error naming the variable), one Secrets Manager client for the life of
+/// the process, then the Runtime API loop.
+///
+/// A rotator binary's `main` is one call (see the prebuilt rotators in `rotators/`):
+///
+/// ```ignore
+/// #[tokio::main(flavor = "current_thread")]
+/// async fn main() -> std::process::ExitCode {
+///     rotation_core::lambda::serve(MyRotator::from_env).await
+/// }
+/// ```
+pub async fn serve<R, F>(build: F) -> ExitCode
+where
+    R: Rotator,
+    F: FnOnce(&dyn Environment) -> Result<R, ConfigError>,
+{
+    logging::init();
+    let configured = StoreSettings::from_env(&ProcessEnv)
+        .and_then(|settings| build(&ProcessEnv).map(|rotator| (settings, rotator)));
+    let (settings, rotator) = match configured {
+        Ok(configured) => configured,
+        Err(problem) => {
+            error!(error = %problem, variable = %problem.variable, "configuration error");
+            report_init_error(&problem).await;
+            return ExitCode::FAILURE;
+        }
+    };
+    let store = AwsSecretStore::new(&settings).await;
+    let rotation = Arc::new(Rotation::new(rotator, store));
+    let handler = service_fn(move |event: LambdaEvent<Value>| {
+        let rotation = Arc::clone(&rotation);
+        async move {
+            let deadline = Deadline::from_lambda(event.context.deadline());
+            rotation.handle(&event.payload, deadline).await
+        }
+    });
+    match lambda_runtime::run(handler).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(problem) => {
+            error!(error = %problem, "the Lambda runtime loop stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Tells the Runtime API why the function cannot start (`/runtime/init/error`), so that the
+/// invoker sees the configuration message rather than a bare exit. Best effort: without
+/// `AWS_LAMBDA_RUNTIME_API` (run by hand) the log line is the report.
+async fn report_init_error(problem: &ConfigError) {
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return;
+    };
+    let body = serde_json::json!({
+        "errorType": "ConfigError",
+        "errorMessage": problem.to_string(),
+    })
+    .to_string();
+    let request = format!(
+        "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\n\
+         Lambda-Runtime-Function-Error-Type: Runtime.ConfigError\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let send = async {
+        let mut stream = tokio::net::TcpStream::connect(&api).await?;
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(())
+    };
+    if let Err(problem) = tokio::time::timeout(std::time::Duration::from_secs(2), send).await {
+        error!(error = %problem, "could not report the init error to the Runtime API");
+    }
+}
+
+/// Converts a step error into what the runtime reports (re-exported for custom `main`s).
+pub fn diagnostic(error: RotationError) -> lambda_runtime::Diagnostic {
+    error.into()
+}

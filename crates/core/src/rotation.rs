@@ -1,0 +1,177 @@
+//! The framework's side of a step: validate, dispatch, time, log.
+
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use tracing::{Instrument, error, info, info_span};
+
+use crate::deadline::Deadline;
+use crate::error::RotationError;
+use crate::event::RotationEvent;
+use crate::rotator::{Rotator, StepContext};
+use crate::stage::Stage;
+use crate::step::Step;
+use crate::store::{SecretStore, VersionRef};
+use crate::validate::{Decision, SecretMetadata, validate};
+
+/// What a step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// The token was already `AWSCURRENT`: nothing to do.
+    AlreadyCurrent,
+    /// createSecret found a value for the token already and kept it.
+    PendingExists,
+    /// The step ran to completion.
+    Done,
+}
+
+impl StepOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            StepOutcome::AlreadyCurrent => "already-current",
+            StepOutcome::PendingExists => "pending-exists",
+            StepOutcome::Done => "done",
+        }
+    }
+}
+
+/// A rotator and a store: everything needed to handle rotation events.
+pub struct Rotation<R> {
+    rotator: R,
+    store: Box<dyn SecretStore>,
+}
+
+impl<R: Rotator> Rotation<R> {
+    /// Pairs a rotator with a store.
+    pub fn new(rotator: R, store: impl SecretStore + 'static) -> Self {
+        Rotation {
+            rotator,
+            store: Box::new(store),
+        }
+    }
+
+    /// The rotator.
+    pub fn rotator(&self) -> &R {
+        &self.rotator
+    }
+
+    /// Handles one event payload: the Lambda handler's whole job. Returns a small JSON summary
+    /// (Secrets Manager ignores it; it is for people invoking the function by hand).
+    pub async fn handle(&self, payload: &Value, deadline: Deadline) -> Result<Value, RotationError> {
+        let event = match RotationEvent::from_json(payload) {
+            Ok(event) => event,
+            Err(problem) => {
+                error!(error = %problem, "rejected event");
+                return Err(problem.into());
+            }
+        };
+        let span = info_span!(
+            "rotation",
+            secret = %event.secret_id,
+            token = %event.token,
+            step = %event.step,
+        );
+        let started = Instant::now();
+        let result = self.handle_event(&event, deadline).instrument(span.clone()).await;
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let _entered = span.enter();
+        match result {
+            Ok(outcome) => {
+                info!(outcome = outcome.as_str(), duration_ms, "step succeeded");
+                Ok(json!({
+                    "step": event.step.to_string(),
+                    "secret": event.secret_id,
+                    "token": event.token.as_str(),
+                    "outcome": outcome.as_str(),
+                }))
+            }
+            Err(problem) => {
+                error!(error = %problem, kind = problem.kind(), duration_ms, "step failed");
+                Err(problem)
+            }
+        }
+    }
+
+    /// Handles a typed event.
+    pub async fn handle_event(
+        &self,
+        event: &RotationEvent,
+        deadline: Deadline,
+    ) -> Result<StepOutcome, RotationError> {
+        let metadata = self.store.describe(&event.secret_id).await?;
+        let step = match validate(&metadata, &event.token, &event.step)? {
+            Decision::AlreadyCurrent => {
+                info!(
+                    "Secret version {} already set as AWSCURRENT for secret {}.",
+                    event.token, metadata.arn
+                );
+                return Ok(StepOutcome::AlreadyCurrent);
+            }
+            Decision::Run(step) => step,
+        };
+        let budget_ms = deadline.remaining().as_millis();
+        let run = self.run_step(step, event, &metadata, deadline);
+        match tokio::time::timeout_at(deadline.instant(), run).await {
+            Ok(result) => result,
+            Err(_) => Err(RotationError::DeadlineExceeded {
+                step,
+                arn: metadata.arn.clone(),
+                budget_ms,
+            }),
+        }
+    }
+
+    async fn run_step(
+        &self,
+        step: Step,
+        event: &RotationEvent,
+        metadata: &SecretMetadata,
+        deadline: Deadline,
+    ) -> Result<StepOutcome, RotationError> {
+        // Every later call uses the ARN that DescribeSecret returned, as AWS's templates do.
+        let arn = metadata.arn.as_str();
+        let ctx = StepContext::new(self.store.as_ref(), arn, &event.token, step, deadline);
+        match step {
+            Step::CreateSecret => {
+                let current = ctx.current().await?;
+                let existing = self
+                    .store
+                    .get_value(arn, &VersionRef::Pending(event.token.clone()))
+                    .await?;
+                if existing.is_some() {
+                    info!("createSecret: a value for this version exists already; keeping it");
+                    return Ok(StepOutcome::PendingExists);
+                }
+                let pending = self.rotator.create(&ctx, current).await?;
+                self.store
+                    .put_pending(arn, &event.token, &pending, event.rotation_token.as_ref())
+                    .await?;
+                info!("createSecret: stored the new value as AWSPENDING");
+            }
+            Step::SetSecret => {
+                self.rotator.set(&ctx).await?;
+            }
+            Step::TestSecret => {
+                let pending = ctx.pending().await?;
+                self.rotator.test(&ctx, pending).await?;
+            }
+            Step::FinishSecret => {
+                let from = metadata.versions.version_with(Stage::Current);
+                self.store.move_current(arn, &event.token, from).await?;
+                info!(
+                    from_version = from.unwrap_or(""),
+                    "finishSecret: moved AWSCURRENT to this version"
+                );
+                self.rotator.finish(&ctx).await?;
+            }
+        }
+        Ok(StepOutcome::Done)
+    }
+}
+
+impl<R> std::fmt::Debug for Rotation<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rotation").finish_non_exhaustive()
+    }
+}
+

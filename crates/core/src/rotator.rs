@@ -1,0 +1,138 @@
+//! The `Rotator` trait: what a target-specific rotator supplies. The framework owns the rest.
+
+use async_trait::async_trait;
+use tokio::sync::OnceCell;
+
+use crate::deadline::Deadline;
+use crate::error::RotationError;
+use crate::event::VersionToken;
+use crate::secret::SecretString;
+use crate::stage::Stage;
+use crate::step::Step;
+use crate::store::{SecretStore, VersionRef};
+
+/// What a step knows: which secret, which version, the deadline, and lazy access to the
+/// secret's versions (each is fetched at most once per step, and only when asked for).
+pub struct StepContext<'a> {
+    /// The secret's ARN.
+    pub arn: &'a str,
+    /// The version being rotated.
+    pub token: &'a VersionToken,
+    /// The step being run.
+    pub step: Step,
+    /// When the step must be done by: take every network timeout from it.
+    pub deadline: Deadline,
+    store: &'a dyn SecretStore,
+    current: OnceCell<SecretString>,
+    pending: OnceCell<SecretString>,
+    previous: OnceCell<Option<SecretString>>,
+}
+
+impl<'a> StepContext<'a> {
+    /// A context for a step.
+    pub fn new(
+        store: &'a dyn SecretStore,
+        arn: &'a str,
+        token: &'a VersionToken,
+        step: Step,
+        deadline: Deadline,
+    ) -> Self {
+        StepContext {
+            arn,
+            token,
+            step,
+            deadline,
+            store,
+            current: OnceCell::new(),
+            pending: OnceCell::new(),
+            previous: OnceCell::new(),
+        }
+    }
+
+    /// The `AWSCURRENT` value (an error when it has none).
+    pub async fn current(&self) -> Result<&SecretString, RotationError> {
+        self.current
+            .get_or_try_init(|| async {
+                self.store
+                    .get_value(self.arn, &VersionRef::Stage(Stage::Current))
+                    .await?
+                    .ok_or_else(|| RotationError::MissingVersion {
+                        arn: self.arn.to_owned(),
+                        stage: Stage::Current,
+                        hint: "put an initial value in the secret before rotating it",
+                    })
+            })
+            .await
+    }
+
+    /// The pending value of this rotation's token (an error when it has none).
+    pub async fn pending(&self) -> Result<&SecretString, RotationError> {
+        self.pending
+            .get_or_try_init(|| async {
+                self.store
+                    .get_value(self.arn, &VersionRef::Pending(self.token.clone()))
+                    .await?
+                    .ok_or_else(|| RotationError::MissingVersion {
+                        arn: self.arn.to_owned(),
+                        stage: Stage::Pending,
+                        hint: "createSecret has not stored a value for this token yet",
+                    })
+            })
+            .await
+    }
+
+    /// The `AWSPREVIOUS` value, if there is one.
+    pub async fn previous(&self) -> Result<Option<&SecretString>, RotationError> {
+        let previous = self
+            .previous
+            .get_or_try_init(|| async {
+                self.store
+                    .get_value(self.arn, &VersionRef::Stage(Stage::Previous))
+                    .await
+            })
+            .await?;
+        Ok(previous.as_ref())
+    }
+
+    /// A target error that names this step and secret.
+    pub fn fail(&self, message: impl std::fmt::Display) -> RotationError {
+        RotationError::target(format!("{}: {message} (secret {})", self.step, self.arn))
+    }
+}
+
+/// What a rotator for one kind of target supplies.
+///
+/// The framework validates the event, reads and writes Secrets Manager, keeps every step
+/// idempotent (createSecret never generates twice for a token; a token already `AWSCURRENT`
+/// is a no-op) and moves the labels. A rotator only knows its target:
+///
+/// - [`Rotator::create`]: build the pending value from the current one (e.g. a new password);
+/// - [`Rotator::set`]: make the target accept the pending value; it must be safe to run again
+///   after a crash anywhere (check first whether the pending value already works);
+/// - [`Rotator::test`]: prove the pending value works; an error keeps `AWSCURRENT` where it is;
+/// - [`Rotator::finish`]: optional clean-up after `AWSCURRENT` has moved.
+///
+/// Error messages must never contain a secret value.
+#[async_trait]
+pub trait Rotator: Send + Sync + 'static {
+    /// Builds the new value from the `AWSCURRENT` one (createSecret).
+    async fn create(
+        &self,
+        ctx: &StepContext<'_>,
+        current: &SecretString,
+    ) -> Result<SecretString, RotationError>;
+
+    /// Makes the target accept the pending value (setSecret). Use [`StepContext::pending`],
+    /// [`StepContext::current`] and [`StepContext::previous`] for the versions.
+    async fn set(&self, ctx: &StepContext<'_>) -> Result<(), RotationError>;
+
+    /// Proves the pending value works against the target (testSecret).
+    async fn test(&self, ctx: &StepContext<'_>, pending: &SecretString)
+    -> Result<(), RotationError>;
+
+    /// Clean-up after `AWSCURRENT` moved to the new version (finishSecret). Nothing by default.
+    async fn finish(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
+        let _ = ctx;
+        Ok(())
+    }
+}

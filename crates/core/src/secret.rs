@@ -1,0 +1,254 @@
+//! Secret values: a string that cannot be logged, and JSON secrets that keep every key.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+/// A secret value (a password, a whole `SecretString`, an API key).
+///
+/// Its `Debug` form is redacted and it has no `Display`, so it cannot reach a log line or an
+/// error message by accident; [`SecretString::expose`] is the one way to read it. The memory is
+/// overwritten when the value is dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        SecretString(value.into())
+    }
+
+    /// The secret itself. Every call site is a place where a secret leaves its box: keep them few.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Length in bytes (safe to log).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the secret is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(<redacted>)")
+    }
+}
+
+impl Drop for SecretString {
+    fn drop(&mut self) {
+        // Overwrite the buffer before it goes back to the allocator (`into_bytes` keeps it).
+        let mut bytes = std::mem::take(&mut self.0).into_bytes();
+        bytes.fill(0);
+        std::hint::black_box(&bytes);
+    }
+}
+
+/// Why a secret value could not be read. Never contains the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// The value is not JSON.
+    #[error("the {version} value of secret {arn} is not valid JSON ({reason})")]
+    NotJson {
+        /// The secret.
+        arn: String,
+        /// Which version (stage or token).
+        version: String,
+        /// Where parsing failed (category, line and column only: never the text).
+        reason: String,
+    },
+    /// The value is JSON but not an object.
+    #[error("the {version} value of secret {arn} is JSON but not an object (found {found})")]
+    NotAnObject {
+        /// The secret.
+        arn: String,
+        /// Which version.
+        version: String,
+        /// The JSON type found.
+        found: &'static str,
+    },
+    /// A required key is absent (AWS's message: `<field> key is missing from secret JSON`).
+    #[error("{field} key is missing from secret JSON ({version} value of secret {arn})")]
+    MissingField {
+        /// The secret.
+        arn: String,
+        /// Which version.
+        version: String,
+        /// The key.
+        field: &'static str,
+    },
+    /// A key has a value of the wrong type or form.
+    #[error("{field} key in secret JSON {problem} ({version} value of secret {arn})")]
+    InvalidField {
+        /// The secret.
+        arn: String,
+        /// Which version.
+        version: String,
+        /// The key.
+        field: &'static str,
+        /// What is wrong (never the value of a secret field).
+        problem: String,
+    },
+    /// The engine is absent or not one this rotator serves (AWS's message).
+    #[error(
+        "Database engine must be set to {expected} in order to use this rotation lambda ({version} value of secret {arn} has {found})"
+    )]
+    WrongEngine {
+        /// The secret.
+        arn: String,
+        /// Which version.
+        version: String,
+        /// The accepted values, quoted.
+        expected: String,
+        /// What the secret has.
+        found: String,
+    },
+}
+
+/// Where a secret value came from, for error messages: the secret and the version's label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueSource {
+    /// The secret's ARN.
+    pub arn: String,
+    /// `AWSCURRENT`, `AWSPENDING`, `AWSPREVIOUS` or a version id.
+    pub version: String,
+}
+
+impl ValueSource {
+    /// A source.
+    pub fn new(arn: impl Into<String>, version: impl Into<String>) -> Self {
+        ValueSource {
+            arn: arn.into(),
+            version: version.into(),
+        }
+    }
+}
+
+/// A JSON object secret that keeps every key, in order, with its JSON type.
+///
+/// Rotators change one or two keys (`password`, `username`) and write everything else back as it
+/// was, so a `port` stored as a string stays a string and unknown keys survive.
+#[derive(Clone, PartialEq)]
+pub struct JsonSecret(Map<String, Value>);
+
+impl fmt::Debug for JsonSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonSecret")
+            .field("keys", &self.0.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl JsonSecret {
+    /// Parses a `SecretString`. Errors say where and why parsing failed, never what the text is.
+    pub fn parse(value: &SecretString, source: &ValueSource) -> Result<Self, SecretError> {
+        let parsed: Value = serde_json::from_str(value.expose()).map_err(|error| {
+            let category = match error.classify() {
+                serde_json::error::Category::Eof => "unexpected end of input",
+                serde_json::error::Category::Syntax => "syntax error",
+                serde_json::error::Category::Data => "invalid data",
+                serde_json::error::Category::Io => "read error",
+            };
+            SecretError::NotJson {
+                arn: source.arn.clone(),
+                version: source.version.clone(),
+                reason: format!(
+                    "{category} at line {} column {}",
+                    error.line(),
+                    error.column()
+                ),
+            }
+        })?;
+        match parsed {
+            Value::Object(map) => Ok(JsonSecret(map)),
+            other => Err(SecretError::NotAnObject {
+                arn: source.arn.clone(),
+                version: source.version.clone(),
+                found: json_type(&other),
+            }),
+        }
+    }
+
+    /// The raw value of a key.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key)
+    }
+
+    /// Sets a key to a string, keeping its position when it exists.
+    pub fn set_string(&mut self, key: &str, value: &str) {
+        self.0.insert(key.to_owned(), Value::String(value.to_owned()));
+    }
+
+    /// The keys, in order (safe to log).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    /// Serialises back to a `SecretString`.
+    pub fn to_secret_string(&self) -> SecretString {
+        // Serialising a map of JSON values cannot fail.
+        SecretString::new(Value::Object(self.0.clone()).to_string())
+    }
+}
+
+/// The JSON type name of a value, for messages.
+pub fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source() -> ValueSource {
+        ValueSource::new("arn:s", "AWSCURRENT")
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let secret = SecretString::new("hunter2");
+        assert!(!format!("{secret:?}").contains("hunter2"));
+        let json = JsonSecret::parse(&SecretString::new(r#"{"password":"hunter2"}"#), &source())
+            .unwrap();
+        assert!(!format!("{json:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn parse_errors_never_show_the_secret() {
+        for text in [
+            "hunter2",
+            r#""hunter2""#,
+            r#"{"password": "hunter2""#,
+            r#"{"password": hunter2}"#,
+            "[\"hunter2\"]",
+        ] {
+            let error = JsonSecret::parse(&SecretString::new(text), &source()).unwrap_err();
+            let message = error.to_string();
+            assert!(!message.contains("hunter2"), "{message}");
+            assert!(message.contains("arn:s"), "{message}");
+        }
+    }
+
+    #[test]
+    fn keeps_keys_order_and_types() {
+        let text = r#"{"zeta":1,"port":"5432","password":"a","nested":{"x":[1,2]},"ssl":true}"#;
+        let mut json = JsonSecret::parse(&SecretString::new(text), &source()).unwrap();
+        json.set_string("password", "b");
+        assert_eq!(
+            json.to_secret_string().expose(),
+            r#"{"zeta":1,"port":"5432","password":"b","nested":{"x":[1,2]},"ssl":true}"#
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! The secret store: the four Secrets Manager calls a rotation needs, behind a narrow trait.
+//!
+//! [`AwsSecretStore`] is the real one (aws-sdk-secretsmanager). It is built once per process,
+//! outside the handler, with bounded retries (exponential backoff with jitter on throttling,
+//! 5xx and transient network errors) and timeouts that fit a Lambda's deadline.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::config::{ConfigError, Environment, number_var};
+use crate::event::{RotationToken, VersionToken};
+use crate::secret::SecretString;
+use crate::stage::{Stage, VersionStages};
+use crate::validate::SecretMetadata;
+
+/// Which version of a secret to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionRef {
+    /// The version carrying a label.
+    Stage(Stage),
+    /// The pending version with this id (`VersionId=token`, `VersionStage=AWSPENDING`), as AWS's
+    /// templates read it: a token that lost `AWSPENDING` is not read by mistake.
+    Pending(VersionToken),
+}
+
+impl std::fmt::Display for VersionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionRef::Stage(stage) => stage.fmt(f),
+            VersionRef::Pending(_) => Stage::Pending.fmt(f),
+        }
+    }
+}
+
+/// A failed Secrets Manager call: which call, on which secret, and what the service said.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Secrets Manager {operation} on secret {secret} failed: {message}")]
+pub struct StoreError {
+    /// The API call (`DescribeSecret`, `GetSecretValue`, ...).
+    pub operation: &'static str,
+    /// The secret id as given.
+    pub secret: String,
+    /// The service's error code, when it sent one (e.g. `ThrottlingException`).
+    pub code: Option<String>,
+    /// The full error, with its causes.
+    pub message: String,
+}
+
+impl StoreError {
+    /// An error from anything other than the service (used by non-AWS stores).
+    pub fn new(operation: &'static str, secret: &str, message: impl Into<String>) -> Self {
+        StoreError {
+            operation,
+            secret: secret.to_owned(),
+            code: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// The Secrets Manager calls a rotation makes.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// `DescribeSecret`.
+    async fn describe(&self, secret_id: &str) -> Result<SecretMetadata, StoreError>;
+
+    /// `GetSecretValue`; `Ok(None)` when the version has no value (`ResourceNotFoundException`).
+    async fn get_value(
+        &self,
+        secret_id: &str,
+        version: &VersionRef,
+    ) -> Result<Option<SecretString>, StoreError>;
+
+    /// `PutSecretValue(ClientRequestToken=token, VersionStages=[AWSPENDING])`, passing the
+    /// `RotationToken` when the event had one.
+    async fn put_pending(
+        &self,
+        secret_id: &str,
+        token: &VersionToken,
+        value: &SecretString,
+        rotation_token: Option<&RotationToken>,
+    ) -> Result<(), StoreError>;
+
+    /// `UpdateSecretVersionStage(AWSCURRENT, MoveToVersionId=token, RemoveFromVersionId=from)`.
+    async fn move_current(
+        &self,
+        secret_id: &str,
+        token: &VersionToken,
+        from_version: Option<&str>,
+    ) -> Result<(), StoreError>;
+}
+
+/// The store over aws-sdk-secretsmanager.
+#[derive(Debug, Clone)]
+pub struct AwsSecretStore {
+    client: Client,
+}
+
+/// Retry and timeout settings of [`AwsSecretStore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// The endpoint from `SECRETS_MANAGER_ENDPOINT`, if set (AWS's templates' variable). The SDK's
+    /// own `AWS_ENDPOINT_URL_SECRETS_MANAGER` and `AWS_ENDPOINT_URL` work without it.
+    pub endpoint: Option<String>,
+    /// Attempts per call, first included (`SECRETS_MANAGER_MAX_ATTEMPTS`, default 5).
+    pub max_attempts: u32,
+}
+
+impl StoreSettings {
+    /// Reads `SECRETS_MANAGER_ENDPOINT` and `SECRETS_MANAGER_MAX_ATTEMPTS`.
+    pub fn from_env(env: &dyn Environment) -> Result<Self, ConfigError> {
+        let endpoint = match env.var("SECRETS_MANAGER_ENDPOINT") {
+            None => None,
+            Some(url) if url.trim().is_empty() => None,
+            Some(url) => {
+                let url = url.trim().to_owned();
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(ConfigError::new(
+                        "SECRETS_MANAGER_ENDPOINT",
+                        format!(
+                            "{url:?} is not a URL (expected e.g. https://secretsmanager.us-east-1.amazonaws.com)"
+                        ),
+                    ));
+                }
+                Some(url)
+            }
+        };
+        let max_attempts = number_var(env, "SECRETS_MANAGER_MAX_ATTEMPTS", 5, 1, 10)? as u32;
+        Ok(StoreSettings {
+            endpoint,
+            max_attempts,
+        })
+    }
+}
+
+impl AwsSecretStore {
+    /// Builds the client from the SDK's usual sources (region, credentials, endpoint variables)
+    /// and the settings.
+    pub async fn new(settings: &StoreSettings) -> Self {
+        let retry = RetryConfig::standard()
+            .with_max_attempts(settings.max_attempts)
+            .with_initial_backoff(Duration::from_millis(100))
+            .with_max_backoff(Duration::from_secs(2));
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(5))
+            .operation_timeout(Duration::from_secs(20))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry)
+            .timeout_config(timeouts);
+        if let Some(endpoint) = &settings.endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        AwsSecretStore {
+            client: Client::new(&loader.load().await),
+        }
+    }
+
+    /// Wraps an existing client.
+    pub fn from_client(client: Client) -> Self {
+        AwsSecretStore { client }
+    }
+}
+
+fn store_error<E, R>(operation: &'static str, secret: &str, error: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError {
+        operation,
+        secret: secret.to_owned(),
+        code: error.code().map(str::to_owned),
+        message: DisplayErrorContext(&error).to_string(),
+    }
+}
+
+#[async_trait]
+impl SecretStore for AwsSecretStore {
+    async fn describe(&self, secret_id: &str) -> Result<SecretMetadata, StoreError> {
+        let output = self
+            .client
+            .describe_secret()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| store_error("DescribeSecret", secret_id, e))?;
+        let mut versions = VersionStages::new();
+        for (version, labels) in output.version_ids_to_stages().into_iter().flatten() {
+            versions.insert(version.clone(), labels.iter().cloned());
+        }
+        Ok(SecretMetadata {
+            arn: output.arn().unwrap_or(secret_id).to_owned(),
+            rotation_enabled: output.rotation_enabled(),
+            versions,
+        })
+    }
+
+    async fn get_value(
+        &self,
+        secret_id: &str,
+        version: &VersionRef,
+    ) -> Result<Option<SecretString>, StoreError> {
+        let request = self.client.get_secret_value().secret_id(secret_id);
+        let request = match version {
+            VersionRef::Stage(stage) => request.version_stage(stage.as_str()),
+            VersionRef::Pending(token) => request
+                .version_id(token.as_str())
+                .version_stage(Stage::Pending.as_str()),
+        };
+        match request.send().await {
+            Ok(output) => Ok(output.secret_string().map(SecretString::new)),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(store_error("GetSecretValue", secret_id, error)),
+        }
+    }
+
+    async fn put_pending(
+        &self,
+        secret_id: &str,
+        token: &VersionToken,
+        value: &SecretString,
+        rotation_token: Option<&RotationToken>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .client_request_token(token.as_str())
+            .secret_string(value.expose())
+            .version_stages(Stage::Pending.as_str())
+            .set_rotation_token(rotation_token.map(|t| t.expose().to_owned()))
+            .send()
+            .await
+            .map_err(|e| store_error("PutSecretValue", secret_id, e))?;
+        Ok(())
+    }
+
+    async fn move_current(
+        &self,
+        secret_id: &str,
+        token: &VersionToken,
+        from_version: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(Stage::Current.as_str())
+            .move_to_version_id(token.as_str())
+            .set_remove_from_version_id(from_version.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| store_error("UpdateSecretVersionStage", secret_id, e))?;
+        Ok(())
+    }
+}
