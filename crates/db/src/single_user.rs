@@ -1,0 +1,250 @@
+//! Single-user rotation: the user changes its own password (AWS's single-user templates).
+//!
+//! setSecret tries, in order: the pending credentials (already set by an earlier attempt:
+//! done), the current ones, then the previous ones (a database left on the previous password);
+//! it refuses to touch a user or host other than the secret's. Only a refused login moves on to
+//! the next credentials: a host that does not answer fails the step at once, with its reason.
+
+use async_trait::async_trait;
+use rotation_core::{
+    Deadline, PasswordPolicy, RdsSecret, RotationError, Rotator, SecretString, StepContext,
+    ValueSource,
+};
+use tracing::{info, warn};
+
+use crate::login::{Connector, Database, Endpoint, Login, LoginError};
+use crate::tls::TlsMode;
+
+/// A database secret with the TLS mode it asks for.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The parsed secret.
+    pub secret: RdsSecret,
+    /// Its TLS mode.
+    pub tls: TlsMode,
+}
+
+impl Credentials {
+    /// Parses a secret value of a given version.
+    pub fn parse(
+        value: &SecretString,
+        family: rotation_core::EngineFamily,
+        source: &ValueSource,
+    ) -> Result<Self, RotationError> {
+        let secret = RdsSecret::parse(value, family, source)?;
+        let tls = TlsMode::for_secret(&secret, source)?;
+        Ok(Credentials { secret, tls })
+    }
+
+    /// The login these credentials describe.
+    pub fn login(&self) -> Login<'_> {
+        Login {
+            endpoint: Endpoint {
+                host: self.secret.host.clone(),
+                port: self.secret.port,
+                dbname: self.secret.dbname.clone(),
+            },
+            user: &self.secret.username,
+            password: &self.secret.password,
+            tls: self.tls,
+        }
+    }
+}
+
+/// The single-user rotator for any [`Database`].
+#[derive(Debug)]
+pub struct SingleUser<D> {
+    connector: Connector<D>,
+    policy: PasswordPolicy,
+}
+
+impl<D: Database> SingleUser<D> {
+    /// A rotator from an engine connector and a password policy.
+    pub fn new(connector: Connector<D>, policy: PasswordPolicy) -> Self {
+        SingleUser { connector, policy }
+    }
+
+    fn parse(
+        &self,
+        ctx: &StepContext<'_>,
+        value: &SecretString,
+        version: &str,
+    ) -> Result<Credentials, RotationError> {
+        Credentials::parse(
+            value,
+            self.connector.database().family(),
+            &ValueSource::new(ctx.arn, version),
+        )
+    }
+
+    /// The previous version, if it is usable. A previous value that is not a valid database
+    /// secret (the very first version often lacks fields) is skipped with a warning, as AWS's
+    /// templates do for missing keys.
+    async fn previous(&self, ctx: &StepContext<'_>) -> Result<Option<Credentials>, RotationError> {
+        let Some(value) = ctx.previous().await? else {
+            return Ok(None);
+        };
+        match self.parse(ctx, value, "AWSPREVIOUS") {
+            Ok(previous) => Ok(Some(previous)),
+            Err(problem) => {
+                warn!(error = %problem, "setSecret: AWSPREVIOUS is not a usable database secret; not trying it");
+                Ok(None)
+            }
+        }
+    }
+
+    fn unreachable(
+        ctx: &StepContext<'_>,
+        endpoint: &Endpoint,
+        error: &LoginError,
+    ) -> RotationError {
+        ctx.fail(format!(
+            "cannot log in to the database at {endpoint}: {error}"
+        ))
+    }
+}
+
+#[async_trait]
+impl<D: Database> Rotator for SingleUser<D> {
+    async fn create(
+        &self,
+        ctx: &StepContext<'_>,
+        current: &SecretString,
+    ) -> Result<SecretString, RotationError> {
+        let current = self.parse(ctx, current, "AWSCURRENT")?;
+        Ok(current.secret.with_password(&self.policy.generate()))
+    }
+
+    async fn set(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
+        let deadline: Deadline = ctx.deadline;
+        let pending = self.parse(ctx, ctx.pending().await?, "AWSPENDING")?;
+        let pending_login = pending.login();
+        let mut refusals = Vec::new();
+        match self.connector.login(&pending_login, deadline).await {
+            Ok(_session) => {
+                info!("setSecret: AWSPENDING already logs in; the password is already set");
+                return Ok(());
+            }
+            Err(error) if error.is_rejection() => refusals.push(format!("pending: {error}")),
+            Err(error) => return Err(Self::unreachable(ctx, &pending_login.endpoint, &error)),
+        }
+
+        let current = self.parse(ctx, ctx.current().await?, "AWSCURRENT")?;
+        if current.secret.username != pending.secret.username {
+            return Err(ctx.fail(format!(
+                "Attempting to modify user {} other than current user {}",
+                pending.secret.username, current.secret.username
+            )));
+        }
+        if current.secret.host != pending.secret.host {
+            return Err(ctx.fail(format!(
+                "Attempting to modify user for host {} other than current host {}",
+                pending.secret.host, current.secret.host
+            )));
+        }
+
+        let current_login = current.login();
+        let mut session = match self.connector.login(&current_login, deadline).await {
+            Ok(session) => {
+                info!("setSecret: logged in with AWSCURRENT");
+                Some(session)
+            }
+            Err(error) if error.is_rejection() => {
+                refusals.push(format!("current: {error}"));
+                None
+            }
+            Err(error) => return Err(Self::unreachable(ctx, &current_login.endpoint, &error)),
+        };
+
+        if session.is_none() {
+            if let Some(mut previous) = self.previous(ctx).await? {
+                // AWS connects with the previous credentials but the current TLS settings.
+                previous.tls = current.tls;
+                let previous_login = previous.login();
+                match self.connector.login(&previous_login, deadline).await {
+                    Ok(found) => {
+                        if previous.secret.username != pending.secret.username {
+                            return Err(ctx.fail(format!(
+                                "Attempting to modify user {} other than previous valid user {}",
+                                pending.secret.username, previous.secret.username
+                            )));
+                        }
+                        if previous.secret.host != pending.secret.host {
+                            return Err(ctx.fail(format!(
+                                "Attempting to modify user for host {} other than previous valid host {}",
+                                pending.secret.host, previous.secret.host
+                            )));
+                        }
+                        info!("setSecret: logged in with AWSPREVIOUS");
+                        session = Some(found);
+                    }
+                    Err(error) if error.is_rejection() => {
+                        refusals.push(format!("previous: {error}"))
+                    }
+                    Err(error) => {
+                        return Err(Self::unreachable(ctx, &previous_login.endpoint, &error));
+                    }
+                }
+            }
+        }
+
+        let Some(mut session) = session else {
+            return Err(ctx.fail(format!(
+                "Unable to log into database with previous, current, or pending secret of secret arn {} ({})",
+                ctx.arn,
+                refusals.join("; ")
+            )));
+        };
+        let db = self.connector.database();
+        self.connector
+            .bounded(
+                "changing the password",
+                deadline,
+                db.set_own_password(
+                    &mut session,
+                    &pending.secret.username,
+                    &pending.secret.password,
+                ),
+            )
+            .await
+            .map_err(|reason| {
+                ctx.fail(format!(
+                    "could not change the password of user {} at {}: {reason}",
+                    pending.secret.username, pending_login.endpoint
+                ))
+            })?;
+        info!(user = %pending.secret.username, "setSecret: password changed");
+        Ok(())
+    }
+
+    async fn test(
+        &self,
+        ctx: &StepContext<'_>,
+        pending: &SecretString,
+    ) -> Result<(), RotationError> {
+        let pending = self.parse(ctx, pending, "AWSPENDING")?;
+        let login = pending.login();
+        let mut session = self
+            .connector
+            .login(&login, ctx.deadline)
+            .await
+            .map_err(|error| {
+                ctx.fail(format!(
+                    "Unable to log into database with pending secret of secret ARN {} ({error})",
+                    ctx.arn
+                ))
+            })?;
+        let db = self.connector.database();
+        self.connector
+            .bounded("the test query", ctx.deadline, db.probe(&mut session))
+            .await
+            .map_err(|reason| {
+                ctx.fail(format!(
+                    "the test query failed at {}: {reason}",
+                    login.endpoint
+                ))
+            })?;
+        info!("testSecret: logged in with AWSPENDING and ran the test query");
+        Ok(())
+    }
+}

@@ -1,0 +1,360 @@
+//! TLS to the database: AWS's `ssl` key, libpq's `sslmode`, and `DATABASE_CA_BUNDLE`.
+//!
+//! | secret | meaning |
+//! |---|---|
+//! | no `ssl` (AWS default) | verified TLS; if TLS itself fails, plaintext with a WARN log |
+//! | `ssl: true` / `"true"` | verified TLS (chain and host name), no fallback |
+//! | `ssl: false` / `"false"` | plaintext |
+//! | `sslmode` (wins over `ssl`) | `disable`, `prefer` (unverified TLS, plaintext if TLS fails), `require` (unverified TLS), `verify-ca` (chain only), `verify-full` (chain and host name) |
+//!
+//! Verification trusts the Mozilla roots, the system's store and the PEM certificates of
+//! `DATABASE_CA_BUNDLE` (for RDS: the RDS global bundle). Only a TLS failure falls back to
+//! plaintext: a wrong password or a silent host does not cost a second attempt.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use rotation_core::config::{ConfigError, Environment};
+use rotation_core::{RdsSecret, SecretError, SslFlag, ValueSource};
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+
+/// How to protect one connection, decided from the secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plaintext.
+    Disable,
+    /// TLS (verified or not); plaintext with a WARN log when the TLS handshake fails.
+    Prefer {
+        /// Whether the TLS attempt verifies the chain and host name.
+        verify: bool,
+    },
+    /// TLS without verification.
+    Require,
+    /// TLS, chain verified, host name not checked.
+    VerifyCa,
+    /// TLS, chain and host name verified.
+    VerifyFull,
+}
+
+impl TlsMode {
+    /// The mode for a secret: `sslmode` when present, else AWS's meaning of `ssl`.
+    pub fn for_secret(secret: &RdsSecret, source: &ValueSource) -> Result<TlsMode, SecretError> {
+        if let Some(mode) = &secret.sslmode {
+            return match mode.as_str() {
+                "disable" => Ok(TlsMode::Disable),
+                "prefer" => Ok(TlsMode::Prefer { verify: false }),
+                "require" => Ok(TlsMode::Require),
+                "verify-ca" => Ok(TlsMode::VerifyCa),
+                "verify-full" => Ok(TlsMode::VerifyFull),
+                other => Err(SecretError::InvalidField {
+                    arn: source.arn.clone(),
+                    version: source.version.clone(),
+                    field: "sslmode",
+                    problem: format!(
+                        "is {other:?}; expected disable, prefer, require, verify-ca or verify-full"
+                    ),
+                }),
+            };
+        }
+        Ok(match secret.ssl {
+            SslFlag::True => TlsMode::VerifyFull,
+            SslFlag::False => TlsMode::Disable,
+            SslFlag::Absent | SslFlag::Unrecognised => TlsMode::Prefer { verify: true },
+        })
+    }
+
+    /// The TLS attempt to make first, if any.
+    pub fn first_attempt(self) -> Option<Verification> {
+        match self {
+            TlsMode::Disable => None,
+            TlsMode::Prefer { verify: true } | TlsMode::VerifyFull => Some(Verification::Full),
+            TlsMode::Prefer { verify: false } | TlsMode::Require => Some(Verification::None),
+            TlsMode::VerifyCa => Some(Verification::CaOnly),
+        }
+    }
+
+    /// Whether a failed TLS handshake may be retried in plaintext.
+    pub fn falls_back(self) -> bool {
+        matches!(self, TlsMode::Prefer { .. })
+    }
+}
+
+/// How much of the server's certificate is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// Chain to a trusted root, and the host name.
+    Full,
+    /// Chain to a trusted root only.
+    CaOnly,
+    /// Nothing (encryption without authentication).
+    None,
+}
+
+/// TLS settings of the process: trusted roots, read once.
+#[derive(Debug)]
+pub struct TlsSettings {
+    extra_roots: Vec<CertificateDer<'static>>,
+    configs: OnceLock<[Arc<ClientConfig>; 3]>,
+}
+
+impl TlsSettings {
+    /// Reads `DATABASE_CA_BUNDLE` (a PEM file of CA certificates): a missing or unreadable file,
+    /// or one without a certificate, is a start-up error.
+    pub fn from_env(env: &dyn Environment) -> Result<Self, ConfigError> {
+        let extra_roots = match env.var("DATABASE_CA_BUNDLE") {
+            None => Vec::new(),
+            Some(path) if path.trim().is_empty() => Vec::new(),
+            Some(path) => read_bundle(&PathBuf::from(path.trim()))?,
+        };
+        Ok(TlsSettings {
+            extra_roots,
+            configs: OnceLock::new(),
+        })
+    }
+
+    /// Settings that trust only the public and system roots.
+    pub fn system() -> Self {
+        TlsSettings {
+            extra_roots: Vec::new(),
+            configs: OnceLock::new(),
+        }
+    }
+
+    /// The rustls configuration for a verification level. Built on first use (loading the
+    /// system store costs a few milliseconds, which a process that never uses TLS should not pay).
+    pub fn client_config(&self, verification: Verification) -> Arc<ClientConfig> {
+        let configs = self.configs.get_or_init(|| self.build_configs());
+        let index = match verification {
+            Verification::Full => 0,
+            Verification::CaOnly => 1,
+            Verification::None => 2,
+        };
+        Arc::clone(&configs[index])
+    }
+
+    fn build_configs(&self) -> [Arc<ClientConfig>; 3] {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let native = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(native.certs);
+        roots.add_parsable_certificates(self.extra_roots.iter().cloned());
+        let roots = Arc::new(roots);
+        let builder = || {
+            ClientConfig::builder_with_provider(Arc::clone(&provider))
+                .with_safe_default_protocol_versions()
+                .expect("the aws-lc-rs provider supports the default protocol versions")
+        };
+        let full = builder()
+            .with_root_certificates(Arc::clone(&roots))
+            .with_no_client_auth();
+        let webpki = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+            .build()
+            .expect("a root store with the Mozilla roots is never empty");
+        let ca_only = builder()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(CaOnly(webpki)))
+            .with_no_client_auth();
+        let none = builder()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Unverified(Arc::clone(&provider))))
+            .with_no_client_auth();
+        [Arc::new(full), Arc::new(ca_only), Arc::new(none)]
+    }
+}
+
+fn read_bundle(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let problem = |text: String| ConfigError::new("DATABASE_CA_BUNDLE", text);
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| problem(format!("cannot read {}: {e}", path.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            problem(format!(
+                "{} is not a PEM certificate bundle: {e}",
+                path.display()
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(problem(format!(
+            "{} contains no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// verify-ca: the chain must lead to a trusted root; the name is not checked.
+#[derive(Debug)]
+struct CaOnly(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for CaOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        // webpki checks the chain before the name, so a name error means the chain is good.
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// require / prefer: encryption without authentication of the server (libpq's meaning).
+#[derive(Debug)]
+struct Unverified(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for Unverified {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rotation_core::{EngineFamily, SecretString};
+
+    fn mode(extra: &str) -> Result<TlsMode, SecretError> {
+        let source = ValueSource::new("arn:s", "AWSCURRENT");
+        let secret = RdsSecret::parse(
+            &SecretString::new(format!(
+                r#"{{"engine":"postgres","host":"h","username":"u","password":"p"{extra}}}"#
+            )),
+            EngineFamily::Postgres,
+            &source,
+        )?;
+        TlsMode::for_secret(&secret, &source)
+    }
+
+    #[test]
+    fn ssl_key_follows_aws_and_sslmode_wins() {
+        let cases = [
+            ("", TlsMode::Prefer { verify: true }),
+            (r#","ssl":true"#, TlsMode::VerifyFull),
+            (r#","ssl":"true""#, TlsMode::VerifyFull),
+            (r#","ssl":false"#, TlsMode::Disable),
+            (r#","ssl":"False""#, TlsMode::Disable),
+            (r#","ssl":"maybe""#, TlsMode::Prefer { verify: true }),
+            (r#","sslmode":"disable","ssl":true"#, TlsMode::Disable),
+            (r#","sslmode":"prefer""#, TlsMode::Prefer { verify: false }),
+            (r#","sslmode":"require""#, TlsMode::Require),
+            (r#","sslmode":"verify-ca""#, TlsMode::VerifyCa),
+            (
+                r#","sslmode":"verify-full","ssl":false"#,
+                TlsMode::VerifyFull,
+            ),
+        ];
+        for (extra, expected) in cases {
+            assert_eq!(mode(extra).unwrap(), expected, "{extra}");
+        }
+        let error = mode(r#","sslmode":"allow""#).unwrap_err();
+        assert!(error.to_string().starts_with("sslmode key"), "{error}");
+    }
+
+    #[test]
+    fn only_prefer_falls_back() {
+        assert!(TlsMode::Prefer { verify: true }.falls_back());
+        assert!(!TlsMode::VerifyFull.falls_back());
+        assert!(!TlsMode::Require.falls_back());
+        assert_eq!(TlsMode::Disable.first_attempt(), None);
+    }
+
+    #[test]
+    fn a_bad_bundle_is_a_start_up_error() {
+        let error =
+            TlsSettings::from_env(&[("DATABASE_CA_BUNDLE", "/nonexistent/ca.pem")]).unwrap_err();
+        assert_eq!(error.variable, "DATABASE_CA_BUNDLE");
+        let empty = std::env::temp_dir().join(format!("empty-bundle-{}.pem", std::process::id()));
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let error =
+            TlsSettings::from_env(&[("DATABASE_CA_BUNDLE", empty.to_str().unwrap())]).unwrap_err();
+        assert!(error.problem.contains("no PEM certificate"), "{error}");
+        std::fs::remove_file(empty).unwrap();
+    }
+
+    #[test]
+    fn configs_build() {
+        let settings = TlsSettings::system();
+        for verification in [Verification::Full, Verification::CaOnly, Verification::None] {
+            let _ = settings.client_config(verification);
+        }
+    }
+}

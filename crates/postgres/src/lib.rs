@@ -1,0 +1,31 @@
+//! # rotation-postgres
+//!
+//! PostgreSQL rotators (PostgreSQL and Aurora PostgreSQL), over tokio-postgres and rustls.
+//!
+//! A new password never reaches the server in plaintext: the rotator computes its
+//! SCRAM-SHA-256 verifier and sends `ALTER ROLE "user" PASSWORD 'SCRAM-SHA-256$...'`, so a
+//! server that logs every statement logs no password ([`sql`]). Role names are quoted, so names
+//! with quotes, semicolons and non-ASCII characters rotate correctly.
+#![warn(missing_docs)]
+
+pub mod database;
+pub mod sql;
+
+use rotation_core::PasswordPolicy;
+use rotation_core::config::{ConfigError, Environment};
+use rotation_core::password::POSTGRES_EXCLUDED;
+use rotation_db::{Connector, DbSettings, SingleUser};
+
+pub use database::{Postgres, Session};
+
+/// The `postgres-single-user` rotator: the user changes its own password.
+pub type PostgresSingleUser = SingleUser<Postgres>;
+
+/// Builds `postgres-single-user` from the environment: AWS's password variables (default
+/// `EXCLUDE_CHARACTERS` `:/@"'\`), `DATABASE_CA_BUNDLE`, `DATABASE_CONNECT_TIMEOUT`,
+/// `DATABASE_STATEMENT_TIMEOUT`. A bad value is an error naming the variable.
+pub fn single_user_from_env(env: &dyn Environment) -> Result<PostgresSingleUser, ConfigError> {
+    let policy = PasswordPolicy::from_env(env, POSTGRES_EXCLUDED)?;
+    let settings = DbSettings::from_env(env)?;
+    Ok(SingleUser::new(Connector::new(Postgres, settings), policy))
+}
