@@ -134,8 +134,21 @@ mod tests {
 
     #[test]
     fn booleans() {
-        for (raw, expected) in [("true", true), ("YES", true), ("1", true), ("y", true), ("False", false), ("0", false), ("no", false), ("", true)] {
-            assert_eq!(bool_var(&[("B", raw)], "B", true).unwrap(), expected, "{raw}");
+        for (raw, expected) in [
+            ("true", true),
+            ("YES", true),
+            ("1", true),
+            ("y", true),
+            ("False", false),
+            ("0", false),
+            ("no", false),
+            ("", true),
+        ] {
+            assert_eq!(
+                bool_var(&[("B", raw)], "B", true).unwrap(),
+                expected,
+                "{raw}"
+            );
         }
         assert!(bool_var(&[], "B", false).is_ok_and(|b| !b));
         let error = bool_var(&[("B", "ture")], "B", false).unwrap_err();

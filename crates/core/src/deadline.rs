@@ -50,7 +50,10 @@ mod tests {
     fn cap_never_exceeds_what_is_left() {
         let deadline = Deadline::after(Duration::from_secs(2));
         assert!(deadline.cap(Duration::from_secs(5)) <= Duration::from_secs(2));
-        assert_eq!(deadline.cap(Duration::from_millis(10)), Duration::from_millis(10));
+        assert_eq!(
+            deadline.cap(Duration::from_millis(10)),
+            Duration::from_millis(10)
+        );
         let past = Deadline::from_lambda(SystemTime::now() - Duration::from_secs(1));
         assert_eq!(past.remaining(), Duration::ZERO);
     }

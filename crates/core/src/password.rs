@@ -183,7 +183,10 @@ mod tests {
             let password = policy.generate();
             let text = password.expose();
             assert_eq!(text.chars().count(), 32);
-            assert!(!text.chars().any(|c| POSTGRES_EXCLUDED.contains(c)), "{text}");
+            assert!(
+                !text.chars().any(|c| POSTGRES_EXCLUDED.contains(c)),
+                "{text}"
+            );
             assert!(text.chars().any(|c| c.is_ascii_lowercase()));
             assert!(text.chars().any(|c| c.is_ascii_uppercase()));
             assert!(text.chars().any(|c| c.is_ascii_digit()));
@@ -212,8 +215,11 @@ mod tests {
 
     #[test]
     fn require_each_type_can_be_turned_off() {
-        let short = policy(&[("PASSWORD_LENGTH", "1"), ("REQUIRE_EACH_INCLUDED_TYPE", "false")])
-            .unwrap();
+        let short = policy(&[
+            ("PASSWORD_LENGTH", "1"),
+            ("REQUIRE_EACH_INCLUDED_TYPE", "false"),
+        ])
+        .unwrap();
         assert_eq!(short.generate().len(), 1);
     }
 
@@ -250,6 +256,12 @@ mod tests {
 
     #[test]
     fn max_length_is_allowed() {
-        assert_eq!(policy(&[("PASSWORD_LENGTH", "4096")]).unwrap().generate().len(), 4096);
+        assert_eq!(
+            policy(&[("PASSWORD_LENGTH", "4096")])
+                .unwrap()
+                .generate()
+                .len(),
+            4096
+        );
     }
 }

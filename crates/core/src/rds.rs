@@ -152,7 +152,10 @@ impl RdsSecret {
             Some(value) => {
                 return Err(invalid(
                     "port",
-                    format!("must be a number or a numeric string, not {}", json_type(value)),
+                    format!(
+                        "must be a number or a numeric string, not {}",
+                        json_type(value)
+                    ),
                 ));
             }
         };
@@ -249,8 +252,8 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let secret = parse(r#"{"engine":"postgres","host":"h","username":"u","password":"p"}"#)
-            .unwrap();
+        let secret =
+            parse(r#"{"engine":"postgres","host":"h","username":"u","password":"p"}"#).unwrap();
         assert_eq!(secret.port, 5432);
         assert_eq!(secret.dbname, None);
         assert_eq!(secret.ssl, SslFlag::Absent);
@@ -293,8 +296,14 @@ mod tests {
         let cases = [
             (r#"{"engine":"postgres"}"#, "host"),
             (r#"{"engine":"postgres","host":"h"}"#, "username"),
-            (r#"{"engine":"postgres","host":"h","username":"u"}"#, "password"),
-            (r#"{"engine":"postgres","host":null,"username":"u","password":"p"}"#, "host"),
+            (
+                r#"{"engine":"postgres","host":"h","username":"u"}"#,
+                "password",
+            ),
+            (
+                r#"{"engine":"postgres","host":null,"username":"u","password":"p"}"#,
+                "host",
+            ),
         ];
         for (text, field) in cases {
             let error = parse(text).unwrap_err();
@@ -331,8 +340,8 @@ mod tests {
 
     #[test]
     fn errors_do_not_contain_the_password() {
-        let error = parse(r#"{"engine":"postgres","host":"h","username":"u","password":42}"#)
-            .unwrap_err();
+        let error =
+            parse(r#"{"engine":"postgres","host":"h","username":"u","password":42}"#).unwrap_err();
         assert!(!error.to_string().contains("42"));
     }
 }

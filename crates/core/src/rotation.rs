@@ -57,7 +57,11 @@ impl<R: Rotator> Rotation<R> {
 
     /// Handles one event payload: the Lambda handler's whole job. Returns a small JSON summary
     /// (Secrets Manager ignores it; it is for people invoking the function by hand).
-    pub async fn handle(&self, payload: &Value, deadline: Deadline) -> Result<Value, RotationError> {
+    pub async fn handle(
+        &self,
+        payload: &Value,
+        deadline: Deadline,
+    ) -> Result<Value, RotationError> {
         let event = match RotationEvent::from_json(payload) {
             Ok(event) => event,
             Err(problem) => {
@@ -72,7 +76,10 @@ impl<R: Rotator> Rotation<R> {
             step = %event.step,
         );
         let started = Instant::now();
-        let result = self.handle_event(&event, deadline).instrument(span.clone()).await;
+        let result = self
+            .handle_event(&event, deadline)
+            .instrument(span.clone())
+            .await;
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         let _entered = span.enter();
         match result {
@@ -174,4 +181,3 @@ impl<R> std::fmt::Debug for Rotation<R> {
         f.debug_struct("Rotation").finish_non_exhaustive()
     }
 }
-

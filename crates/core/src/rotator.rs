@@ -127,8 +127,11 @@ pub trait Rotator: Send + Sync + 'static {
     async fn set(&self, ctx: &StepContext<'_>) -> Result<(), RotationError>;
 
     /// Proves the pending value works against the target (testSecret).
-    async fn test(&self, ctx: &StepContext<'_>, pending: &SecretString)
-    -> Result<(), RotationError>;
+    async fn test(
+        &self,
+        ctx: &StepContext<'_>,
+        pending: &SecretString,
+    ) -> Result<(), RotationError>;
 
     /// Clean-up after `AWSCURRENT` moved to the new version (finishSecret). Nothing by default.
     async fn finish(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {

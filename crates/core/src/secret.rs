@@ -181,7 +181,8 @@ impl JsonSecret {
 
     /// Sets a key to a string, keeping its position when it exists.
     pub fn set_string(&mut self, key: &str, value: &str) {
-        self.0.insert(key.to_owned(), Value::String(value.to_owned()));
+        self.0
+            .insert(key.to_owned(), Value::String(value.to_owned()));
     }
 
     /// The keys, in order (safe to log).
@@ -220,8 +221,8 @@ mod tests {
     fn debug_never_shows_the_secret() {
         let secret = SecretString::new("hunter2");
         assert!(!format!("{secret:?}").contains("hunter2"));
-        let json = JsonSecret::parse(&SecretString::new(r#"{"password":"hunter2"}"#), &source())
-            .unwrap();
+        let json =
+            JsonSecret::parse(&SecretString::new(r#"{"password":"hunter2"}"#), &source()).unwrap();
         assert!(!format!("{json:?}").contains("hunter2"));
     }
 

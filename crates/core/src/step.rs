@@ -59,7 +59,13 @@ mod tests {
 
     #[test]
     fn names_are_case_sensitive_and_exact() {
-        for name in ["CreateSecret", "create_secret", "createsecret", "", " setSecret"] {
+        for name in [
+            "CreateSecret",
+            "create_secret",
+            "createsecret",
+            "",
+            " setSecret",
+        ] {
             assert_eq!(Step::parse(name), None, "{name:?}");
         }
     }

@@ -7,8 +7,7 @@
 
 use async_trait::async_trait;
 use rotation_core::{
-    Deadline, PasswordPolicy, RdsSecret, RotationError, Rotator, SecretString, StepContext,
-    ValueSource,
+    PasswordPolicy, RdsSecret, RotationError, Rotator, SecretString, StepContext, ValueSource,
 };
 use tracing::{info, warn};
 
@@ -93,6 +92,67 @@ impl<D: Database> SingleUser<D> {
         }
     }
 
+    /// Whether the pending credentials log in already (an earlier attempt set them).
+    async fn already_set(
+        &self,
+        ctx: &StepContext<'_>,
+        pending: &Credentials,
+        refusals: &mut Vec<String>,
+    ) -> Result<bool, RotationError> {
+        let login = pending.login();
+        match self.connector.login(&login, ctx.deadline).await {
+            Ok(_session) => Ok(true),
+            Err(error) if error.is_rejection() => {
+                refusals.push(format!("pending: {error}"));
+                Ok(false)
+            }
+            Err(error) => Err(Self::unreachable(ctx, &login.endpoint, &error)),
+        }
+    }
+
+    /// A session of the secret's user that can change its password: logged in with the
+    /// current credentials, else the previous ones. Refuses to act for another user or host.
+    async fn session_to_change(
+        &self,
+        ctx: &StepContext<'_>,
+        pending: &Credentials,
+        refusals: &mut Vec<String>,
+    ) -> Result<D::Session, RotationError> {
+        let current = self.parse(ctx, ctx.current().await?, "AWSCURRENT")?;
+        check_same_account(ctx, pending, &current, "current")?;
+        let current_login = current.login();
+        match self.connector.login(&current_login, ctx.deadline).await {
+            Ok(session) => {
+                info!("setSecret: logged in with AWSCURRENT");
+                return Ok(session);
+            }
+            Err(error) if error.is_rejection() => refusals.push(format!("current: {error}")),
+            Err(error) => return Err(Self::unreachable(ctx, &current_login.endpoint, &error)),
+        }
+        if let Some(mut previous) = self.previous(ctx).await? {
+            // AWS connects with the previous credentials but the current TLS settings.
+            previous.tls = current.tls;
+            let previous_login = previous.login();
+            match self.connector.login(&previous_login, ctx.deadline).await {
+                Ok(session) => {
+                    // As AWS: checked after the login, which proves the previous value is live.
+                    check_same_account(ctx, pending, &previous, "previous valid")?;
+                    info!("setSecret: logged in with AWSPREVIOUS");
+                    return Ok(session);
+                }
+                Err(error) if error.is_rejection() => refusals.push(format!("previous: {error}")),
+                Err(error) => {
+                    return Err(Self::unreachable(ctx, &previous_login.endpoint, &error));
+                }
+            }
+        }
+        Err(ctx.fail(format!(
+            "Unable to log into database with previous, current, or pending secret of secret arn {} ({})",
+            ctx.arn,
+            refusals.join("; ")
+        )))
+    }
+
     fn unreachable(
         ctx: &StepContext<'_>,
         endpoint: &Endpoint,
@@ -116,104 +176,29 @@ impl<D: Database> Rotator for SingleUser<D> {
     }
 
     async fn set(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
-        let deadline: Deadline = ctx.deadline;
         let pending = self.parse(ctx, ctx.pending().await?, "AWSPENDING")?;
-        let pending_login = pending.login();
         let mut refusals = Vec::new();
-        match self.connector.login(&pending_login, deadline).await {
-            Ok(_session) => {
-                info!("setSecret: AWSPENDING already logs in; the password is already set");
-                return Ok(());
-            }
-            Err(error) if error.is_rejection() => refusals.push(format!("pending: {error}")),
-            Err(error) => return Err(Self::unreachable(ctx, &pending_login.endpoint, &error)),
+        if self.already_set(ctx, &pending, &mut refusals).await? {
+            info!("setSecret: AWSPENDING already logs in; the password is already set");
+            return Ok(());
         }
-
-        let current = self.parse(ctx, ctx.current().await?, "AWSCURRENT")?;
-        if current.secret.username != pending.secret.username {
-            return Err(ctx.fail(format!(
-                "Attempting to modify user {} other than current user {}",
-                pending.secret.username, current.secret.username
-            )));
-        }
-        if current.secret.host != pending.secret.host {
-            return Err(ctx.fail(format!(
-                "Attempting to modify user for host {} other than current host {}",
-                pending.secret.host, current.secret.host
-            )));
-        }
-
-        let current_login = current.login();
-        let mut session = match self.connector.login(&current_login, deadline).await {
-            Ok(session) => {
-                info!("setSecret: logged in with AWSCURRENT");
-                Some(session)
-            }
-            Err(error) if error.is_rejection() => {
-                refusals.push(format!("current: {error}"));
-                None
-            }
-            Err(error) => return Err(Self::unreachable(ctx, &current_login.endpoint, &error)),
-        };
-
-        if session.is_none() {
-            if let Some(mut previous) = self.previous(ctx).await? {
-                // AWS connects with the previous credentials but the current TLS settings.
-                previous.tls = current.tls;
-                let previous_login = previous.login();
-                match self.connector.login(&previous_login, deadline).await {
-                    Ok(found) => {
-                        if previous.secret.username != pending.secret.username {
-                            return Err(ctx.fail(format!(
-                                "Attempting to modify user {} other than previous valid user {}",
-                                pending.secret.username, previous.secret.username
-                            )));
-                        }
-                        if previous.secret.host != pending.secret.host {
-                            return Err(ctx.fail(format!(
-                                "Attempting to modify user for host {} other than previous valid host {}",
-                                pending.secret.host, previous.secret.host
-                            )));
-                        }
-                        info!("setSecret: logged in with AWSPREVIOUS");
-                        session = Some(found);
-                    }
-                    Err(error) if error.is_rejection() => {
-                        refusals.push(format!("previous: {error}"))
-                    }
-                    Err(error) => {
-                        return Err(Self::unreachable(ctx, &previous_login.endpoint, &error));
-                    }
-                }
-            }
-        }
-
-        let Some(mut session) = session else {
-            return Err(ctx.fail(format!(
-                "Unable to log into database with previous, current, or pending secret of secret arn {} ({})",
-                ctx.arn,
-                refusals.join("; ")
-            )));
-        };
+        let mut session = self.session_to_change(ctx, &pending, &mut refusals).await?;
         let db = self.connector.database();
+        let user = &pending.secret.username;
         self.connector
             .bounded(
                 "changing the password",
-                deadline,
-                db.set_own_password(
-                    &mut session,
-                    &pending.secret.username,
-                    &pending.secret.password,
-                ),
+                ctx.deadline,
+                db.set_own_password(&mut session, user, &pending.secret.password),
             )
             .await
             .map_err(|reason| {
                 ctx.fail(format!(
-                    "could not change the password of user {} at {}: {reason}",
-                    pending.secret.username, pending_login.endpoint
+                    "could not change the password of user {user} at {}: {reason}",
+                    pending.login().endpoint
                 ))
             })?;
-        info!(user = %pending.secret.username, "setSecret: password changed");
+        info!(user = %user, "setSecret: password changed");
         Ok(())
     }
 
@@ -247,4 +232,27 @@ impl<D: Database> Rotator for SingleUser<D> {
         info!("testSecret: logged in with AWSPENDING and ran the test query");
         Ok(())
     }
+}
+
+/// The pending value must name the same user and host as the value whose login changes it
+/// (AWS's checks and messages).
+fn check_same_account(
+    ctx: &StepContext<'_>,
+    pending: &Credentials,
+    other: &Credentials,
+    which: &str,
+) -> Result<(), RotationError> {
+    if other.secret.username != pending.secret.username {
+        return Err(ctx.fail(format!(
+            "Attempting to modify user {} other than {which} user {}",
+            pending.secret.username, other.secret.username
+        )));
+    }
+    if other.secret.host != pending.secret.host {
+        return Err(ctx.fail(format!(
+            "Attempting to modify user for host {} other than {which} host {}",
+            pending.secret.host, other.secret.host
+        )));
+    }
+    Ok(())
 }

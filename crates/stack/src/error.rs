@@ -1,0 +1,188 @@
+//! The one error type of the crate: each variant says what failed and what to do about it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What went wrong while starting, stopping or describing the local stack.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    /// The Python interpreter that creates the moto venv could not be run.
+    #[error(
+        "{python} not found: install python3 with venv support (apt-get install python3-venv), \
+         or set ROTATION_STACK_PYTHON to an interpreter"
+    )]
+    PythonMissing {
+        /// The interpreter that was tried.
+        python: String,
+    },
+
+    /// `python3 -m venv` failed.
+    #[error(
+        "creating the Python venv {venv} failed (full log: {log}): install python3 with venv \
+         support (apt-get install python3-venv); the log ends with:\n{tail}"
+    )]
+    VenvCreate {
+        /// The venv directory.
+        venv: PathBuf,
+        /// The log with the full output.
+        log: PathBuf,
+        /// The last lines of that log.
+        tail: String,
+    },
+
+    /// `pip install` of moto into the venv failed.
+    #[error(
+        "pip install {requirement} into {venv} failed (full log: {log}): check that PyPI is \
+         reachable, then run again; the log ends with:\n{tail}"
+    )]
+    PipInstall {
+        /// What pip was asked to install.
+        requirement: &'static str,
+        /// The venv directory.
+        venv: PathBuf,
+        /// The log with the full output.
+        log: PathBuf,
+        /// The last lines of that log.
+        tail: String,
+    },
+
+    /// No directory holds both `initdb` and `postgres`.
+    #[error(
+        "PostgreSQL server binaries (initdb, postgres) not found (looked in {looked_in}): \
+         install them (apt-get install postgresql) or set ROTATION_STACK_PG_BIN to their directory"
+    )]
+    PostgresMissing {
+        /// The places that were searched, for the message.
+        looked_in: String,
+    },
+
+    /// Running as root, which PostgreSQL refuses, and no `postgres` account to switch to.
+    #[error(
+        "running as root, which PostgreSQL refuses, and /etc/passwd has no `postgres` user to \
+         run it as: create one (useradd --system postgres) or run as a non-root user"
+    )]
+    NoPostgresUser,
+
+    /// `initdb` failed.
+    #[error(
+        "initdb into {data_dir} failed (full log: {log}); when running as root the `postgres` \
+         user must be able to reach that directory (else set ROTATION_STACK_DIR elsewhere); \
+         the log ends with:\n{tail}"
+    )]
+    Initdb {
+        /// The data directory that was being created.
+        data_dir: PathBuf,
+        /// The log with initdb's output.
+        log: PathBuf,
+        /// The last lines of that log.
+        tail: String,
+    },
+
+    /// The TLS certificate for PostgreSQL could not be generated.
+    #[error("generating the self-signed TLS certificate for PostgreSQL failed: {source}")]
+    Certificate {
+        /// What rcgen reported.
+        #[source]
+        source: rcgen::Error,
+    },
+
+    /// A program could not be started at all.
+    #[error("could not start {program}: {source}")]
+    Spawn {
+        /// The program that was run.
+        program: PathBuf,
+        /// Why the operating system refused.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A server process ended before it was ready.
+    #[error("{server} exited before it was ready ({status}); its log {log} ends with:\n{tail}")]
+    Exited {
+        /// Which server.
+        server: &'static str,
+        /// How it ended.
+        status: String,
+        /// Its log.
+        log: PathBuf,
+        /// The last lines of that log.
+        tail: String,
+    },
+
+    /// A server process is running but did not become ready in time.
+    #[error(
+        "{server} did not become ready within {} s (the machine may be overloaded); its log \
+         {log} ends with:\n{tail}", timeout.as_secs()
+    )]
+    NotReady {
+        /// Which server.
+        server: &'static str,
+        /// How long we waited.
+        timeout: Duration,
+        /// Its log.
+        log: PathBuf,
+        /// The last lines of that log.
+        tail: String,
+    },
+
+    /// A stopped server still holds its port.
+    #[error(
+        "{server} stopped but port {port} still accepts connections after {} s: find the \
+         process listening there (ss -ltnp) and stop it", timeout.as_secs()
+    )]
+    PortStillOpen {
+        /// Which server.
+        server: &'static str,
+        /// The port that stays open.
+        port: u16,
+        /// How long we waited.
+        timeout: Duration,
+    },
+
+    /// The recorded state of the detached stack cannot be read.
+    #[error(
+        "the stack state file {path} is unreadable ({source}): stop the servers it describes by \
+         hand if any are running, then delete it"
+    )]
+    State {
+        /// The state file.
+        path: PathBuf,
+        /// Why it could not be parsed or written.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A file-system or socket operation failed.
+    #[error("{action} {path} failed: {source}")]
+    Io {
+        /// What was being done, e.g. "creating directory".
+        action: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StackError {
+    /// Builds the [`StackError::Io`] for `action` on `path`; meant for `map_err`.
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> StackError {
+        let path = path.into();
+        move |source| StackError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+
+    /// Whether a server died because another process took its port between our pick and its
+    /// bind (the only race of picking a free port), in which case starting again on another
+    /// port is the cure.
+    pub(crate) fn is_port_taken(&self) -> bool {
+        matches!(self, StackError::Exited { tail, .. } if tail.contains("Address already in use"))
+    }
+}

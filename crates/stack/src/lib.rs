@@ -1,0 +1,132 @@
+//! A private local stack for tests and `cargo xtask`: moto's server standing in for AWS
+//! Secrets Manager, and a PostgreSQL server of our own.
+//!
+//! # Why
+//!
+//! A rotation is only proven by running it: the four steps against a Secrets Manager that
+//! keeps version labels, and a database that really changes a password and really refuses the
+//! old one. Shared servers make tests depend on each other and on the machine (a system
+//! PostgreSQL with unknown users, a moto someone else started), and containers are not
+//! always available. So each test process starts its own servers, on free ports, with random
+//! passwords, in directories nobody else uses, and they die with it.
+//!
+//! # How
+//!
+//! - [`MotoServer`] runs `moto_server` from a venv under [`stack_dir`], created on first use
+//!   (`python3 -m venv`, then `pip install 'moto[server]==5.2.1'`) under a file lock.
+//! - [`PostgresServer`] runs `initdb` and `postgres` from the installed PostgreSQL, as the
+//!   `postgres` user when we are root, with SCRAM passwords, TLS with a self-signed
+//!   certificate for `localhost` and `127.0.0.1` (its path is the CA bundle to verify it),
+//!   and every statement in its log.
+//! - [`Stack`] starts both and gives the environment variables that point the AWS SDK, libpq
+//!   and the rotators at them.
+//!
+//! The servers are plain `std::process` children, not tokio ones: every `#[tokio::test]` has
+//! its own runtime, and a server shared by several tests must outlive each of them.
+//!
+//! [`Lifetime::WithProcess`] servers can never outlive the test process, even when it is
+//! killed: the kernel sends them SIGKILL when it dies. [`Lifetime::Detached`] servers are for
+//! `cargo xtask stack up`: [`up`] starts them and records them in `stack_dir()/state.json`,
+//! [`current`] finds them again, [`down`] stops them.
+//!
+//! ```no_run
+//! use rotation_stack::{Lifetime, Stack};
+//!
+//! let stack = Stack::start(Lifetime::WithProcess)?;
+//! for (name, value) in stack.env() {
+//!     println!("{name}={value}");
+//! }
+//! println!("connect with {}", stack.postgres.admin_url());
+//! # Ok::<(), rotation_stack::StackError>(())
+//! ```
+#![warn(missing_docs)]
+
+mod cert;
+mod env;
+mod error;
+mod location;
+mod moto;
+mod port;
+mod postgres;
+mod process;
+mod random;
+mod state;
+mod venv;
+
+pub use error::StackError;
+pub use location::stack_dir;
+pub use moto::MotoServer;
+pub use postgres::PostgresServer;
+pub use state::{StackState, current, down, up};
+
+use env::StackEnv;
+
+/// How long the servers live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// The servers die with the current process, however it ends (the kernel sends them
+    /// SIGKILL when it dies), and are stopped when dropped. Their data lives in a fresh
+    /// directory under the system temporary directory, removed on drop (or, for servers never
+    /// dropped, by the next start).
+    WithProcess,
+    /// The servers survive the process, in sessions of their own, for `cargo xtask stack up`.
+    /// Their data lives under `stack_dir()/run/`; dropping them leaves them running.
+    Detached,
+}
+
+/// Both servers, and the environment variables that point a shell or a test at them.
+#[derive(Debug)]
+pub struct Stack {
+    /// The Secrets Manager emulator.
+    pub moto: MotoServer,
+    /// The database server.
+    pub postgres: PostgresServer,
+}
+
+impl Stack {
+    /// Starts moto and PostgreSQL side by side and waits until both are ready.
+    ///
+    /// If one fails, the other is stopped again (whatever the lifetime) and the error of the
+    /// first failure is returned.
+    pub fn start(lifetime: Lifetime) -> Result<Stack, StackError> {
+        let (moto, postgres) = std::thread::scope(|scope| {
+            let moto = scope.spawn(|| MotoServer::start(lifetime));
+            let postgres = PostgresServer::start(lifetime);
+            let moto = moto
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (moto, postgres)
+        });
+        match (moto, postgres) {
+            (Ok(moto), Ok(postgres)) => Ok(Stack { moto, postgres }),
+            (Err(error), Ok(mut postgres)) => {
+                postgres.terminate();
+                Err(error)
+            }
+            (Ok(mut moto), Err(error)) => {
+                moto.terminate();
+                Err(error)
+            }
+            (Err(error), Err(_)) => Err(error),
+        }
+    }
+
+    /// The variables a shell or test needs, as `(name, value)` pairs:
+    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER` and `SECRETS_MANAGER_ENDPOINT` (moto's URL),
+    /// `AWS_REGION=us-east-1`, `AWS_ACCESS_KEY_ID=testing`, `AWS_SECRET_ACCESS_KEY=testing`,
+    /// `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE=postgres`,
+    /// `DATABASE_CA_BUNDLE` (the certificate that verifies PostgreSQL's TLS) and
+    /// `ROTATION_STACK_PG_LOG` (PostgreSQL's log).
+    pub fn env(&self) -> Vec<(String, String)> {
+        StackEnv {
+            moto_endpoint: self.moto.endpoint(),
+            pg_host: self.postgres.host(),
+            pg_port: self.postgres.port(),
+            pg_user: self.postgres.superuser(),
+            pg_password: self.postgres.superuser_password(),
+            ca_cert: self.postgres.ca_cert_path(),
+            pg_log: self.postgres.log_path(),
+        }
+        .vars()
+    }
+}

@@ -1,0 +1,177 @@
+//! Creating a PostgreSQL data directory configured the way the rotation tests need it:
+//! passwords checked with SCRAM, TLS offered, every statement logged.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::account::Account;
+use super::binaries::Binaries;
+use crate::process::log_tail;
+use crate::{StackError, cert};
+
+/// The superuser initdb creates.
+pub(super) const SUPERUSER: &str = "postgres";
+
+/// One line: TLS and plain TCP from the loopback address, always with a SCRAM password.
+const PG_HBA: &str = "# rotation-stack: TCP from loopback only, TLS or not, SCRAM passwords\n\
+                      host all all 127.0.0.1/32 scram-sha-256\n";
+
+/// The files of a freshly initialized cluster.
+#[derive(Debug)]
+pub(super) struct Cluster {
+    /// The data directory (`-D`).
+    pub(super) data_dir: PathBuf,
+    /// The server's self-signed certificate, which clients use as their CA bundle.
+    pub(super) ca_cert: PathBuf,
+}
+
+/// Initializes a cluster in `dir/pgdata` with `password` for the superuser, and puts the TLS
+/// certificate and key beside it. Files PostgreSQL reads are given to `account`.
+pub(super) fn create(
+    dir: &Path,
+    binaries: &Binaries,
+    account: Option<Account>,
+    password: &str,
+) -> Result<Cluster, StackError> {
+    let give = |path: &Path| account.map_or(Ok(()), |account| account.give(path));
+    // The postgres user must be able to reach the data directory and the key through `dir`.
+    set_mode(dir, 0o755)?;
+
+    let data_dir = dir.join("pgdata");
+    std::fs::create_dir(&data_dir).map_err(StackError::io("creating directory", &data_dir))?;
+    set_mode(&data_dir, 0o700)?;
+    give(&data_dir)?;
+
+    let password_file = dir.join("superuser-password");
+    write_private(&password_file, password)?;
+    give(&password_file)?;
+    let initialized = initdb(dir, binaries, account, &data_dir, &password_file);
+    std::fs::remove_file(&password_file).map_err(StackError::io("removing", &password_file))?;
+    initialized?;
+
+    let certificate = cert::self_signed()?;
+    let ca_cert = dir.join("server.crt");
+    std::fs::write(&ca_cert, &certificate.cert_pem).map_err(StackError::io("writing", &ca_cert))?;
+    set_mode(&ca_cert, 0o644)?;
+    // PostgreSQL refuses a key that others can read, and wants it owned by its own user.
+    let key = dir.join("server.key");
+    write_private(&key, &certificate.key_pem)?;
+    give(&key)?;
+
+    let conf = data_dir.join("postgresql.conf");
+    OpenOptions::new()
+        .append(true)
+        .open(&conf)
+        .and_then(|mut file| file.write_all(settings(&ca_cert, &key).as_bytes()))
+        .map_err(StackError::io("appending settings to", &conf))?;
+    let hba = data_dir.join("pg_hba.conf");
+    std::fs::write(&hba, PG_HBA).map_err(StackError::io("writing", &hba))?;
+
+    Ok(Cluster { data_dir, ca_cert })
+}
+
+fn initdb(
+    dir: &Path,
+    binaries: &Binaries,
+    account: Option<Account>,
+    data_dir: &Path,
+    password_file: &Path,
+) -> Result<(), StackError> {
+    let log = dir.join("initdb.log");
+    let output = File::create(&log).map_err(StackError::io("creating", &log))?;
+    let errors = output
+        .try_clone()
+        .map_err(StackError::io("opening", &log))?;
+    let mut command = Command::new(&binaries.initdb);
+    command
+        .arg("-D")
+        .arg(data_dir)
+        .args(["-E", "UTF8", "--locale=C", "-U", SUPERUSER])
+        .args(["--auth=scram-sha-256", "--no-sync"])
+        .arg(format!("--pwfile={}", password_file.display()))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(output)
+        .stderr(errors);
+    if let Some(account) = account {
+        account.run_as(&mut command);
+    }
+    let status = command.status().map_err(|source| StackError::Spawn {
+        program: binaries.initdb.clone(),
+        source,
+    })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(StackError::Initdb {
+            data_dir: data_dir.to_path_buf(),
+            tail: log_tail(&log, 0),
+            log,
+        })
+    }
+}
+
+/// What is appended to `postgresql.conf`. Durability is traded for speed: the data is
+/// disposable test data.
+fn settings(cert: &Path, key: &Path) -> String {
+    format!(
+        "\n# rotation-stack: a private server for tests\n\
+         listen_addresses = '127.0.0.1'\n\
+         unix_socket_directories = ''\n\
+         password_encryption = 'scram-sha-256'\n\
+         ssl = on\n\
+         ssl_cert_file = {}\n\
+         ssl_key_file = {}\n\
+         log_statement = 'all'\n\
+         log_connections = on\n\
+         log_disconnections = on\n\
+         log_line_prefix = '%m [%p] %q%u@%d '\n\
+         fsync = off\n\
+         synchronous_commit = off\n\
+         full_page_writes = off\n",
+        quote(cert),
+        quote(key)
+    )
+}
+
+/// A path as a `postgresql.conf` string literal.
+fn quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "''"))
+}
+
+/// Creates `path` readable and writable by its owner only, before anything is written to it.
+fn write_private(path: &Path, contents: &str) -> Result<(), StackError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(contents.as_bytes()))
+        .map_err(StackError::io("writing", path))
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), StackError> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(StackError::io("setting the permissions of", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_quote_paths_with_quotes() {
+        let settings = settings(Path::new("/tmp/it's/server.crt"), Path::new("/k"));
+        assert!(settings.contains("ssl_cert_file = '/tmp/it''s/server.crt'\n"));
+        assert!(settings.contains("ssl_key_file = '/k'\n"));
+    }
+
+    #[test]
+    fn hba_accepts_only_scram_from_loopback() {
+        let rules: Vec<&str> = PG_HBA.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(rules, ["host all all 127.0.0.1/32 scram-sha-256"]);
+    }
+}

@@ -1,0 +1,174 @@
+//! `cargo xtask bench`: start-up, rotation time, memory and Secrets Manager calls of
+//! `postgres-single-user` (release build) on the private local stack.
+//!
+//! - ready: process start to the first `GET /runtime/invocation/next` (median of runs);
+//! - cold rotation: process start plus the four steps, a new process each time;
+//! - warm rotation: the four steps in a process that has rotated before;
+//! - per step: median over the warm rotations;
+//! - peak RSS: the largest `VmHWM` of the rotator processes;
+//! - Secrets Manager calls: counted by a pass-through proxy between the rotator and moto.
+//!
+//! Figures are printed with the targets beside them; they are measurements, not pass/fail
+//! tests (timings depend on the machine).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rotation_local::{FaultProxy, RotationDriver};
+use rotation_stack::{Lifetime, Stack};
+
+use crate::{cargo, scenario};
+
+const BINARY: &str = "postgres-single-user";
+const RUNS: usize = 15;
+const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+
+/// Runs the benchmark.
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    if !args.is_empty() {
+        bail!("usage: cargo xtask bench");
+    }
+    let binary = cargo::build_release(BINARY)?;
+    let stack = Stack::start(Lifetime::WithProcess).context("starting the local stack")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(bench(&stack, &binary))
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+async fn bench(stack: &Stack, binary: &Path) -> anyhow::Result<()> {
+    let pg = &stack.postgres;
+    let driver = RotationDriver::new(&stack.moto.endpoint()).await;
+    let proxy = FaultProxy::start(&stack.moto.endpoint()).await?;
+    scenario::create_user(pg, "bench_app", "Bench-Initial-1").await?;
+    let arn = scenario::create_secret(
+        driver.client(),
+        "bench/postgres",
+        pg,
+        "bench_app",
+        "Bench-Initial-1",
+    )
+    .await?;
+
+    let mut ready = Vec::new();
+    let mut cold = Vec::new();
+    let mut peak_kib = 0;
+    for _ in 0..RUNS {
+        let token = driver.start_rotation(&arn).await?;
+        let started = Instant::now();
+        let function = scenario::start_function(binary, stack, &proxy.endpoint()).await?;
+        ready.push(function.ready().await?);
+        let report = driver.run_steps(&function, &arn, &token, &STEPS).await;
+        cold.push(started.elapsed());
+        if !report.succeeded() {
+            bail!("a cold rotation failed:\n{report}");
+        }
+        peak_kib = peak_kib.max(function.peak_rss_kib().unwrap_or(0));
+        function.stop().await;
+    }
+
+    let function = scenario::start_function(binary, stack, &proxy.endpoint()).await?;
+    let warm_up = driver.rotate(&function, &arn).await?;
+    if !warm_up.succeeded() {
+        bail!("the warm-up rotation failed:\n{warm_up}");
+    }
+    let mut warm = Vec::new();
+    let mut per_step: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
+    let mut calls_per_rotation = Vec::new();
+    let mut breakdown = BTreeMap::new();
+    for _ in 0..RUNS {
+        let token = driver.start_rotation(&arn).await?;
+        proxy.clear_calls();
+        let started = Instant::now();
+        let report = driver.run_steps(&function, &arn, &token, &STEPS).await;
+        warm.push(started.elapsed());
+        if !report.succeeded() {
+            bail!("a warm rotation failed:\n{report}");
+        }
+        for step in &report.steps {
+            per_step
+                .entry(
+                    STEPS
+                        .iter()
+                        .find(|s| **s == step.step)
+                        .copied()
+                        .unwrap_or("?"),
+                )
+                .or_default()
+                .push(step.invocation.duration);
+        }
+        let calls = proxy.calls();
+        calls_per_rotation.push(calls.len());
+        breakdown.clear();
+        for call in calls {
+            *breakdown.entry(call).or_insert(0usize) += 1;
+        }
+    }
+    peak_kib = peak_kib.max(function.peak_rss_kib().unwrap_or(0));
+    function.stop().await;
+
+    let ready = median(ready);
+    let cold = median(cold);
+    let warm = median(warm);
+    let calls = calls_per_rotation.iter().copied().max().unwrap_or(0);
+    let peak_mb = peak_kib as f64 / 1024.0;
+    let check = |ok: bool| if ok { "ok" } else { "MISSED" };
+    println!("postgres-single-user (release) on the local stack, {RUNS} runs each, medians");
+    println!("{:<34} {:>10} {:>10}  ", "figure", "measured", "target");
+    println!(
+        "{:<34} {:>8.1}ms {:>8}ms  {}",
+        "ready (start to first event)",
+        ms(ready),
+        20,
+        check(ready <= Duration::from_millis(20))
+    );
+    println!(
+        "{:<34} {:>8.1}ms {:>8}ms  {}",
+        "cold rotation (start + 4 steps)",
+        ms(cold),
+        80,
+        check(cold <= Duration::from_millis(80))
+    );
+    println!(
+        "{:<34} {:>8.1}ms {:>8}ms  {}",
+        "warm rotation (4 steps)",
+        ms(warm),
+        60,
+        check(warm <= Duration::from_millis(60))
+    );
+    for step in STEPS {
+        let value = median(per_step.remove(step).unwrap_or_default());
+        println!("{:<34} {:>8.1}ms", format!("  {step} (warm)"), ms(value));
+    }
+    println!(
+        "{:<34} {:>8.1}MB {:>8}MB  {}",
+        "peak RSS",
+        peak_mb,
+        16,
+        check(peak_mb <= 16.0)
+    );
+    println!(
+        "{:<34} {:>10} {:>10}  {}",
+        "Secrets Manager calls / rotation",
+        calls,
+        11,
+        check(calls <= 11)
+    );
+    let detail: Vec<String> = breakdown
+        .iter()
+        .map(|(call, n)| format!("{call} x{n}"))
+        .collect();
+    println!("  calls: {}", detail.join(", "));
+    Ok(())
+}

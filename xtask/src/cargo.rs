@@ -1,0 +1,45 @@
+//! Running cargo itself, and where its outputs land.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// The workspace root (xtask's manifest is one level below it).
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+/// The cargo that runs us (`CARGO`), else `cargo` on the PATH.
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(workspace_root());
+    command
+}
+
+/// Runs `cargo <args>`, echoing the command, and fails if it fails.
+pub fn run(args: &[&str]) -> anyhow::Result<()> {
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = cargo()
+        .args(args)
+        .status()
+        .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("`cargo {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// The target directory (`CARGO_TARGET_DIR` or `<root>/target`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Builds a rotator in release mode and returns the binary's path.
+pub fn build_release(binary: &str) -> anyhow::Result<PathBuf> {
+    run(&["build", "--release", "--package", binary])?;
+    Ok(target_dir().join("release").join(binary))
+}

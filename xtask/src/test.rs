@@ -1,0 +1,38 @@
+//! `cargo xtask test`: everything CI runs, from a clean clone.
+//!
+//! Formatting and lints first (cheap, and the most common failure), then the rotator binaries
+//! the end-to-end tests drive, then every test of the workspace: unit tests, doc tests, the
+//! local driver's tests, and the end-to-end tests against a private moto and PostgreSQL that
+//! each test binary starts for itself (the first run installs moto in a venv under `target/`).
+
+use anyhow::bail;
+
+use crate::cargo;
+
+/// The rotator binaries the end-to-end tests run.
+pub const ROTATORS: &[&str] = &["postgres-single-user"];
+
+/// Runs the whole suite.
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    if !args.is_empty() {
+        bail!("usage: cargo xtask test");
+    }
+    cargo::run(&["fmt", "--all", "--check"])?;
+    cargo::run(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    let mut build = vec!["build"];
+    for rotator in ROTATORS {
+        build.extend(["--package", rotator]);
+    }
+    cargo::run(&build)?;
+    cargo::run(&["test", "--workspace", "--all-targets"])?;
+    cargo::run(&["test", "--workspace", "--doc"])?;
+    println!("cargo xtask test: every check passed");
+    Ok(())
+}
