@@ -9,7 +9,7 @@ use crate::event::VersionToken;
 use crate::secret::SecretString;
 use crate::stage::Stage;
 use crate::step::Step;
-use crate::store::{SecretStore, VersionRef};
+use crate::store::{SecretStore, StoreError, VersionRef};
 
 /// What a step knows: which secret, which version, the deadline, and lazy access to the
 /// secret's versions (each is fetched at most once per step, and only when asked for).
@@ -23,8 +23,8 @@ pub struct StepContext<'a> {
     /// When the step must be done by: take every network timeout from it.
     pub deadline: Deadline,
     store: &'a dyn SecretStore,
-    current: OnceCell<SecretString>,
-    pending: OnceCell<SecretString>,
+    current: OnceCell<Option<SecretString>>,
+    pending: OnceCell<Option<SecretString>>,
     previous: OnceCell<Option<SecretString>>,
 }
 
@@ -49,55 +49,73 @@ impl<'a> StepContext<'a> {
         }
     }
 
+    /// Seeds the values read ahead of time (while `DescribeSecret` ran); a failed read is not
+    /// seeded, so the first use reads again and reports its own error.
+    pub(crate) fn seed(&self, prefetched: Prefetched) {
+        if let Some(Ok(current)) = prefetched.current {
+            let _ = self.current.set(current);
+        }
+        if let Some(Ok(pending)) = prefetched.pending {
+            let _ = self.pending.set(pending);
+        }
+    }
+
+    async fn read<'c>(
+        &self,
+        cell: &'c OnceCell<Option<SecretString>>,
+        version: VersionRef,
+    ) -> Result<Option<&'c SecretString>, RotationError> {
+        let value = cell
+            .get_or_try_init(|| self.store.get_value(self.arn, &version))
+            .await?;
+        Ok(value.as_ref())
+    }
+
     /// The `AWSCURRENT` value (an error when it has none).
     pub async fn current(&self) -> Result<&SecretString, RotationError> {
-        self.current
-            .get_or_try_init(|| async {
-                self.store
-                    .get_value(self.arn, &VersionRef::Stage(Stage::Current))
-                    .await?
-                    .ok_or_else(|| RotationError::MissingVersion {
-                        arn: self.arn.to_owned(),
-                        stage: Stage::Current,
-                        hint: "put an initial value in the secret before rotating it",
-                    })
+        self.read(&self.current, VersionRef::Stage(Stage::Current))
+            .await?
+            .ok_or_else(|| RotationError::MissingVersion {
+                arn: self.arn.to_owned(),
+                stage: Stage::Current,
+                hint: "put an initial value in the secret before rotating it",
             })
+    }
+
+    /// The pending value of this rotation's token, if it has one yet.
+    pub async fn pending_if_set(&self) -> Result<Option<&SecretString>, RotationError> {
+        self.read(&self.pending, VersionRef::Pending(self.token.clone()))
             .await
     }
 
     /// The pending value of this rotation's token (an error when it has none).
     pub async fn pending(&self) -> Result<&SecretString, RotationError> {
-        self.pending
-            .get_or_try_init(|| async {
-                self.store
-                    .get_value(self.arn, &VersionRef::Pending(self.token.clone()))
-                    .await?
-                    .ok_or_else(|| RotationError::MissingVersion {
-                        arn: self.arn.to_owned(),
-                        stage: Stage::Pending,
-                        hint: "createSecret has not stored a value for this token yet",
-                    })
+        self.pending_if_set()
+            .await?
+            .ok_or_else(|| RotationError::MissingVersion {
+                arn: self.arn.to_owned(),
+                stage: Stage::Pending,
+                hint: "createSecret has not stored a value for this token yet",
             })
-            .await
     }
 
     /// The `AWSPREVIOUS` value, if there is one.
     pub async fn previous(&self) -> Result<Option<&SecretString>, RotationError> {
-        let previous = self
-            .previous
-            .get_or_try_init(|| async {
-                self.store
-                    .get_value(self.arn, &VersionRef::Stage(Stage::Previous))
-                    .await
-            })
-            .await?;
-        Ok(previous.as_ref())
+        self.read(&self.previous, VersionRef::Stage(Stage::Previous))
+            .await
     }
 
     /// A target error that names this step and secret.
     pub fn fail(&self, message: impl std::fmt::Display) -> RotationError {
         RotationError::target(format!("{}: {message} (secret {})", self.step, self.arn))
     }
+}
+
+/// Values read while `DescribeSecret` runs, for the versions a step is known to need.
+#[derive(Debug, Default)]
+pub(crate) struct Prefetched {
+    pub(crate) current: Option<Result<Option<SecretString>, StoreError>>,
+    pub(crate) pending: Option<Result<Option<SecretString>, StoreError>>,
 }
 
 /// What a rotator for one kind of target supplies.

@@ -92,48 +92,20 @@ impl<D: Database> SingleUser<D> {
         }
     }
 
-    /// Whether the pending credentials log in already (an earlier attempt set them).
-    async fn already_set(
+    /// A session logged in with the previous credentials (a database left on the previous
+    /// password), checked to be the pending value's user and host.
+    async fn previous_session(
         &self,
         ctx: &StepContext<'_>,
         pending: &Credentials,
-        refusals: &mut Vec<String>,
-    ) -> Result<bool, RotationError> {
-        let login = pending.login();
-        match self.connector.login(&login, ctx.deadline).await {
-            Ok(_session) => Ok(true),
-            Err(error) if error.is_rejection() => {
-                refusals.push(format!("pending: {error}"));
-                Ok(false)
-            }
-            Err(error) => Err(Self::unreachable(ctx, &login.endpoint, &error)),
-        }
-    }
-
-    /// A session of the secret's user that can change its password: logged in with the
-    /// current credentials, else the previous ones. Refuses to act for another user or host.
-    async fn session_to_change(
-        &self,
-        ctx: &StepContext<'_>,
-        pending: &Credentials,
+        current: &Credentials,
         refusals: &mut Vec<String>,
     ) -> Result<D::Session, RotationError> {
-        let current = self.parse(ctx, ctx.current().await?, "AWSCURRENT")?;
-        check_same_account(ctx, pending, &current, "current")?;
-        let current_login = current.login();
-        match self.connector.login(&current_login, ctx.deadline).await {
-            Ok(session) => {
-                info!("setSecret: logged in with AWSCURRENT");
-                return Ok(session);
-            }
-            Err(error) if error.is_rejection() => refusals.push(format!("current: {error}")),
-            Err(error) => return Err(Self::unreachable(ctx, &current_login.endpoint, &error)),
-        }
         if let Some(mut previous) = self.previous(ctx).await? {
             // AWS connects with the previous credentials but the current TLS settings.
             previous.tls = current.tls;
-            let previous_login = previous.login();
-            match self.connector.login(&previous_login, ctx.deadline).await {
+            let login = previous.login();
+            match self.connector.login(&login, ctx.deadline).await {
                 Ok(session) => {
                     // As AWS: checked after the login, which proves the previous value is live.
                     check_same_account(ctx, pending, &previous, "previous valid")?;
@@ -141,9 +113,7 @@ impl<D: Database> SingleUser<D> {
                     return Ok(session);
                 }
                 Err(error) if error.is_rejection() => refusals.push(format!("previous: {error}")),
-                Err(error) => {
-                    return Err(Self::unreachable(ctx, &previous_login.endpoint, &error));
-                }
+                Err(error) => return Err(Self::unreachable(ctx, &login.endpoint, &error)),
             }
         }
         Err(ctx.fail(format!(
@@ -177,12 +147,36 @@ impl<D: Database> Rotator for SingleUser<D> {
 
     async fn set(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
         let pending = self.parse(ctx, ctx.pending().await?, "AWSPENDING")?;
+        let current = self.parse(ctx, ctx.current().await?, "AWSCURRENT")?;
+        // Both logins are attempted at once (one round trip instead of two); their results are
+        // weighed in AWS's order: pending first, then current, then previous.
+        let (pending_login, current_login) = (pending.login(), current.login());
+        let (by_pending, by_current) = tokio::join!(
+            self.connector.login(&pending_login, ctx.deadline),
+            self.connector.login(&current_login, ctx.deadline)
+        );
         let mut refusals = Vec::new();
-        if self.already_set(ctx, &pending, &mut refusals).await? {
-            info!("setSecret: AWSPENDING already logs in; the password is already set");
-            return Ok(());
+        match by_pending {
+            Ok(_session) => {
+                info!("setSecret: AWSPENDING already logs in; the password is already set");
+                return Ok(());
+            }
+            Err(error) if error.is_rejection() => refusals.push(format!("pending: {error}")),
+            Err(error) => return Err(Self::unreachable(ctx, &pending_login.endpoint, &error)),
         }
-        let mut session = self.session_to_change(ctx, &pending, &mut refusals).await?;
+        check_same_account(ctx, &pending, &current, "current")?;
+        let mut session = match by_current {
+            Ok(session) => {
+                info!("setSecret: logged in with AWSCURRENT");
+                session
+            }
+            Err(error) if error.is_rejection() => {
+                refusals.push(format!("current: {error}"));
+                self.previous_session(ctx, &pending, &current, &mut refusals)
+                    .await?
+            }
+            Err(error) => return Err(Self::unreachable(ctx, &current_login.endpoint, &error)),
+        };
         let db = self.connector.database();
         let user = &pending.secret.username;
         self.connector
