@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use rotation_core::config::{ConfigError, Environment, seconds_var};
 use rotation_core::{Deadline, EngineFamily, SecretString};
 use rustls::ClientConfig;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::tls::{TlsMode, TlsSettings};
 
@@ -186,17 +186,28 @@ impl<D: Database> Connector<D> {
         deadline: Deadline,
     ) -> Result<D::Session, LoginError> {
         let limit = deadline.cap(self.settings.connect_timeout);
+        let with_tls = tls.is_some();
+        let started = std::time::Instant::now();
         let open = self
             .db
             .open(&login.endpoint, login.user, login.password, tls);
-        match tokio::time::timeout(limit, open).await {
+        let result = match tokio::time::timeout(limit, open).await {
             Ok(result) => result,
             Err(_) => Err(LoginError::Unreachable(format!(
                 "{} did not complete a login within {} ms",
                 login.endpoint,
                 limit.as_millis()
             ))),
-        }
+        };
+        debug!(
+            endpoint = %login.endpoint,
+            user = login.user,
+            tls = with_tls,
+            ok = result.is_ok(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "login attempt"
+        );
+        result
     }
 
     /// Runs a statement-level operation within the statement timeout and the deadline.

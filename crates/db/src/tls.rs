@@ -97,11 +97,13 @@ pub enum Verification {
     None,
 }
 
+type Configs = [Arc<ClientConfig>; 3];
+
 /// TLS settings of the process: trusted roots, read once.
 #[derive(Debug)]
 pub struct TlsSettings {
     extra_roots: Vec<CertificateDer<'static>>,
-    configs: OnceLock<[Arc<ClientConfig>; 3]>,
+    configs: OnceLock<Configs>,
 }
 
 impl TlsSettings {
@@ -130,7 +132,9 @@ impl TlsSettings {
     /// The rustls configuration for a verification level. Built on first use (loading the
     /// system store costs a few milliseconds, which a process that never uses TLS should not pay).
     pub fn client_config(&self, verification: Verification) -> Arc<ClientConfig> {
-        let configs = self.configs.get_or_init(|| self.build_configs());
+        let configs = self
+            .configs
+            .get_or_init(|| build_configs(&self.extra_roots));
         let index = match verification {
             Verification::Full => 0,
             Verification::CaOnly => 1,
@@ -138,37 +142,70 @@ impl TlsSettings {
         };
         Arc::clone(&configs[index])
     }
-
-    fn build_configs(&self) -> [Arc<ClientConfig>; 3] {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut roots = RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let native = rustls_native_certs::load_native_certs();
-        roots.add_parsable_certificates(native.certs);
-        roots.add_parsable_certificates(self.extra_roots.iter().cloned());
-        let roots = Arc::new(roots);
-        let builder = || {
-            ClientConfig::builder_with_provider(Arc::clone(&provider))
-                .with_safe_default_protocol_versions()
-                .expect("the aws-lc-rs provider supports the default protocol versions")
-        };
-        let full = builder()
-            .with_root_certificates(Arc::clone(&roots))
-            .with_no_client_auth();
-        let webpki = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
-            .build()
-            .expect("a root store with the Mozilla roots is never empty");
-        let ca_only = builder()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(CaOnly(webpki)))
-            .with_no_client_auth();
-        let none = builder()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Unverified(Arc::clone(&provider))))
-            .with_no_client_auth();
-        [Arc::new(full), Arc::new(ca_only), Arc::new(none)]
-    }
 }
+
+fn build_configs(extra_roots: &[CertificateDer<'static>]) -> Configs {
+    let started = std::time::Instant::now();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    roots.add_parsable_certificates(system_roots());
+    roots.add_parsable_certificates(extra_roots.iter().cloned());
+    let roots_count = roots.len();
+    let roots = Arc::new(roots);
+    let builder = || {
+        ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .expect("the aws-lc-rs provider supports the default protocol versions")
+    };
+    let full = builder()
+        .with_root_certificates(Arc::clone(&roots))
+        .with_no_client_auth();
+    let webpki = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+        .build()
+        .expect("a root store with the Mozilla roots is never empty");
+    let ca_only = builder()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(CaOnly(webpki)))
+        .with_no_client_auth();
+    let none = builder()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Unverified(Arc::clone(&provider))))
+        .with_no_client_auth();
+    tracing::debug!(
+        roots = roots_count,
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "TLS trust store loaded"
+    );
+    [Arc::new(full), Arc::new(ca_only), Arc::new(none)]
+}
+
+/// The system's trusted roots: the bundle file that OpenSSL would read (`SSL_CERT_FILE`, else
+/// the Amazon Linux / RHEL or Debian location), else whatever rustls-native-certs finds.
+/// One file is read instead of a directory of hashed links.
+fn system_roots() -> Vec<CertificateDer<'static>> {
+    let candidates = std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(SYSTEM_BUNDLES.iter().map(PathBuf::from));
+    for path in candidates {
+        if let Ok(iter) = CertificateDer::pem_file_iter(&path) {
+            let certs: Vec<_> = iter.filter_map(Result::ok).collect();
+            if !certs.is_empty() {
+                return certs;
+            }
+        }
+    }
+    rustls_native_certs::load_native_certs().certs
+}
+
+/// Where distributions keep the system CA bundle (Amazon Linux 2023 first: Lambda's OS).
+const SYSTEM_BUNDLES: [&str; 4] = [
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/pki/tls/cert.pem",
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/ssl/cert.pem",
+];
 
 fn read_bundle(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     let problem = |text: String| ConfigError::new("DATABASE_CA_BUNDLE", text);
