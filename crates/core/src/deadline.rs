@@ -7,6 +7,9 @@ use tokio::time::Instant;
 /// Time kept back from the Lambda deadline to report an error before Lambda kills the process.
 pub const SAFETY_MARGIN: Duration = Duration::from_millis(500);
 
+/// 2001-09-09 in milliseconds since the epoch: no Lambda deadline is earlier than this.
+pub const EPOCH_FLOOR_MS: u64 = 1_000_000_000_000;
+
 /// When the current step must be done by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline(Instant);
@@ -17,13 +20,21 @@ impl Deadline {
         Deadline(Instant::now() + budget)
     }
 
-    /// The Lambda invocation's deadline less [`SAFETY_MARGIN`].
-    pub fn from_lambda(deadline: SystemTime) -> Self {
-        let left = deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or_default()
-            .saturating_sub(SAFETY_MARGIN);
-        Deadline::after(left)
+    /// The Lambda invocation's deadline (`Lambda-Runtime-Deadline-Ms`, milliseconds since the
+    /// Unix epoch) less [`SAFETY_MARGIN`].
+    ///
+    /// Some local emulators send the function's timeout there instead (`cargo lambda watch`
+    /// sends `600000`). A real deadline is never years in the past, so a value before
+    /// [`EPOCH_FLOOR_MS`] is read as a duration from now.
+    pub fn from_lambda_millis(deadline_ms: u64) -> Self {
+        let left = if deadline_ms < EPOCH_FLOOR_MS {
+            Duration::from_millis(deadline_ms)
+        } else {
+            (SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms))
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+        };
+        Deadline::after(left.saturating_sub(SAFETY_MARGIN))
     }
 
     /// The instant itself.
@@ -54,7 +65,34 @@ mod tests {
             deadline.cap(Duration::from_millis(10)),
             Duration::from_millis(10)
         );
-        let past = Deadline::from_lambda(SystemTime::now() - Duration::from_secs(1));
-        assert_eq!(past.remaining(), Duration::ZERO);
+        let one_second_ago = SystemTime::now() - Duration::from_secs(1);
+        let epoch_ms = one_second_ago
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert_eq!(
+            Deadline::from_lambda_millis(epoch_ms).remaining(),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn an_epoch_deadline_and_an_emulator_timeout_both_work() {
+        let in_ten_seconds = SystemTime::now() + Duration::from_secs(10);
+        let epoch_ms = in_ten_seconds
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let left = Deadline::from_lambda_millis(epoch_ms).remaining();
+        assert!(
+            left > Duration::from_secs(9) && left <= Duration::from_millis(9_500),
+            "{left:?}"
+        );
+        // cargo lambda watch's value: its timeout, 600 s.
+        let left = Deadline::from_lambda_millis(600_000).remaining();
+        assert!(
+            left > Duration::from_secs(599) && left <= Duration::from_secs(600),
+            "{left:?}"
+        );
     }
 }

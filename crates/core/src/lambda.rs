@@ -49,7 +49,11 @@ where
     let handler = service_fn(move |event: LambdaEvent<Value>| {
         let rotation = Arc::clone(&rotation);
         async move {
-            let deadline = Deadline::from_lambda(event.context.deadline());
+            tracing::debug!(
+                deadline_epoch_ms = event.context.deadline,
+                "invocation received"
+            );
+            let deadline = Deadline::from_lambda_millis(event.context.deadline);
             rotation.handle(&event.payload, deadline).await
         }
     });

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use tracing::{Instrument, error, info, info_span};
+use tracing::{Instrument, debug, error, info, info_span};
 
 use crate::deadline::Deadline;
 use crate::error::RotationError;
@@ -121,6 +121,7 @@ impl<R: Rotator> Rotation<R> {
             Decision::Run(step) => step,
         };
         let budget_ms = deadline.remaining().as_millis();
+        debug!(budget_ms, "step starts");
         let run = self.run_step(step, event, &metadata, deadline, prefetched);
         match tokio::time::timeout_at(deadline.instant(), run).await {
             Ok(result) => result,

@@ -25,6 +25,8 @@ impl StackEnv<'_> {
             // The name AWS's rotation templates read, so their code works unchanged.
             ("SECRETS_MANAGER_ENDPOINT", self.moto_endpoint.clone()),
             ("AWS_REGION", "us-east-1".into()),
+            // boto3 and the AWS CLI read this one.
+            ("AWS_DEFAULT_REGION", "us-east-1".into()),
             // moto accepts any credentials, but the SDK wants some before it sends anything.
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),

@@ -113,7 +113,7 @@ impl Stack {
 
     /// The variables a shell or test needs, as `(name, value)` pairs:
     /// `AWS_ENDPOINT_URL_SECRETS_MANAGER` and `SECRETS_MANAGER_ENDPOINT` (moto's URL),
-    /// `AWS_REGION=us-east-1`, `AWS_ACCESS_KEY_ID=testing`, `AWS_SECRET_ACCESS_KEY=testing`,
+    /// `AWS_REGION` and `AWS_DEFAULT_REGION` (us-east-1), `AWS_ACCESS_KEY_ID=testing`, `AWS_SECRET_ACCESS_KEY=testing`,
     /// `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE=postgres`,
     /// `DATABASE_CA_BUNDLE` (the certificate that verifies PostgreSQL's TLS) and
     /// `ROTATION_STACK_PG_LOG` (PostgreSQL's log).

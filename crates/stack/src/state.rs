@@ -273,7 +273,7 @@ mod tests {
         assert_eq!(value("PGDATABASE"), "postgres");
         assert_eq!(value("DATABASE_CA_BUNDLE"), "/run/postgres/server.crt");
         assert_eq!(value("ROTATION_STACK_PG_LOG"), "/run/postgres/postgres.log");
-        assert_eq!(env.len(), 12);
+        assert_eq!(env.len(), 13);
     }
 
     #[test]
