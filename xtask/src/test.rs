@@ -31,8 +31,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         build.extend(["--package", rotator]);
     }
     cargo::run(&build)?;
-    cargo::run(&["test", "--workspace", "--all-targets"])?;
-    cargo::run(&["test", "--workspace", "--doc"])?;
+    // Plain `cargo test` builds examples as ordinary binaries (the local driver's tests run
+    // one) and runs the doc tests; `--all-targets` would build examples as test binaries.
+    cargo::run(&["test", "--workspace"])?;
     println!("cargo xtask test: every check passed");
     Ok(())
 }

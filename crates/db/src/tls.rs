@@ -66,7 +66,15 @@ impl TlsMode {
         Ok(match secret.ssl {
             SslFlag::True => TlsMode::VerifyFull,
             SslFlag::False => TlsMode::Disable,
-            SslFlag::Absent | SslFlag::Unrecognised => TlsMode::Prefer { verify: true },
+            SslFlag::Absent => TlsMode::Prefer { verify: true },
+            SslFlag::Unrecognised => {
+                tracing::warn!(
+                    version = %source.version,
+                    "the secret's \"ssl\" value is neither true nor false; treating it as absent, \
+                     as AWS's templates do (verified TLS, plaintext if TLS fails)"
+                );
+                TlsMode::Prefer { verify: true }
+            }
         })
     }
 
