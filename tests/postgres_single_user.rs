@@ -621,3 +621,39 @@ async fn tls_modes_verify_the_server_and_fall_back_only_when_allowed() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_rotation_token_of_the_event_reaches_put_secret_value() {
+    let world = World::new().await;
+    let (arn, _, _) = world.user_with_secret("rtoken").await;
+    let proxy = FaultProxy::start(&stack().moto.endpoint()).await.unwrap();
+    let function = world.function_at(BIN, &proxy.endpoint(), &[]).await;
+    let token = world.driver.start_rotation(&arn).await.unwrap();
+    let mut event = RotationDriver::event("createSecret", &arn, &token);
+    event["RotationToken"] = json!("rotation-token-from-the-service");
+    let invocation = function.invoke(&event).await;
+    assert!(invocation.outcome.is_success(), "{:?}", invocation.outcome);
+    let puts = proxy.request_bodies("PutSecretValue");
+    assert_eq!(puts.len(), 1, "{puts:?}");
+    assert_eq!(
+        puts[0]["RotationToken"],
+        json!("rotation-token-from-the-service")
+    );
+    assert_eq!(puts[0]["ClientRequestToken"], json!(token));
+    assert_eq!(puts[0]["VersionStages"], json!(["AWSPENDING"]));
+    // Without a RotationToken in the event, none is sent.
+    let (arn, _, _) = world.user_with_secret("rtoken").await;
+    let token = world.driver.start_rotation(&arn).await.unwrap();
+    proxy.clear_calls();
+    let invocation = function
+        .invoke(&RotationDriver::event("createSecret", &arn, &token))
+        .await;
+    assert!(invocation.outcome.is_success(), "{:?}", invocation.outcome);
+    let puts = proxy.request_bodies("PutSecretValue");
+    assert_eq!(puts.len(), 1);
+    assert!(
+        puts[0].get("RotationToken").is_none(),
+        "{:?}",
+        puts[0].get("RotationToken")
+    );
+}

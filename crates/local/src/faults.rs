@@ -34,6 +34,9 @@ struct ProxyState {
     client: Client<HttpConnector, Full<Bytes>>,
     faults: Mutex<Vec<Fault>>,
     calls: Mutex<Vec<String>>,
+    /// Operation and JSON body of every forwarded request (they may hold secret values: kept in
+    /// memory for the test that asks, never logged).
+    bodies: Mutex<Vec<(String, Bytes)>>,
 }
 
 /// A rule: answer the next `remaining` matching requests with `answer`.
@@ -61,6 +64,7 @@ impl FaultProxy {
             client: Client::builder(TokioExecutor::new()).build_http(),
             faults: Mutex::new(Vec::new()),
             calls: Mutex::new(Vec::new()),
+            bodies: Mutex::new(Vec::new()),
         });
         let handler_state = Arc::clone(&state);
         let server = LocalServer::start(move |request| handle(Arc::clone(&handler_state), request))
@@ -98,9 +102,20 @@ impl FaultProxy {
         lock(&self.state.calls).clone()
     }
 
-    /// Forgets the recorded calls.
+    /// Forgets the recorded calls and request bodies.
     pub fn clear_calls(&self) {
         lock(&self.state.calls).clear();
+        lock(&self.state.bodies).clear();
+    }
+
+    /// The JSON bodies of the forwarded (not faulted) requests of one operation, in order: what
+    /// the client really sent, e.g. to check that `PutSecretValue` carried a `RotationToken`.
+    pub fn request_bodies(&self, operation: &str) -> Vec<serde_json::Value> {
+        lock(&self.state.bodies)
+            .iter()
+            .filter(|(name, _)| name == operation)
+            .map(|(_, body)| serde_json::from_slice(body).unwrap_or(serde_json::Value::Null))
+            .collect()
     }
 
     fn add(&self, n: usize, operation: Option<&str>, answer: FaultAnswer) {
@@ -157,7 +172,7 @@ async fn handle(state: Arc<ProxyState>, request: Request<Incoming>) -> Reply {
             tracing::debug!(%operation, ?answer, "fault proxy injects a fault");
             fault_reply(answer)
         }
-        None => forward(&state, request).await,
+        None => forward(&state, &operation, request).await,
     }
 }
 
@@ -215,12 +230,13 @@ fn fault_reply(answer: FaultAnswer) -> Reply {
     reply
 }
 
-async fn forward(state: &ProxyState, request: Request<Incoming>) -> Reply {
+async fn forward(state: &ProxyState, operation: &str, request: Request<Incoming>) -> Reply {
     let (mut parts, body) = request.into_parts();
     let body = match body.collect().await {
         Ok(body) => body.to_bytes(),
         Err(error) => return bad_gateway(&format!("reading the request failed: {error}")),
     };
+    lock(&state.bodies).push((operation.to_owned(), body.clone()));
     let path = parts
         .uri
         .path_and_query()
