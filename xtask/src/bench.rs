@@ -39,6 +39,19 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     runtime.block_on(bench(&stack, &binary))
 }
 
+/// A new database user and its secret, outside the timed part.
+async fn fresh_secret(
+    driver: &RotationDriver,
+    pg: &rotation_stack::PostgresServer,
+    serial: &mut usize,
+) -> anyhow::Result<String> {
+    *serial += 1;
+    let user = format!("bench_app_{serial}");
+    scenario::create_user(pg, &user, "Bench-Initial-1").await?;
+    let name = format!("bench/postgres-{serial}");
+    scenario::create_secret(driver.client(), &name, pg, &user, "Bench-Initial-1").await
+}
+
 fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
     values.get(values.len() / 2).copied().unwrap_or_default()
@@ -53,21 +66,15 @@ async fn bench(stack: &Stack, binary: &Path) -> anyhow::Result<()> {
     let driver = RotationDriver::new(&stack.moto.endpoint()).await;
     let moto = stack.moto.endpoint();
     let proxy = FaultProxy::start(&moto).await?;
-    scenario::create_user(pg, "bench_app", "Bench-Initial-1").await?;
-    let arn = scenario::create_secret(
-        driver.client(),
-        "bench/postgres",
-        pg,
-        "bench_app",
-        "Bench-Initial-1",
-    )
-    .await?;
-
+    // Every measured rotation gets a secret of its own: moto keeps every version forever (AWS
+    // prunes them), and a secret with dozens of versions makes its answers slower.
+    let mut secrets = 0;
     let mut ready = Vec::new();
     let mut cold = Vec::new();
     let mut peak_kib = 0;
     let mut cold_steps: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
     for _ in 0..RUNS {
+        let arn = fresh_secret(&driver, pg, &mut secrets).await?;
         let token = driver.start_rotation(&arn).await?;
         let started = Instant::now();
         let function = scenario::start_function(binary, stack, &moto).await?;
@@ -88,13 +95,16 @@ async fn bench(stack: &Stack, binary: &Path) -> anyhow::Result<()> {
     }
 
     let function = scenario::start_function(binary, stack, &moto).await?;
-    let warm_up = driver.rotate(&function, &arn).await?;
+    let warm_up = driver
+        .rotate(&function, &fresh_secret(&driver, pg, &mut secrets).await?)
+        .await?;
     if !warm_up.succeeded() {
         bail!("the warm-up rotation failed:\n{warm_up}");
     }
     let mut warm = Vec::new();
     let mut per_step: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
     for _ in 0..RUNS {
+        let arn = fresh_secret(&driver, pg, &mut secrets).await?;
         let token = driver.start_rotation(&arn).await?;
         let started = Instant::now();
         let report = driver.run_steps(&function, &arn, &token, &STEPS).await;
@@ -120,6 +130,7 @@ async fn bench(stack: &Stack, binary: &Path) -> anyhow::Result<()> {
 
     // One more rotation, through the counting proxy.
     let counted = scenario::start_function(binary, stack, &proxy.endpoint()).await?;
+    let arn = fresh_secret(&driver, pg, &mut secrets).await?;
     let token = driver.start_rotation(&arn).await?;
     proxy.clear_calls();
     let report = driver.run_steps(&counted, &arn, &token, &STEPS).await;
