@@ -105,6 +105,18 @@ impl<'a> StepContext<'a> {
             .await
     }
 
+    /// The `AWSCURRENT` value of another secret, such as the master secret that `masterarn`
+    /// names in multi-user rotation; `Ok(None)` when it has no value.
+    pub async fn other_secret(
+        &self,
+        secret_id: &str,
+    ) -> Result<Option<SecretString>, RotationError> {
+        Ok(self
+            .store
+            .get_value(secret_id, &VersionRef::Stage(Stage::Current))
+            .await?)
+    }
+
     /// A target error that names this step and secret.
     pub fn fail(&self, message: impl std::fmt::Display) -> RotationError {
         RotationError::target(format!("{}: {message} (secret {})", self.step, self.arn))
