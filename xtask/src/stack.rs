@@ -3,20 +3,50 @@
 //!
 //! Status goes to stderr and `export` lines to stdout, so that
 //! `eval "$(cargo xtask stack up)"` both starts the stack and sets up the shell.
+//!
+//! With `STACK=compose`, the same commands drive the repository's `docker-compose.yml`
+//! instead (see [`compose`]).
+
+mod compose;
 
 use anyhow::{Context, bail};
-use rotation_stack::StackState;
 
-const USAGE: &str = "usage: cargo xtask stack up|env|down";
+const USAGE: &str = "usage: [STACK=compose] cargo xtask stack up|env|down";
 
 /// Runs `cargo xtask stack <args>`.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let compose = compose::is_selected();
     match args {
+        [command] if command == "up" && compose => compose_up(),
+        [command] if command == "env" && compose => {
+            print_exports(compose::env());
+            Ok(())
+        }
+        [command] if command == "down" && compose => compose_down(),
         [command] if command == "up" => up(),
         [command] if command == "env" => env(),
         [command] if command == "down" => down(),
         _ => bail!("{USAGE}"),
     }
+}
+
+fn compose_up() -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    compose::up().context("starting the local stack with docker compose")?;
+    eprintln!(
+        "local stack up in {:.1} s: {}",
+        started.elapsed().as_secs_f64(),
+        compose::describe()
+    );
+    eprintln!("stop it with `STACK=compose cargo xtask stack down`");
+    print_exports(compose::env());
+    Ok(())
+}
+
+fn compose_down() -> anyhow::Result<()> {
+    compose::down().context("stopping the local stack with docker compose")?;
+    eprintln!("containers and their volumes removed");
+    Ok(())
 }
 
 fn up() -> anyhow::Result<()> {
@@ -48,15 +78,26 @@ fn up() -> anyhow::Result<()> {
         state.postgres_log.display()
     );
     eprintln!("  CA certificate          {}", state.ca_cert.display());
+    eprintln!(
+        "  MariaDB                 {}:{}  pid {}  general log {}",
+        state.mariadb_host,
+        state.mariadb_port,
+        state.mariadb_pid,
+        state.mariadb_general_log.display()
+    );
+    eprintln!(
+        "  MariaDB CA certificate  {}",
+        state.mariadb_ca_cert.display()
+    );
     eprintln!("stop it with `cargo xtask stack down`");
-    print_exports(&state);
+    print_exports(state.env());
     Ok(())
 }
 
 fn env() -> anyhow::Result<()> {
     match rotation_stack::current()? {
         Some(state) => {
-            print_exports(&state);
+            print_exports(state.env());
             Ok(())
         }
         None => bail!("no stack is up: run `cargo xtask stack up`"),
@@ -74,8 +115,8 @@ fn down() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_exports(state: &StackState) {
-    for (name, value) in state.env() {
+fn print_exports(env: Vec<(String, String)>) {
+    for (name, value) in env {
         println!("export {name}={}", shell_quote(&value));
     }
 }

@@ -1,12 +1,12 @@
-//! The self-signed TLS certificate PostgreSQL serves, which clients also use as their CA
-//! bundle to verify it (hostname included).
+//! The self-signed TLS certificates the database servers serve, which clients also use as
+//! their CA bundle to verify them (hostname included).
 
 use rcgen::{CertificateParams, DnType, KeyPair};
 
 use crate::StackError;
 
 /// The names the certificate is valid for: what `PostgresServer::host` returns, and the
-/// address it listens on.
+/// address the servers listen on (`MariaDbServer::host`).
 pub(crate) const SUBJECT_ALT_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
 
 /// A certificate and its private key, both PEM.
@@ -17,14 +17,15 @@ pub(crate) struct ServerCertificate {
     pub(crate) key_pem: String,
 }
 
-/// Generates a fresh key pair and a self-signed certificate for [`SUBJECT_ALT_NAMES`].
-pub(crate) fn self_signed() -> Result<ServerCertificate, StackError> {
+/// Generates a fresh key pair and a self-signed certificate for [`SUBJECT_ALT_NAMES`], with
+/// `common_name` as its subject.
+pub(crate) fn self_signed(common_name: &str) -> Result<ServerCertificate, StackError> {
     let certificate = |source| StackError::Certificate { source };
     let names = SUBJECT_ALT_NAMES.map(String::from).to_vec();
     let mut params = CertificateParams::new(names).map_err(certificate)?;
     params
         .distinguished_name
-        .push(DnType::CommonName, "rotation-stack local PostgreSQL");
+        .push(DnType::CommonName, common_name);
     let key = KeyPair::generate().map_err(certificate)?;
     let cert = params.self_signed(&key).map_err(certificate)?;
     Ok(ServerCertificate {
@@ -73,7 +74,7 @@ mod tests {
 
     #[test]
     fn certificate_names_localhost_and_the_loopback_address() {
-        let generated = self_signed().expect("certificate");
+        let generated = self_signed("test").expect("certificate");
         assert!(
             generated
                 .cert_pem
@@ -91,14 +92,14 @@ mod tests {
 
     #[test]
     fn key_is_pkcs8_pem() {
-        let generated = self_signed().expect("certificate");
+        let generated = self_signed("test").expect("certificate");
         assert!(generated.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
     }
 
     #[test]
     fn every_certificate_has_its_own_key() {
-        let first = self_signed().expect("certificate");
-        let second = self_signed().expect("certificate");
+        let first = self_signed("test").expect("certificate");
+        let second = self_signed("test").expect("certificate");
         assert_ne!(first.key_pem, second.key_pem);
     }
 }

@@ -12,6 +12,12 @@ pub(crate) struct StackEnv<'a> {
     pub(crate) pg_password: &'a str,
     pub(crate) ca_cert: &'a Path,
     pub(crate) pg_log: &'a Path,
+    pub(crate) mariadb_host: &'a str,
+    pub(crate) mariadb_port: u16,
+    pub(crate) mariadb_user: &'a str,
+    pub(crate) mariadb_password: &'a str,
+    pub(crate) mariadb_ca_cert: &'a Path,
+    pub(crate) mariadb_general_log: &'a Path,
 }
 
 impl StackEnv<'_> {
@@ -37,6 +43,20 @@ impl StackEnv<'_> {
             ("PGDATABASE", "postgres".into()),
             ("DATABASE_CA_BUNDLE", self.ca_cert.display().to_string()),
             ("ROTATION_STACK_PG_LOG", self.pg_log.display().to_string()),
+            // What the mariadb and mysql clients read; there is no standard variable for the
+            // user, so it has a name of our own.
+            ("MYSQL_HOST", self.mariadb_host.into()),
+            ("MYSQL_TCP_PORT", self.mariadb_port.to_string()),
+            ("MYSQL_PWD", self.mariadb_password.into()),
+            ("ROTATION_STACK_MARIADB_USER", self.mariadb_user.into()),
+            (
+                "ROTATION_STACK_MARIADB_CA",
+                self.mariadb_ca_cert.display().to_string(),
+            ),
+            (
+                "ROTATION_STACK_MARIADB_LOG",
+                self.mariadb_general_log.display().to_string(),
+            ),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))

@@ -78,8 +78,45 @@ pub enum StackError {
         tail: String,
     },
 
-    /// The TLS certificate for PostgreSQL could not be generated.
-    #[error("generating the self-signed TLS certificate for PostgreSQL failed: {source}")]
+    /// A MariaDB program (`mariadb-install-db`, `mariadbd`, or the `mariadb` client) is not
+    /// installed where we look.
+    #[error(
+        "{program} not found (looked in {looked_in}): install MariaDB (apt-get install \
+         mariadb-server mariadb-client) or set ROTATION_STACK_MARIADB_BIN to the directory \
+         holding mariadb-install-db, mariadbd and mariadb"
+    )]
+    MariaDbMissing {
+        /// The program that was looked for.
+        program: &'static str,
+        /// The places that were searched, for the message.
+        looked_in: String,
+    },
+
+    /// Running as root, which mariadbd refuses, and no `mysql` account to switch to.
+    #[error(
+        "running as root, which mariadbd refuses, and /etc/passwd has no `mysql` user to run it \
+         as: create one (useradd --system mysql), install mariadb-server (which does), or run \
+         as a non-root user"
+    )]
+    NoMysqlUser,
+
+    /// `mariadb-install-db` failed.
+    #[error(
+        "mariadb-install-db into {data_dir} failed (full log: {log}); when running as root the \
+         `mysql` user must be able to reach that directory (else set ROTATION_STACK_DIR \
+         elsewhere); the log ends with:\n{tail}"
+    )]
+    InstallDb {
+        /// The data directory that was being created.
+        data_dir: PathBuf,
+        /// The log with mariadb-install-db's output.
+        log: PathBuf,
+        /// The last lines of that log.
+        tail: String,
+    },
+
+    /// A server's TLS certificate could not be generated.
+    #[error("generating a self-signed TLS certificate failed: {source}")]
     Certificate {
         /// What rcgen reported.
         #[source]

@@ -1,5 +1,5 @@
 //! A private local stack for tests and `cargo xtask`: moto's server standing in for AWS
-//! Secrets Manager, and a PostgreSQL server of our own.
+//! Secrets Manager, and a PostgreSQL and a MariaDB server of our own.
 //!
 //! # Why
 //!
@@ -18,8 +18,12 @@
 //!   `postgres` user when we are root, with SCRAM passwords, TLS with a self-signed
 //!   certificate for `localhost` and `127.0.0.1` (its path is the CA bundle to verify it),
 //!   and every statement in its log.
-//! - [`Stack`] starts both and gives the environment variables that point the AWS SDK, libpq
-//!   and the rotators at them.
+//! - [`MariaDbServer`] runs `mariadb-install-db` and `mariadbd` from the installed MariaDB
+//!   (ignoring the machine's `my.cnf`), as the `mysql` user when we are root, with a random
+//!   root password for TCP logins from `127.0.0.1`, TLS with a certificate made the same way,
+//!   and every statement in its general log.
+//! - [`Stack`] starts all three and gives the environment variables that point the AWS SDK,
+//!   libpq, the MariaDB/MySQL clients and the rotators at them.
 //!
 //! The servers are plain `std::process` children, not tokio ones: every `#[tokio::test]` has
 //! its own runtime, and a server shared by several tests must outlive each of them.
@@ -37,14 +41,18 @@
 //!     println!("{name}={value}");
 //! }
 //! println!("connect with {}", stack.postgres.admin_url());
+//! println!("or with {}", stack.mariadb.admin_url());
 //! # Ok::<(), rotation_stack::StackError>(())
 //! ```
 #![warn(missing_docs)]
 
+mod account;
 mod cert;
 mod env;
 mod error;
+mod files;
 mod location;
+mod mariadb;
 mod moto;
 mod port;
 mod postgres;
@@ -55,6 +63,7 @@ mod venv;
 
 pub use error::StackError;
 pub use location::stack_dir;
+pub use mariadb::MariaDbServer;
 pub use moto::MotoServer;
 pub use postgres::PostgresServer;
 pub use state::{StackState, current, down, up};
@@ -74,40 +83,47 @@ pub enum Lifetime {
     Detached,
 }
 
-/// Both servers, and the environment variables that point a shell or a test at them.
+/// The three servers, and the environment variables that point a shell or a test at them.
 #[derive(Debug)]
 pub struct Stack {
     /// The Secrets Manager emulator.
     pub moto: MotoServer,
-    /// The database server.
+    /// The PostgreSQL server.
     pub postgres: PostgresServer,
+    /// The MariaDB server.
+    pub mariadb: MariaDbServer,
 }
 
 impl Stack {
-    /// Starts moto and PostgreSQL side by side and waits until both are ready.
+    /// Starts moto, PostgreSQL and MariaDB side by side and waits until all are ready.
     ///
-    /// If one fails, the other is stopped again (whatever the lifetime) and the error of the
-    /// first failure is returned.
+    /// If one fails, the others are stopped again (whatever the lifetime) and the first error
+    /// (moto's, then PostgreSQL's, then MariaDB's) is returned.
     pub fn start(lifetime: Lifetime) -> Result<Stack, StackError> {
-        let (moto, postgres) = std::thread::scope(|scope| {
+        let (moto, postgres, mariadb) = std::thread::scope(|scope| {
             let moto = scope.spawn(|| MotoServer::start(lifetime));
+            let mariadb = scope.spawn(|| MariaDbServer::start(lifetime));
             let postgres = PostgresServer::start(lifetime);
-            let moto = moto
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (moto, postgres)
+            (join(moto), postgres, join(mariadb))
         });
-        match (moto, postgres) {
-            (Ok(moto), Ok(postgres)) => Ok(Stack { moto, postgres }),
-            (Err(error), Ok(mut postgres)) => {
-                postgres.terminate();
+        match (moto, postgres, mariadb) {
+            (Ok(moto), Ok(postgres), Ok(mariadb)) => Ok(Stack {
+                moto,
+                postgres,
+                mariadb,
+            }),
+            (Err(error), postgres, mariadb) => {
+                terminate(None, postgres.ok(), mariadb.ok());
                 Err(error)
             }
-            (Ok(mut moto), Err(error)) => {
-                moto.terminate();
+            (Ok(moto), Err(error), mariadb) => {
+                terminate(Some(moto), None, mariadb.ok());
                 Err(error)
             }
-            (Err(error), Err(_)) => Err(error),
+            (Ok(moto), Ok(postgres), Err(error)) => {
+                terminate(Some(moto), Some(postgres), None);
+                Err(error)
+            }
         }
     }
 
@@ -115,8 +131,11 @@ impl Stack {
     /// `AWS_ENDPOINT_URL_SECRETS_MANAGER` and `SECRETS_MANAGER_ENDPOINT` (moto's URL),
     /// `AWS_REGION` and `AWS_DEFAULT_REGION` (us-east-1), `AWS_ACCESS_KEY_ID=testing`, `AWS_SECRET_ACCESS_KEY=testing`,
     /// `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE=postgres`,
-    /// `DATABASE_CA_BUNDLE` (the certificate that verifies PostgreSQL's TLS) and
-    /// `ROTATION_STACK_PG_LOG` (PostgreSQL's log).
+    /// `DATABASE_CA_BUNDLE` (the certificate that verifies PostgreSQL's TLS),
+    /// `ROTATION_STACK_PG_LOG` (PostgreSQL's log), `MYSQL_HOST`, `MYSQL_TCP_PORT` and
+    /// `MYSQL_PWD` (read by the mariadb and mysql clients), `ROTATION_STACK_MARIADB_USER`
+    /// (`root`), `ROTATION_STACK_MARIADB_CA` (the certificate that verifies MariaDB's TLS) and
+    /// `ROTATION_STACK_MARIADB_LOG` (MariaDB's general log of every statement).
     pub fn env(&self) -> Vec<(String, String)> {
         StackEnv {
             moto_endpoint: self.moto.endpoint(),
@@ -126,7 +145,37 @@ impl Stack {
             pg_password: self.postgres.superuser_password(),
             ca_cert: self.postgres.ca_cert_path(),
             pg_log: self.postgres.log_path(),
+            mariadb_host: self.mariadb.host(),
+            mariadb_port: self.mariadb.port(),
+            mariadb_user: self.mariadb.root_user(),
+            mariadb_password: self.mariadb.root_password(),
+            mariadb_ca_cert: self.mariadb.ca_cert_path(),
+            mariadb_general_log: self.mariadb.general_log_path(),
         }
         .vars()
+    }
+}
+
+/// The result of a scoped thread, its panic passed on.
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Stops the servers of a stack that could not start as a whole, whatever their lifetime.
+fn terminate(
+    moto: Option<MotoServer>,
+    postgres: Option<PostgresServer>,
+    mariadb: Option<MariaDbServer>,
+) {
+    if let Some(mut moto) = moto {
+        moto.terminate();
+    }
+    if let Some(mut postgres) = postgres {
+        postgres.terminate();
+    }
+    if let Some(mut mariadb) = mariadb {
+        mariadb.terminate();
     }
 }

@@ -1,7 +1,6 @@
 //! A private PostgreSQL server: its own data directory, a random port and superuser password,
 //! TLS with a certificate clients can verify, and a log of every statement.
 
-mod account;
 mod binaries;
 mod cluster;
 mod leftovers;
@@ -12,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use account::Account;
 use cluster::SUPERUSER;
 
+use crate::account::{self, Account};
 use crate::location::ServerDir;
 use crate::port::{accepts, start_on_free_port, wait_closed};
 use crate::process::{ServerProcess, log_since};
@@ -55,7 +54,7 @@ impl PostgresServer {
     /// data directory and the TLS key.
     pub fn start(lifetime: Lifetime) -> Result<PostgresServer, StackError> {
         let binaries = binaries::locate()?;
-        let account = account::server_account()?;
+        let account = account::server_account("postgres", StackError::NoPostgresUser)?;
         let dir = ServerDir::create("postgres", lifetime)?;
         let password = random::password(32)?;
         let cluster = cluster::create(dir.path(), &binaries, account, &password)?;

@@ -45,6 +45,35 @@ pub struct StackState {
     pub postgres_log: PathBuf,
     /// The certificate that verifies PostgreSQL's TLS.
     pub ca_cert: PathBuf,
+    // The MariaDB fields default to empty, so that the record of a stack started before
+    // MariaDB joined still reads (as a stack that is not alive, which `up` replaces).
+    /// Process id of mariadbd.
+    #[serde(default)]
+    pub mariadb_pid: u32,
+    /// Host to reach MariaDB at, `127.0.0.1`.
+    #[serde(default)]
+    pub mariadb_host: String,
+    /// Port MariaDB listens on, on `127.0.0.1`.
+    #[serde(default)]
+    pub mariadb_port: u16,
+    /// MariaDB's administrative user, `root`.
+    #[serde(default)]
+    pub mariadb_user: String,
+    /// That user's password.
+    #[serde(default)]
+    pub mariadb_password: String,
+    /// MariaDB's data directory.
+    #[serde(default)]
+    pub mariadb_data_dir: PathBuf,
+    /// The certificate that verifies MariaDB's TLS.
+    #[serde(default)]
+    pub mariadb_ca_cert: PathBuf,
+    /// MariaDB's general log of every statement.
+    #[serde(default)]
+    pub mariadb_general_log: PathBuf,
+    /// MariaDB's error log.
+    #[serde(default)]
+    pub mariadb_error_log: PathBuf,
 }
 
 impl StackState {
@@ -63,12 +92,18 @@ impl StackState {
             pg_password: &self.postgres_password,
             ca_cert: &self.ca_cert,
             pg_log: &self.postgres_log,
+            mariadb_host: &self.mariadb_host,
+            mariadb_port: self.mariadb_port,
+            mariadb_user: &self.mariadb_user,
+            mariadb_password: &self.mariadb_password,
+            mariadb_ca_cert: &self.mariadb_ca_cert,
+            mariadb_general_log: &self.mariadb_general_log,
         }
         .vars()
     }
 
     fn of(stack: &Stack) -> StackState {
-        let postgres = &stack.postgres;
+        let (postgres, mariadb) = (&stack.postgres, &stack.mariadb);
         StackState {
             moto_pid: stack.moto.pid(),
             moto_port: stack.moto.port(),
@@ -82,23 +117,40 @@ impl StackState {
             postgres_data_dir: postgres.data_dir().to_path_buf(),
             postgres_log: postgres.log_path().to_path_buf(),
             ca_cert: postgres.ca_cert_path().to_path_buf(),
+            mariadb_pid: mariadb.pid().unwrap_or_default(),
+            mariadb_host: mariadb.host().to_string(),
+            mariadb_port: mariadb.port(),
+            mariadb_user: mariadb.root_user().to_string(),
+            mariadb_password: mariadb.root_password().to_string(),
+            mariadb_data_dir: mariadb.data_dir().to_path_buf(),
+            mariadb_ca_cert: mariadb.ca_cert_path().to_path_buf(),
+            mariadb_general_log: mariadb.general_log_path().to_path_buf(),
+            mariadb_error_log: mariadb.error_log_path().to_path_buf(),
         }
     }
 
-    /// Whether both recorded processes still run.
+    /// Whether all three recorded processes still run.
     fn is_alive(&self) -> bool {
         is_running(self.moto_pid, MOTO_MARKER)
             && is_running(
                 self.postgres_pid,
                 &self.postgres_data_dir.display().to_string(),
             )
+            && is_running(
+                self.mariadb_pid,
+                &self.mariadb_data_dir.display().to_string(),
+            )
     }
 
     /// Stops whatever of the recorded processes still runs: a fast shutdown for PostgreSQL,
-    /// SIGTERM for moto, SIGKILL for either after 30 s.
+    /// SIGTERM for MariaDB and moto, SIGKILL for any after 30 s.
     fn stop(&self) {
         let data_dir = self.postgres_data_dir.display().to_string();
         stop_recorded(self.postgres_pid, &data_dir, libc::SIGINT, STOP_GRACE);
+        if self.mariadb_pid != 0 {
+            let data_dir = self.mariadb_data_dir.display().to_string();
+            stop_recorded(self.mariadb_pid, &data_dir, libc::SIGTERM, STOP_GRACE);
+        }
         stop_recorded(self.moto_pid, MOTO_MARKER, libc::SIGTERM, STOP_GRACE);
     }
 }
@@ -112,6 +164,10 @@ impl std::fmt::Debug for StackState {
             .field("postgres_port", &self.postgres_port)
             .field("postgres_password", &"<redacted>")
             .field("postgres_data_dir", &self.postgres_data_dir)
+            .field("mariadb_pid", &self.mariadb_pid)
+            .field("mariadb_port", &self.mariadb_port)
+            .field("mariadb_password", &"<redacted>")
+            .field("mariadb_data_dir", &self.mariadb_data_dir)
             .finish_non_exhaustive()
     }
 }
@@ -147,7 +203,7 @@ pub fn down() -> Result<(), StackError> {
     remove_stack()
 }
 
-/// The detached stack, when one is recorded and both its servers run.
+/// The detached stack, when one is recorded and all its servers run.
 pub fn current() -> Result<Option<StackState>, StackError> {
     Ok(read()?.filter(StackState::is_alive))
 }
@@ -236,6 +292,15 @@ mod tests {
             postgres_data_dir: "/run/postgres/pgdata".into(),
             postgres_log: "/run/postgres/postgres.log".into(),
             ca_cert: "/run/postgres/server.crt".into(),
+            mariadb_pid: 12,
+            mariadb_host: "127.0.0.1".into(),
+            mariadb_port: 3307,
+            mariadb_user: "root".into(),
+            mariadb_password: "mpw".into(),
+            mariadb_data_dir: "/run/mariadb/data".into(),
+            mariadb_ca_cert: "/run/mariadb/server.crt".into(),
+            mariadb_general_log: "/run/mariadb/general.log".into(),
+            mariadb_error_log: "/run/mariadb/error.log".into(),
         }
     }
 
@@ -273,14 +338,29 @@ mod tests {
         assert_eq!(value("PGDATABASE"), "postgres");
         assert_eq!(value("DATABASE_CA_BUNDLE"), "/run/postgres/server.crt");
         assert_eq!(value("ROTATION_STACK_PG_LOG"), "/run/postgres/postgres.log");
-        assert_eq!(env.len(), 13);
+        assert_eq!(value("MYSQL_HOST"), "127.0.0.1");
+        assert_eq!(value("MYSQL_TCP_PORT"), "3307");
+        assert_eq!(value("MYSQL_PWD"), "mpw");
+        assert_eq!(value("ROTATION_STACK_MARIADB_USER"), "root");
+        assert_eq!(
+            value("ROTATION_STACK_MARIADB_CA"),
+            "/run/mariadb/server.crt"
+        );
+        assert_eq!(
+            value("ROTATION_STACK_MARIADB_LOG"),
+            "/run/mariadb/general.log"
+        );
+        assert_eq!(env.len(), 19);
     }
 
     #[test]
     fn debug_hides_the_password() {
         let mut state = sample();
         state.postgres_password = "hunter2-secret".into();
-        assert!(!format!("{state:?}").contains("hunter2-secret"));
+        state.mariadb_password = "hunter3-secret".into();
+        let debug = format!("{state:?}");
+        assert!(!debug.contains("hunter2-secret"));
+        assert!(!debug.contains("hunter3-secret"));
     }
 
     #[test]
@@ -288,6 +368,17 @@ mod tests {
         let mut state = sample();
         state.moto_pid = 0;
         state.postgres_pid = 0;
+        state.mariadb_pid = 0;
         assert!(!state.is_alive());
+    }
+
+    #[test]
+    fn a_record_from_before_mariadb_reads_as_not_alive() {
+        let mut json = serde_json::to_value(sample()).expect("serialize");
+        let object = json.as_object_mut().expect("object");
+        object.retain(|key, _| !key.starts_with("mariadb_"));
+        let old: StackState = serde_json::from_value(json).expect("old record reads");
+        assert_eq!(old.mariadb_pid, 0);
+        assert!(!old.is_alive());
     }
 }

@@ -1,4 +1,4 @@
-//! The stack as tests use it: started with the test process, reachable on both ports,
+//! The stack as tests use it: started with the test process, reachable on its ports,
 //! PostgreSQL stoppable and restartable in place, and nothing left running after the process.
 
 use std::io::{Read, Write};
@@ -92,6 +92,9 @@ fn stack_serves_and_postgres_stops_and_restarts_in_place() {
         var("AWS_ENDPOINT_URL_SECRETS_MANAGER"),
         stack.moto.endpoint()
     );
+    assert!(accepts(stack.mariadb.port()), "MariaDB accepts connections");
+    assert_eq!(var("MYSQL_TCP_PORT"), stack.mariadb.port().to_string());
+    assert_eq!(var("MYSQL_PWD"), stack.mariadb.root_password());
 
     let first_pid = stack.postgres.pid().expect("running");
     stack.postgres.stop().expect("PostgreSQL stops");
@@ -107,8 +110,13 @@ fn stack_serves_and_postgres_stops_and_restarts_in_place() {
     let data_dirs = [
         stack.postgres.data_dir().to_path_buf(),
         stack.moto.log_path().to_path_buf(),
+        stack.mariadb.data_dir().to_path_buf(),
     ];
-    let pids = [stack.moto.pid(), stack.postgres.pid().expect("running")];
+    let pids = [
+        stack.moto.pid(),
+        stack.postgres.pid().expect("running"),
+        stack.mariadb.pid().expect("running"),
+    ];
     drop(stack);
     for pid in pids {
         assert!(!is_running(pid), "process {pid} stopped on drop");
@@ -129,7 +137,11 @@ fn helper_start_stack_and_exit() {
     };
     let pids = std::thread::spawn(|| {
         let stack = Stack::start(Lifetime::WithProcess).expect("stack starts");
-        let pids = [stack.moto.pid(), stack.postgres.pid().expect("running")];
+        let pids = [
+            stack.moto.pid(),
+            stack.postgres.pid().expect("running"),
+            stack.mariadb.pid().expect("running"),
+        ];
         std::mem::forget(stack);
         pids
     })
@@ -138,7 +150,7 @@ fn helper_start_stack_and_exit() {
     // The thread that forked the servers has ended: they must still be running.
     std::thread::sleep(Duration::from_millis(500));
     let alive = pids.iter().all(|pid| is_running(*pid));
-    let line = format!("{} {} {alive}\n", pids[0], pids[1]);
+    let line = format!("{} {} {} {alive}\n", pids[0], pids[1], pids[2]);
     std::fs::write(report, line).expect("write report");
     std::process::exit(0);
 }
@@ -163,11 +175,11 @@ fn servers_die_with_the_test_process() {
     std::fs::remove_file(&report).expect("remove report");
     let fields: Vec<&str> = text.split_whitespace().collect();
     assert_eq!(
-        fields.get(2),
+        fields.get(3),
         Some(&"true"),
         "servers survived the end of the thread that started them"
     );
-    for pid in &fields[..2] {
+    for pid in &fields[..3] {
         let pid: u32 = pid.parse().expect("pid");
         eventually(
             &format!("process {pid} ends with its parent"),

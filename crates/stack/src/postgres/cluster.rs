@@ -3,12 +3,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::account::Account;
 use super::binaries::Binaries;
+use crate::account::Account;
+use crate::files::{set_mode, write_private};
 use crate::process::log_tail;
 use crate::{StackError, cert};
 
@@ -52,7 +52,7 @@ pub(super) fn create(
     std::fs::remove_file(&password_file).map_err(StackError::io("removing", &password_file))?;
     initialized?;
 
-    let certificate = cert::self_signed()?;
+    let certificate = cert::self_signed("rotation-stack local PostgreSQL")?;
     let ca_cert = dir.join("server.crt");
     std::fs::write(&ca_cert, &certificate.cert_pem).map_err(StackError::io("writing", &ca_cert))?;
     set_mode(&ca_cert, 0o644)?;
@@ -140,22 +140,6 @@ fn settings(cert: &Path, key: &Path) -> String {
 /// A path as a `postgresql.conf` string literal.
 fn quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', "''"))
-}
-
-/// Creates `path` readable and writable by its owner only, before anything is written to it.
-fn write_private(path: &Path, contents: &str) -> Result<(), StackError> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut file| file.write_all(contents.as_bytes()))
-        .map_err(StackError::io("writing", path))
-}
-
-fn set_mode(path: &Path, mode: u32) -> Result<(), StackError> {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(StackError::io("setting the permissions of", path))
 }
 
 #[cfg(test)]

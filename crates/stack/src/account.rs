@@ -1,5 +1,5 @@
-//! The operating-system account PostgreSQL runs as: ourselves, or `postgres` when we are root
-//! (PostgreSQL refuses to run as root).
+//! The operating-system account a database server runs as: ourselves, or its own system user
+//! (`postgres`, `mysql`) when we are root, since neither server runs as root by default.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -7,9 +7,9 @@ use std::process::Command;
 
 use crate::StackError;
 
-/// A user and group to run PostgreSQL's programs as and to give its files to.
+/// A user and group to run a server's programs as and to give its files to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Account {
+pub(crate) struct Account {
     uid: u32,
     gid: u32,
 }
@@ -18,28 +18,30 @@ impl Account {
     /// Makes `command` run as this account. std switches user with setgid/setuid in the child
     /// itself, unlike `runuser`/`su`, so the server is our direct child and the parent-death
     /// signal still reaches it.
-    pub(super) fn run_as(self, command: &mut Command) {
+    pub(crate) fn run_as(self, command: &mut Command) {
         command.uid(self.uid).gid(self.gid);
     }
 
     /// Gives `path` to this account.
-    pub(super) fn give(self, path: &Path) -> Result<(), StackError> {
+    pub(crate) fn give(self, path: &Path) -> Result<(), StackError> {
         std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))
             .map_err(StackError::io("changing the owner of", path))
     }
 }
 
-/// `None` when we are not root (PostgreSQL then runs as us), else the `postgres` user.
-pub(super) fn server_account() -> Result<Option<Account>, StackError> {
+/// `None` when we are not root (the server then runs as us), else the user called `name`;
+/// `missing` is the error when there is none.
+pub(crate) fn server_account(
+    name: &str,
+    missing: StackError,
+) -> Result<Option<Account>, StackError> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         return Ok(None);
     }
     let passwd =
         std::fs::read_to_string("/etc/passwd").map_err(StackError::io("reading", "/etc/passwd"))?;
-    find(&passwd, "postgres")
-        .map(Some)
-        .ok_or(StackError::NoPostgresUser)
+    find(&passwd, name).map(Some).ok_or(missing)
 }
 
 /// The account called `name` in the text of an /etc/passwd file.
