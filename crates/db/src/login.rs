@@ -1,15 +1,13 @@
 //! Logging in to a database: the engine-neutral part (TLS policy, fallback, time budget).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rotation_core::config::{ConfigError, Environment, seconds_var};
 use rotation_core::{Deadline, EngineFamily, SecretString};
-use rustls::ClientConfig;
 use tracing::{debug, warn};
 
-use crate::tls::{TlsMode, TlsSettings};
+use crate::tls::{TlsMode, TlsRequest, TlsSettings};
 
 /// Where to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,14 +73,13 @@ pub trait Database: Send + Sync + 'static {
     /// The `engine` values this database serves.
     fn family(&self) -> EngineFamily;
 
-    /// Opens a session; `tls` is `None` for plaintext, else TLS with that configuration is
-    /// required.
+    /// Opens a session; `tls` is `None` for plaintext, else TLS as requested is required.
     async fn open(
         &self,
         endpoint: &Endpoint,
         user: &str,
         password: &SecretString,
-        tls: Option<Arc<ClientConfig>>,
+        tls: Option<TlsRequest<'_>>,
     ) -> Result<Self::Session, LoginError>;
 
     /// Changes the password of the session's own user (single-user rotation).
@@ -161,8 +158,8 @@ impl<D: Database> Connector<D> {
         let Some(verification) = login.tls.first_attempt() else {
             return self.attempt(login, None, deadline).await;
         };
-        let config = self.settings.tls.client_config(verification);
-        match self.attempt(login, Some(config), deadline).await {
+        let request = TlsRequest::new(verification, &self.settings.tls);
+        match self.attempt(login, Some(request), deadline).await {
             Err(LoginError::Tls(reason)) if login.tls.falls_back() => {
                 warn!(
                     host = %login.endpoint.host,
@@ -182,7 +179,7 @@ impl<D: Database> Connector<D> {
     async fn attempt(
         &self,
         login: &Login<'_>,
-        tls: Option<Arc<ClientConfig>>,
+        tls: Option<TlsRequest<'_>>,
         deadline: Deadline,
     ) -> Result<D::Session, LoginError> {
         let limit = deadline.cap(self.settings.connect_timeout);

@@ -111,7 +111,40 @@ type Configs = [Arc<ClientConfig>; 3];
 #[derive(Debug)]
 pub struct TlsSettings {
     extra_roots: Vec<CertificateDer<'static>>,
+    anchors: OnceLock<Vec<CertificateDer<'static>>>,
     configs: OnceLock<Configs>,
+}
+
+/// What an engine needs to open one TLS connection: how much to verify, and what to trust.
+/// Engines that take a rustls configuration use [`TlsRequest::client_config`]; engines that
+/// build their own (mysql_async) take [`TlsRequest::verification`] and
+/// [`TlsRequest::trusted_roots`].
+#[derive(Debug, Clone, Copy)]
+pub struct TlsRequest<'a> {
+    /// How much of the server's certificate to check.
+    pub verification: Verification,
+    settings: &'a TlsSettings,
+}
+
+impl<'a> TlsRequest<'a> {
+    /// A request for a verification level under the process's settings.
+    pub fn new(verification: Verification, settings: &'a TlsSettings) -> Self {
+        TlsRequest {
+            verification,
+            settings,
+        }
+    }
+
+    /// A rustls configuration that trusts the Mozilla roots and [`TlsRequest::trusted_roots`].
+    pub fn client_config(&self) -> Arc<ClientConfig> {
+        self.settings.client_config(self.verification)
+    }
+
+    /// The roots to trust besides the Mozilla ones: the system bundle and
+    /// `DATABASE_CA_BUNDLE`, each checked to be a usable trust anchor.
+    pub fn trusted_roots(&self) -> &'a [CertificateDer<'static>] {
+        self.settings.anchors()
+    }
 }
 
 impl TlsSettings {
@@ -125,6 +158,7 @@ impl TlsSettings {
         };
         Ok(TlsSettings {
             extra_roots,
+            anchors: OnceLock::new(),
             configs: OnceLock::new(),
         })
     }
@@ -133,8 +167,21 @@ impl TlsSettings {
     pub fn system() -> Self {
         TlsSettings {
             extra_roots: Vec::new(),
+            anchors: OnceLock::new(),
             configs: OnceLock::new(),
         }
+    }
+
+    /// The system bundle and `DATABASE_CA_BUNDLE`, keeping only certificates that are usable
+    /// trust anchors; read on first use.
+    fn anchors(&self) -> &[CertificateDer<'static>] {
+        self.anchors.get_or_init(|| {
+            system_roots()
+                .into_iter()
+                .chain(self.extra_roots.iter().cloned())
+                .filter(|cert| RootCertStore::empty().add(cert.clone()).is_ok())
+                .collect()
+        })
     }
 
     /// The rustls configuration for a verification level. Built on first use (loading the
@@ -152,13 +199,12 @@ impl TlsSettings {
     }
 }
 
-fn build_configs(extra_roots: &[CertificateDer<'static>]) -> Configs {
+fn build_configs(anchors: &[CertificateDer<'static>]) -> Configs {
     let started = std::time::Instant::now();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    roots.add_parsable_certificates(system_roots());
-    roots.add_parsable_certificates(extra_roots.iter().cloned());
+    roots.add_parsable_certificates(anchors.iter().cloned());
     let roots_count = roots.len();
     let roots = Arc::new(roots);
     let builder = || {

@@ -1,11 +1,8 @@
 //! PostgreSQL as a [`Database`]: tokio-postgres over rustls.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use rotation_core::{EngineFamily, SecretString};
-use rotation_db::{Database, Endpoint, LoginError};
-use rustls::ClientConfig;
+use rotation_db::{Database, Endpoint, LoginError, TlsRequest};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
@@ -51,7 +48,7 @@ impl Database for Postgres {
         endpoint: &Endpoint,
         user: &str,
         password: &SecretString,
-        tls: Option<Arc<ClientConfig>>,
+        tls: Option<TlsRequest<'_>>,
     ) -> Result<Session, LoginError> {
         let mut config = tokio_postgres::Config::new();
         config
@@ -70,7 +67,9 @@ impl Database for Postgres {
             }
             Some(tls) => {
                 config.ssl_mode(SslMode::Require);
-                let connector = tokio_postgres_rustls::MakeRustlsConnect::new((*tls).clone());
+                let rustls_config = tls.client_config();
+                let connector =
+                    tokio_postgres_rustls::MakeRustlsConnect::new((*rustls_config).clone());
                 let (client, connection) = config.connect(connector).await.map_err(classify)?;
                 spawn_connection(connection);
                 client
