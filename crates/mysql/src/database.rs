@@ -1,0 +1,187 @@
+//! MySQL and MariaDB as a [`Database`]: mysql_async over rustls.
+
+use async_trait::async_trait;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder, SslOpts};
+use rotation_core::{EngineFamily, SecretString};
+use rotation_db::{Database, Endpoint, LoginError, TlsRequest, Verification};
+use tracing::debug;
+
+use crate::sql;
+use crate::version::ServerVersion;
+
+/// MySQL, Aurora MySQL and MariaDB.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MySql;
+
+/// An open session.
+pub struct Session {
+    conn: Option<Conn>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    fn conn(&mut self) -> Result<&mut Conn, String> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| "the connection is closed".to_owned())
+    }
+
+    /// The server's version.
+    pub async fn version(&mut self) -> Result<ServerVersion, String> {
+        let text: Option<String> = self
+            .conn()?
+            .query_first("SELECT VERSION()")
+            .await
+            .map_err(|error| describe(&error))?;
+        let text = text.ok_or_else(|| "SELECT VERSION() returned no row".to_owned())?;
+        ServerVersion::parse(&text)
+            .ok_or_else(|| format!("the server's version {text:?} is not a version number"))
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Close politely when a runtime is there to do it; otherwise the socket just closes.
+        if let (Some(conn), Ok(runtime)) = (self.conn.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(async move {
+                let _ = conn.disconnect().await;
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl Database for MySql {
+    type Session = Session;
+
+    fn family(&self) -> EngineFamily {
+        EngineFamily::MySql
+    }
+
+    async fn open(
+        &self,
+        endpoint: &Endpoint,
+        user: &str,
+        password: &SecretString,
+        tls: Option<TlsRequest<'_>>,
+    ) -> Result<Session, LoginError> {
+        let options = OptsBuilder::default()
+            .ip_or_hostname(endpoint.host.clone())
+            .tcp_port(endpoint.port)
+            .user(Some(user))
+            .pass(Some(password.expose()))
+            .db_name(endpoint.dbname.clone())
+            .prefer_socket(false)
+            .ssl_opts(tls.map(ssl_options));
+        let conn = Conn::new(options).await.map_err(classify)?;
+        Ok(Session { conn: Some(conn) })
+    }
+
+    async fn set_own_password(
+        &self,
+        session: &mut Session,
+        _user: &str,
+        password: &SecretString,
+    ) -> Result<(), String> {
+        let version = session.version().await?;
+        debug!(%version, "setting the password");
+        session
+            .conn()?
+            .query_drop(sql::set_own_password(&version, password))
+            .await
+            .map_err(|error| describe(&error))
+    }
+
+    async fn probe(&self, session: &mut Session) -> Result<(), String> {
+        session
+            .conn()?
+            .query_drop("SELECT NOW()")
+            .await
+            .map_err(|error| describe(&error))
+    }
+}
+
+/// mysql_async builds its own rustls configuration: the Mozilla roots plus the ones given.
+fn ssl_options(tls: TlsRequest<'_>) -> SslOpts {
+    let roots = tls
+        .trusted_roots()
+        .iter()
+        .map(|cert| cert.as_ref().to_vec().into())
+        .collect();
+    let options = SslOpts::default().with_root_certs(roots);
+    match tls.verification {
+        Verification::Full => options,
+        Verification::CaOnly => options.with_danger_skip_domain_validation(true),
+        Verification::None => options.with_danger_accept_invalid_certs(true),
+    }
+}
+
+/// The error with its causes.
+pub fn describe(error: &mysql_async::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Sorts a connection error into refused, unreachable, TLS or other.
+fn classify(error: mysql_async::Error) -> LoginError {
+    let reason = describe(&error);
+    match &error {
+        mysql_async::Error::Server(server) => match server.code {
+            // ER_ACCESS_DENIED_ERROR, ER_DBACCESS_DENIED_ERROR, ER_BAD_DB_ERROR,
+            // ER_ACCOUNT_HAS_BEEN_LOCKED, ER_MUST_CHANGE_PASSWORD_LOGIN
+            1045 | 1044 | 1049 | 3118 | 1862 => LoginError::Rejected(reason),
+            // ER_CON_COUNT_ERROR, ER_HOST_IS_BLOCKED, ER_SERVER_SHUTDOWN
+            1040 | 1129 | 1053 => LoginError::Unreachable(reason),
+            _ => LoginError::Failed(reason),
+        },
+        mysql_async::Error::Io(mysql_async::IoError::Tls(_)) => LoginError::Tls(reason),
+        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => {
+            if has_rustls_cause(io) {
+                LoginError::Tls(reason)
+            } else {
+                LoginError::Unreachable(reason)
+            }
+        }
+        mysql_async::Error::Driver(driver) => {
+            let text = driver.to_string();
+            if text.contains("SSL") || text.contains("TLS") {
+                LoginError::Tls(reason)
+            } else if matches!(driver, mysql_async::DriverError::ConnectionClosed) {
+                LoginError::Unreachable(reason)
+            } else {
+                LoginError::Failed(reason)
+            }
+        }
+        _ => LoginError::Failed(reason),
+    }
+}
+
+fn has_rustls_cause(error: &std::io::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = error.get_ref().map(|inner| {
+        let inner: &(dyn std::error::Error + 'static) = inner;
+        inner
+    });
+    while let Some(cause) = source {
+        if cause.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
