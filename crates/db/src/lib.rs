@@ -2,15 +2,19 @@
 //!
 //! What every database rotator shares, whatever the engine: TLS to the database with AWS's
 //! `ssl` semantics plus libpq's `sslmode` ([`tls`]), logging in within a time budget and telling
-//! a refused password from a silent host ([`login`]), and the single-user rotation algorithm of
-//! AWS's templates ([`single_user`]). An engine (PostgreSQL, MySQL) implements [`Database`]:
-//! open a session, change the session user's password, run a probe query.
+//! a refused password from a silent host ([`login`]), and the single-user and multi-user
+//! rotation algorithms of AWS's templates ([`single_user`], [`multi_user`]). An engine
+//! (PostgreSQL, MySQL) implements [`Database`]: open a session, change the session user's
+//! password, run a probe query; for multi-user it also implements [`CloneDatabase`]: create or
+//! adopt the alternate user, as the master user.
 #![warn(missing_docs)]
 
 pub mod login;
+pub mod multi_user;
 pub mod single_user;
 pub mod tls;
 
 pub use login::{Connector, Database, DbSettings, Endpoint, Login, LoginError};
+pub use multi_user::{CloneDatabase, MultiUser, UserPair, alternate_username};
 pub use single_user::{Credentials, SingleUser};
-pub use tls::{TlsMode, TlsSettings, Verification};
+pub use tls::{TlsMode, TlsRequest, TlsSettings, Verification};

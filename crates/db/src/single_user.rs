@@ -202,30 +202,39 @@ impl<D: Database> Rotator for SingleUser<D> {
         pending: &SecretString,
     ) -> Result<(), RotationError> {
         let pending = self.parse(ctx, pending, "AWSPENDING")?;
-        let login = pending.login();
-        let mut session = self
-            .connector
-            .login(&login, ctx.deadline)
-            .await
-            .map_err(|error| {
-                ctx.fail(format!(
-                    "Unable to log into database with pending secret of secret ARN {} ({error})",
-                    ctx.arn
-                ))
-            })?;
-        let db = self.connector.database();
-        self.connector
-            .bounded("the test query", ctx.deadline, db.probe(&mut session))
-            .await
-            .map_err(|reason| {
-                ctx.fail(format!(
-                    "the test query failed at {}: {reason}",
-                    login.endpoint
-                ))
-            })?;
-        info!("testSecret: logged in with AWSPENDING and ran the test query");
-        Ok(())
+        test_pending(&self.connector, ctx, &pending).await
     }
+}
+
+/// testSecret for every database rotator: log in with the pending credentials and run the
+/// probe query (AWS's message when the login fails).
+pub(crate) async fn test_pending<D: Database>(
+    connector: &Connector<D>,
+    ctx: &StepContext<'_>,
+    pending: &Credentials,
+) -> Result<(), RotationError> {
+    let login = pending.login();
+    let mut session = connector
+        .login(&login, ctx.deadline)
+        .await
+        .map_err(|error| {
+            ctx.fail(format!(
+                "Unable to log into database with pending secret of secret ARN {} ({error})",
+                ctx.arn
+            ))
+        })?;
+    let db = connector.database();
+    connector
+        .bounded("the test query", ctx.deadline, db.probe(&mut session))
+        .await
+        .map_err(|reason| {
+            ctx.fail(format!(
+                "the test query failed at {}: {reason}",
+                login.endpoint
+            ))
+        })?;
+    info!("testSecret: logged in with AWSPENDING and ran the test query");
+    Ok(())
 }
 
 /// The pending value must name the same user and host as the value whose login changes it

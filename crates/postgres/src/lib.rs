@@ -6,20 +6,30 @@
 //! SCRAM-SHA-256 verifier and sends `ALTER ROLE "user" PASSWORD 'SCRAM-SHA-256$...'`, so a
 //! server that logs every statement logs no password ([`sql`]). Role names are quoted, so names
 //! with quotes, semicolons and non-ASCII characters rotate correctly.
+//!
+//! Two rotators: `postgres-single-user` ([`single_user_from_env`]: the user changes its own
+//! password) and `postgres-multi-user` ([`multi_user_from_env`]: `user` and `user_clone` take
+//! turns, set by the master user, without AWS's ownership trap: see [`multi_user`]).
 #![warn(missing_docs)]
 
 pub mod database;
+pub mod multi_user;
+pub mod role;
 pub mod sql;
 
 use rotation_core::PasswordPolicy;
 use rotation_core::config::{ConfigError, Environment};
 use rotation_core::password::POSTGRES_EXCLUDED;
-use rotation_db::{Connector, DbSettings, SingleUser};
+use rotation_db::{Connector, DbSettings, MultiUser, SingleUser};
 
 pub use database::{Postgres, Session};
 
 /// The `postgres-single-user` rotator: the user changes its own password.
 pub type PostgresSingleUser = SingleUser<Postgres>;
+
+/// The `postgres-multi-user` rotator: `user` and `user_clone` take turns, through the master
+/// secret (see [`multi_user`] for how the pair shares what either creates).
+pub type PostgresMultiUser = MultiUser<Postgres>;
 
 /// Builds `postgres-single-user` from the environment: AWS's password variables (default
 /// `EXCLUDE_CHARACTERS` `:/@"'\`), `DATABASE_CA_BUNDLE`, `DATABASE_CONNECT_TIMEOUT`,
@@ -28,4 +38,12 @@ pub fn single_user_from_env(env: &dyn Environment) -> Result<PostgresSingleUser,
     let policy = PasswordPolicy::from_env(env, POSTGRES_EXCLUDED)?;
     let settings = DbSettings::from_env(env)?;
     Ok(SingleUser::new(Connector::new(Postgres, settings), policy))
+}
+
+/// Builds `postgres-multi-user` from the environment: the same variables as
+/// [`single_user_from_env`].
+pub fn multi_user_from_env(env: &dyn Environment) -> Result<PostgresMultiUser, ConfigError> {
+    let policy = PasswordPolicy::from_env(env, POSTGRES_EXCLUDED)?;
+    let settings = DbSettings::from_env(env)?;
+    Ok(MultiUser::new(Connector::new(Postgres, settings), policy))
 }

@@ -33,6 +33,218 @@ pub fn alter_password(user: &str, password: &SecretString) -> String {
     )
 }
 
+/// `CREATE ROLE "user" WITH LOGIN PASSWORD 'SCRAM-SHA-256$...'` (multi-user: the alternate user
+/// does not exist yet).
+pub fn create_login_role(user: &str, password: &SecretString) -> String {
+    format!(
+        "CREATE ROLE {} WITH LOGIN PASSWORD {}",
+        quote_identifier(user),
+        quote_literal(&scram_verifier(password))
+    )
+}
+
+/// `ALTER ROLE "user" WITH LOGIN PASSWORD 'SCRAM-SHA-256$...'` (multi-user: the alternate user
+/// exists, created by an earlier rotation or by the operator).
+pub fn alter_login_password(user: &str, password: &SecretString) -> String {
+    format!(
+        "ALTER ROLE {} WITH LOGIN PASSWORD {}",
+        quote_identifier(user),
+        quote_literal(&scram_verifier(password))
+    )
+}
+
+/// `GRANT "group" TO "member"`, `WITH ADMIN OPTION` when asked.
+pub fn grant_membership(group: &str, member: &str, admin: bool) -> String {
+    format!(
+        "GRANT {} TO {}{}",
+        quote_identifier(group),
+        quote_identifier(member),
+        if admin { " WITH ADMIN OPTION" } else { "" }
+    )
+}
+
+/// One option of `ALTER ROLE ... WITH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleOption {
+    /// `SUPERUSER` / `NOSUPERUSER`.
+    Superuser(bool),
+    /// `CREATEDB` / `NOCREATEDB`.
+    CreateDb(bool),
+    /// `CREATEROLE` / `NOCREATEROLE`.
+    CreateRole(bool),
+    /// `INHERIT` / `NOINHERIT`.
+    Inherit(bool),
+    /// `LOGIN` / `NOLOGIN`.
+    Login(bool),
+    /// `REPLICATION` / `NOREPLICATION`.
+    Replication(bool),
+    /// `BYPASSRLS` / `NOBYPASSRLS`.
+    BypassRls(bool),
+    /// `CONNECTION LIMIT n` (-1: no limit).
+    ConnectionLimit(i32),
+    /// `VALID UNTIL '...'`, the timestamp as the server printed it; `None` (never expires) is
+    /// `'infinity'`, since the clause cannot be removed once set.
+    ValidUntil(Option<String>),
+}
+
+impl RoleOption {
+    fn render(&self) -> String {
+        let flag = |on: bool, keyword: &str| {
+            if on {
+                keyword.to_owned()
+            } else {
+                format!("NO{keyword}")
+            }
+        };
+        match self {
+            RoleOption::Superuser(on) => flag(*on, "SUPERUSER"),
+            RoleOption::CreateDb(on) => flag(*on, "CREATEDB"),
+            RoleOption::CreateRole(on) => flag(*on, "CREATEROLE"),
+            RoleOption::Inherit(on) => flag(*on, "INHERIT"),
+            RoleOption::Login(on) => flag(*on, "LOGIN"),
+            RoleOption::Replication(on) => flag(*on, "REPLICATION"),
+            RoleOption::BypassRls(on) => flag(*on, "BYPASSRLS"),
+            RoleOption::ConnectionLimit(limit) => format!("CONNECTION LIMIT {limit}"),
+            RoleOption::ValidUntil(until) => format!(
+                "VALID UNTIL {}",
+                quote_literal(until.as_deref().unwrap_or("infinity"))
+            ),
+        }
+    }
+}
+
+/// `ALTER ROLE "role" WITH <options>`.
+pub fn alter_role_options(role: &str, options: &[RoleOption]) -> String {
+    let options: Vec<String> = options.iter().map(RoleOption::render).collect();
+    format!(
+        "ALTER ROLE {} WITH {}",
+        quote_identifier(role),
+        options.join(" ")
+    )
+}
+
+/// `ALTER ROLE "role" [IN DATABASE "db"] SET name = value`: a per-role setting, with the value
+/// as `pg_db_role_setting` stores it (what `SHOW` prints).
+pub fn set_role_setting(role: &str, database: Option<&str>, name: &str, value: &str) -> String {
+    format!(
+        "{} SET {} = {}",
+        alter_role_in(role, database),
+        setting_name(name),
+        setting_value(name, value)
+    )
+}
+
+/// `ALTER ROLE "role" [IN DATABASE "db"] RESET name`.
+pub fn reset_role_setting(role: &str, database: Option<&str>, name: &str) -> String {
+    format!(
+        "{} RESET {}",
+        alter_role_in(role, database),
+        setting_name(name)
+    )
+}
+
+fn alter_role_in(role: &str, database: Option<&str>) -> String {
+    match database {
+        Some(database) => format!(
+            "ALTER ROLE {} IN DATABASE {}",
+            quote_identifier(role),
+            quote_identifier(database)
+        ),
+        None => format!("ALTER ROLE {}", quote_identifier(role)),
+    }
+}
+
+/// A setting name, each dotted part quoted (`"myapp"."tenant"`).
+fn setting_name(name: &str) -> String {
+    name.split('.')
+        .map(quote_identifier)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The settings whose stored value is a list of quoted identifiers (pg_dump's
+/// `variable_is_guc_list_quote`): they must be given back element by element, since one
+/// literal would become one element.
+const LIST_QUOTE_SETTINGS: [&str; 6] = [
+    "local_preload_libraries",
+    "search_path",
+    "session_preload_libraries",
+    "shared_preload_libraries",
+    "temp_tablespaces",
+    "unix_socket_directories",
+];
+
+/// A setting value as literals: one literal, or one per element for the list settings above
+/// (`"$user", public` -> `'$user', 'public'`), as pg_dump does.
+fn setting_value(name: &str, value: &str) -> String {
+    if !LIST_QUOTE_SETTINGS
+        .iter()
+        .any(|list| list.eq_ignore_ascii_case(name))
+    {
+        return quote_literal(value);
+    }
+    split_identifier_list(value)
+        .iter()
+        .map(|element| quote_literal(element))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Splits a stored list value: comma-separated, elements optionally double-quoted (with `""`
+/// for a quote), blanks around elements ignored (PostgreSQL's `SplitGUCList`).
+fn split_identifier_list(value: &str) -> Vec<String> {
+    let mut elements = Vec::new();
+    let mut chars = value.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut element = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            while let Some(c) = chars.next() {
+                // A quote ends the element unless it is doubled.
+                if c == '"' && chars.next_if_eq(&'"').is_none() {
+                    break;
+                }
+                element.push(c);
+            }
+            while chars.next_if(|c| *c != ',').is_some() {}
+        } else {
+            while let Some(c) = chars.next_if(|c| *c != ',') {
+                element.push(c);
+            }
+            element.truncate(element.trim_end().len());
+        }
+        elements.push(element);
+        if chars.next().is_none() {
+            return elements;
+        }
+    }
+}
+
+/// Starts the transaction that multi-user rotation's statements run in.
+pub const BEGIN: &str = "BEGIN";
+/// Commits it.
+pub const COMMIT: &str = "COMMIT";
+/// Rolls it back.
+pub const ROLLBACK: &str = "ROLLBACK";
+
+/// A role's attributes (bind `$1`: the name). `rolvaliduntil` as text, in the session's
+/// `DateStyle`, so that it can be given back as it is.
+pub const ROLE_ATTRIBUTES: &str = "SELECT oid, rolsuper, rolinherit, rolcreaterole, rolcreatedb, \
+     rolcanlogin, rolreplication, rolbypassrls, rolconnlimit, rolvaliduntil::text \
+     FROM pg_catalog.pg_roles WHERE rolname = $1";
+
+/// A role's settings (bind `$1`: its oid), with the database name, NULL for all databases.
+pub const ROLE_SETTINGS: &str = "SELECT d.datname::text, s.setconfig \
+     FROM pg_catalog.pg_db_role_setting s \
+     LEFT JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase \
+     WHERE s.setrole = $1";
+
+/// The roles a role is a direct member of (bind `$1`: its oid), with the admin option.
+pub const ROLE_MEMBERSHIPS: &str = "SELECT g.rolname::text, bool_or(m.admin_option) \
+     FROM pg_catalog.pg_auth_members m \
+     JOIN pg_catalog.pg_roles g ON g.oid = m.roleid \
+     WHERE m.member = $1 GROUP BY g.rolname";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +281,80 @@ mod tests {
     fn verifiers_are_salted() {
         let password = SecretString::new("same");
         assert_ne!(scram_verifier(&password), scram_verifier(&password));
+    }
+    #[test]
+    fn multi_user_statements_quote_everything_and_hide_the_password() {
+        let password = SecretString::new("S3cr3t!pass'word");
+        for sql in [
+            create_login_role("a\"b", &password),
+            alter_login_password("a\"b", &password),
+        ] {
+            assert!(!sql.contains("S3cr3t"), "{sql}");
+            assert!(sql.contains("ROLE \"a\"\"b\" WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:"));
+        }
+        assert_eq!(
+            grant_membership("o'k\"", "c", true),
+            "GRANT \"o'k\"\"\" TO \"c\" WITH ADMIN OPTION"
+        );
+        assert_eq!(
+            alter_role_options(
+                "c",
+                &[
+                    RoleOption::CreateDb(true),
+                    RoleOption::Superuser(false),
+                    RoleOption::ConnectionLimit(7),
+                    RoleOption::ValidUntil(None),
+                    RoleOption::ValidUntil(Some("2030-01-01 00:00:00+00".into())),
+                ]
+            ),
+            "ALTER ROLE \"c\" WITH CREATEDB NOSUPERUSER CONNECTION LIMIT 7 VALID UNTIL 'infinity' VALID UNTIL '2030-01-01 00:00:00+00'"
+        );
+    }
+
+    #[test]
+    fn settings_are_given_back_as_stored() {
+        assert_eq!(
+            set_role_setting("c", None, "work_mem", "64MB"),
+            "ALTER ROLE \"c\" SET \"work_mem\" = '64MB'"
+        );
+        assert_eq!(
+            set_role_setting("c", Some("d b"), "myapp.tenant", "it's"),
+            "ALTER ROLE \"c\" IN DATABASE \"d b\" SET \"myapp\".\"tenant\" = 'it''s'"
+        );
+        assert_eq!(
+            set_role_setting(
+                "c",
+                None,
+                "search_path",
+                "\"$user\", public, \"we \"\"ird\""
+            ),
+            "ALTER ROLE \"c\" SET \"search_path\" = '$user', 'public', 'we \"ird'"
+        );
+        assert_eq!(
+            set_role_setting("c", None, "search_path", "\"\""),
+            "ALTER ROLE \"c\" SET \"search_path\" = ''"
+        );
+        assert_eq!(
+            set_role_setting("c", None, "DateStyle", "ISO, DMY"),
+            "ALTER ROLE \"c\" SET \"DateStyle\" = 'ISO, DMY'"
+        );
+        assert_eq!(
+            reset_role_setting("c", None, "work_mem"),
+            "ALTER ROLE \"c\" RESET \"work_mem\""
+        );
+    }
+
+    #[test]
+    fn identifier_lists_split_like_postgres() {
+        for (value, expected) in [
+            ("a", vec!["a"]),
+            ("\"$user\", public", vec!["$user", "public"]),
+            (" a , b ", vec!["a", "b"]),
+            ("\"x,y\",z", vec!["x,y", "z"]),
+            ("\"q\"\"q\"", vec!["q\"q"]),
+            ("", vec![""]),
+        ] {
+            assert_eq!(split_identifier_list(value), expected, "{value}");
+        }
     }
 }

@@ -1,0 +1,387 @@
+//! PostgreSQL multi-user rotation without the ownership trap.
+//!
+//! AWS's template makes the clone a member of the original (`GRANT "app" TO "app_clone"`) and
+//! nothing else, so a table that `app_clone` creates is owned by `app_clone`, and `app` cannot
+//! use it after the next swap (aws-samples/aws-secrets-manager-rotation-lambdas #38, #56, #175).
+//! Here the pair follows the group-role pattern:
+//!
+//! - **`app` owns everything.** The clone is a member of the original (`GRANT "app" TO
+//!   "app_clone"`) and logs in acting as it (`ALTER ROLE "app_clone" SET role = 'app'`): every
+//!   session of `app_clone` starts with `current_user = app`, so whatever it creates is owned by
+//!   `app`, and it has exactly `app`'s privileges. Either user can use what the other created,
+//!   in both directions, over any number of rotations, with no grants to manage.
+//! - **The clone mirrors the original.** At every rotation, the original's attributes
+//!   (`CREATEDB`, `CREATEROLE`, `CONNECTION LIMIT`, `VALID UNTIL`, and `SUPERUSER`,
+//!   `REPLICATION`, `BYPASSRLS` when they differ) and per-role settings (`search_path`,
+//!   `statement_timeout`, ... including `IN DATABASE` ones) are copied to the clone, which also
+//!   loses settings the original does not have. Only differences are sent, so a master user that
+//!   is not a superuser (RDS's) is never asked to change a superuser-only attribute. The clone
+//!   is always `LOGIN` and `INHERIT` (so the login-time checks, such as `CONNECT` on the
+//!   database, see the original's privileges too).
+//! - **Drift is repaired.** The original is the source of truth for attributes and settings: a
+//!   change made to the clone only is undone at the next rotation (make it on the original).
+//!   Memberships are the exception: a role granted to the clone directly (`GRANT reporting TO
+//!   app_clone`) is granted to the original too (with its admin option), since a clone session
+//!   acts as the original and would not otherwise have it. Roles granted to the original reach
+//!   the clone through its membership.
+//! - **A second user created beforehand is adopted**, not re-created: it gets the new password
+//!   and the membership and settings above.
+//! - **The password reaches the server only as a SCRAM verifier.** Everything runs in one
+//!   transaction, as the master user.
+//!
+//! The holes, by design of PostgreSQL roles:
+//!
+//! - a clone session that leaves the original's identity (`SET ROLE NONE`, `SET ROLE
+//!   "app_clone"`, `SET SESSION AUTHORIZATION`) creates objects owned by `app_clone`, which
+//!   `app` cannot use. `RESET ROLE`, `RESET ALL` and `DISCARD ALL` (what poolers send) keep the
+//!   original's identity. Repair: `REASSIGN OWNED BY "app_clone" TO "app"` in each database;
+//! - object privileges granted to the clone directly (`GRANT SELECT ON t TO app_clone`) are not
+//!   copied (they are per database, and a clone session, acting as the original, does not use
+//!   them): grant them to the original;
+//! - objects owned by `app_clone` before this rotator took over (AWS's template) stay its own:
+//!   reassign them once as above;
+//! - when the secret starts with a `_clone` user whose original does not exist, the original is
+//!   created as a copy of it, and the objects the clone owns stay the clone's.
+
+use async_trait::async_trait;
+use rotation_core::SecretString;
+use rotation_db::{CloneDatabase, UserPair};
+use tokio_postgres::Client;
+
+use crate::database::{Postgres, Session, describe};
+use crate::role::{RoleState, Setting};
+use crate::sql;
+
+/// PostgreSQL's longest identifier, in bytes (`NAMEDATALEN - 1`): a longer name would be
+/// silently truncated.
+pub const MAX_USERNAME_BYTES: usize = 63;
+
+/// The setting that makes a clone session act as the original.
+const ROLE_SETTING: &str = "role";
+
+/// The statements that set the pending user's password and bring the pair in line, given what
+/// the catalog says about the original and the clone (`None`: the role does not exist).
+pub fn plan(
+    users: UserPair<'_>,
+    original: Option<&RoleState>,
+    clone: Option<&RoleState>,
+    password: &SecretString,
+) -> Vec<String> {
+    let (original_name, clone_name) = (users.original(), users.clone_user());
+    let pending_exists = if users.is_pending_original() {
+        original.is_some()
+    } else {
+        clone.is_some()
+    };
+    let mut statements = vec![if pending_exists {
+        sql::alter_login_password(users.pending, password)
+    } else {
+        sql::create_login_role(users.pending, password)
+    }];
+    let created = RoleState::new_login_role();
+    // The original is the source of truth; when it is being created (the secret started with a
+    // `_clone` user), it is made a copy of the clone first.
+    let truth = original.or(clone).unwrap_or(&created);
+    let truth_settings: Vec<&Setting> = truth
+        .settings
+        .iter()
+        .filter(|s| !s.name.eq_ignore_ascii_case(ROLE_SETTING))
+        .collect();
+    let original_now = original.unwrap_or(&created);
+    if original.is_none() {
+        sync_role(
+            &mut statements,
+            original_name,
+            &created,
+            &truth.attributes,
+            &truth_settings,
+        );
+    }
+
+    let clone_now = clone.unwrap_or(&created);
+    if !clone_now.is_member_of(original_name) {
+        statements.push(sql::grant_membership(original_name, clone_name, false));
+    }
+    let mut clone_attributes = truth.attributes.clone();
+    clone_attributes.login = true;
+    clone_attributes.inherit = true;
+    let act_as_original = Setting {
+        database: None,
+        name: ROLE_SETTING.to_owned(),
+        value: original_name.to_owned(),
+    };
+    let mut clone_settings = truth_settings;
+    clone_settings.push(&act_as_original);
+    sync_role(
+        &mut statements,
+        clone_name,
+        clone_now,
+        &clone_attributes,
+        &clone_settings,
+    );
+
+    for membership in &clone_now.memberships {
+        if membership.role == original_name {
+            continue;
+        }
+        let held = original_now
+            .memberships
+            .iter()
+            .any(|m| m.role == membership.role && (m.admin || !membership.admin));
+        if !held {
+            statements.push(sql::grant_membership(
+                &membership.role,
+                original_name,
+                membership.admin,
+            ));
+        }
+    }
+    statements
+}
+
+/// Brings a role's attributes and settings to the target ones.
+fn sync_role(
+    statements: &mut Vec<String>,
+    name: &str,
+    now: &RoleState,
+    attributes: &crate::role::Attributes,
+    settings: &[&Setting],
+) {
+    let options = now.attributes.changes_to(attributes);
+    if !options.is_empty() {
+        statements.push(sql::alter_role_options(name, &options));
+    }
+    let same_key = |a: &Setting, b: &Setting| a.database == b.database && a.name == b.name;
+    for wanted in settings {
+        if !now.settings.iter().any(|have| have == *wanted) {
+            statements.push(sql::set_role_setting(
+                name,
+                wanted.database.as_deref(),
+                &wanted.name,
+                &wanted.value,
+            ));
+        }
+    }
+    for have in &now.settings {
+        if !settings.iter().any(|wanted| same_key(have, wanted)) {
+            statements.push(sql::reset_role_setting(
+                name,
+                have.database.as_deref(),
+                &have.name,
+            ));
+        }
+    }
+}
+
+/// Runs the plan in one transaction; rolls back on the first error.
+async fn apply(
+    client: &Client,
+    users: UserPair<'_>,
+    password: &SecretString,
+) -> Result<(), String> {
+    let original = RoleState::read(client, users.original()).await?;
+    let clone = RoleState::read(client, users.clone_user()).await?;
+    for statement in plan(users, original.as_ref(), clone.as_ref(), password) {
+        // The error says what the server refused; the statement (with the verifier) is not
+        // repeated in it.
+        client
+            .batch_execute(&statement)
+            .await
+            .map_err(|e| describe(&e))?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl CloneDatabase for Postgres {
+    fn username_limit(&self) -> usize {
+        MAX_USERNAME_BYTES
+    }
+
+    fn username_fits(&self, name: &str) -> bool {
+        name.len() <= MAX_USERNAME_BYTES
+    }
+
+    async fn set_alternate_user(
+        &self,
+        session: &mut Session,
+        users: UserPair<'_>,
+        password: &SecretString,
+    ) -> Result<(), String> {
+        let client = session.client();
+        client
+            .batch_execute(sql::BEGIN)
+            .await
+            .map_err(|e| describe(&e))?;
+        match apply(client, users, password).await {
+            Ok(()) => client
+                .batch_execute(sql::COMMIT)
+                .await
+                .map_err(|e| describe(&e)),
+            Err(reason) => {
+                // The session is dropped after this; a failed rollback changes nothing.
+                let _ = client.batch_execute(sql::ROLLBACK).await;
+                Err(reason)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::role::{Attributes, Membership};
+
+    const FIRST: UserPair<'static> = UserPair {
+        pending: "app_clone",
+        current: "app",
+    };
+    const SECOND: UserPair<'static> = UserPair {
+        pending: "app",
+        current: "app_clone",
+    };
+
+    fn password() -> SecretString {
+        SecretString::new("never-in-sql")
+    }
+
+    fn without_verifier(statements: Vec<String>) -> Vec<String> {
+        statements
+            .into_iter()
+            .map(|s| match s.find(" PASSWORD ") {
+                Some(at) => format!("{} PASSWORD <verifier>", &s[..at]),
+                None => s,
+            })
+            .collect()
+    }
+
+    fn original() -> RoleState {
+        RoleState {
+            attributes: Attributes {
+                create_db: true,
+                connection_limit: 10,
+                ..Attributes::of_new_login_role()
+            },
+            settings: vec![Setting {
+                database: None,
+                name: "search_path".into(),
+                value: "app, public".into(),
+            }],
+            memberships: vec![Membership {
+                role: "readers".into(),
+                admin: false,
+            }],
+        }
+    }
+
+    fn synced_clone() -> RoleState {
+        let mut clone = original();
+        clone.settings.push(Setting {
+            database: None,
+            name: "role".into(),
+            value: "app".into(),
+        });
+        clone.memberships = vec![Membership {
+            role: "app".into(),
+            admin: false,
+        }];
+        clone
+    }
+
+    #[test]
+    fn the_first_rotation_creates_the_clone_as_a_copy_acting_as_the_original() {
+        let statements = plan(FIRST, Some(&original()), None, &password());
+        assert_eq!(
+            without_verifier(statements.clone()),
+            vec![
+                "CREATE ROLE \"app_clone\" WITH LOGIN PASSWORD <verifier>",
+                "GRANT \"app\" TO \"app_clone\"",
+                "ALTER ROLE \"app_clone\" WITH CREATEDB CONNECTION LIMIT 10",
+                "ALTER ROLE \"app_clone\" SET \"search_path\" = 'app', 'public'",
+                "ALTER ROLE \"app_clone\" SET \"role\" = 'app'",
+            ]
+        );
+        assert!(statements.iter().all(|s| !s.contains("never-in-sql")));
+    }
+
+    #[test]
+    fn a_pair_in_step_only_changes_the_password() {
+        for users in [FIRST, SECOND] {
+            let statements = plan(users, Some(&original()), Some(&synced_clone()), &password());
+            assert_eq!(
+                without_verifier(statements),
+                vec![format!(
+                    "ALTER ROLE \"{}\" WITH LOGIN PASSWORD <verifier>",
+                    users.pending
+                )]
+            );
+        }
+    }
+
+    #[test]
+    fn drift_is_repaired_from_the_original_and_clone_memberships_go_to_the_original() {
+        let mut clone = synced_clone();
+        clone.attributes.connection_limit = 3;
+        clone.attributes.inherit = false;
+        clone.settings.push(Setting {
+            database: Some("shop".into()),
+            name: "work_mem".into(),
+            value: "1GB".into(),
+        });
+        clone.memberships.push(Membership {
+            role: "writers".into(),
+            admin: true,
+        });
+        let mut original = original();
+        original.settings.push(Setting {
+            database: None,
+            name: "statement_timeout".into(),
+            value: "5s".into(),
+        });
+        assert_eq!(
+            without_verifier(plan(SECOND, Some(&original), Some(&clone), &password())),
+            vec![
+                "ALTER ROLE \"app\" WITH LOGIN PASSWORD <verifier>",
+                "ALTER ROLE \"app_clone\" WITH INHERIT CONNECTION LIMIT 10",
+                "ALTER ROLE \"app_clone\" SET \"statement_timeout\" = '5s'",
+                "ALTER ROLE \"app_clone\" IN DATABASE \"shop\" RESET \"work_mem\"",
+                "GRANT \"writers\" TO \"app\" WITH ADMIN OPTION",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pre_created_clone_is_adopted() {
+        let adopted = RoleState::new_login_role();
+        assert_eq!(
+            without_verifier(plan(FIRST, Some(&original()), Some(&adopted), &password())),
+            vec![
+                "ALTER ROLE \"app_clone\" WITH LOGIN PASSWORD <verifier>",
+                "GRANT \"app\" TO \"app_clone\"",
+                "ALTER ROLE \"app_clone\" WITH CREATEDB CONNECTION LIMIT 10",
+                "ALTER ROLE \"app_clone\" SET \"search_path\" = 'app', 'public'",
+                "ALTER ROLE \"app_clone\" SET \"role\" = 'app'",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_original_is_created_as_a_copy_of_the_clone() {
+        let mut clone = original();
+        clone.memberships = vec![Membership {
+            role: "readers".into(),
+            admin: false,
+        }];
+        assert_eq!(
+            without_verifier(plan(SECOND, None, Some(&clone), &password())),
+            vec![
+                "CREATE ROLE \"app\" WITH LOGIN PASSWORD <verifier>",
+                "ALTER ROLE \"app\" WITH CREATEDB CONNECTION LIMIT 10",
+                "ALTER ROLE \"app\" SET \"search_path\" = 'app', 'public'",
+                "GRANT \"app\" TO \"app_clone\"",
+                "ALTER ROLE \"app_clone\" SET \"role\" = 'app'",
+                "GRANT \"readers\" TO \"app\"",
+            ]
+        );
+    }
+}
