@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_sdk_secretsmanager::Client;
 use rand::RngExt;
 use rotation_local::{FunctionOptions, LocalFunction, RotationDriver};
-use rotation_stack::{Lifetime, PostgresServer, Stack};
+use rotation_stack::{Lifetime, MariaDbServer, PostgresServer, Stack};
 use serde_json::{Value, json};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
@@ -77,6 +77,42 @@ pub async fn login(port: u16, user: &str, password: &str) -> Result<(), String> 
         .map_err(|e| e.to_string())?;
     let _ = connection.close().await;
     Ok(())
+}
+
+/// Runs statements in one sqlx session of a user (plaintext); returns, for each statement, the
+/// first column of its first row as text (`None` when it returns no row). Cast to `::text`.
+pub async fn run_as(
+    port: u16,
+    user: &str,
+    password: &str,
+    statements: &[&str],
+) -> Result<Vec<Option<String>>, String> {
+    use sqlx::Row;
+    let options = PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(port)
+        .username(user)
+        .password(password)
+        .database("postgres")
+        .ssl_mode(PgSslMode::Disable);
+    let mut connection = PgConnection::connect_with(&options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut results = Vec::new();
+    for statement in statements {
+        let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_string()))
+            .fetch_all(&mut connection)
+            .await
+            .map_err(|e| format!("{statement}: {e}"))?;
+        results.push(match rows.first() {
+            Some(row) => row
+                .try_get::<Option<String>, _>(0)
+                .map_err(|e| format!("{statement}: {e}"))?,
+            None => None,
+        });
+    }
+    let _ = connection.close().await;
+    Ok(results)
 }
 
 /// Runs statements as the superuser of a server. The session does not log its statements, so
@@ -182,6 +218,31 @@ impl World {
         (arn, role, password)
     }
 
+    /// A master secret holding the stack PostgreSQL's superuser (a full RDS secret whose
+    /// `dbname` names no database: the rotator must use the child's); returns its ARN.
+    pub async fn master_secret(&self) -> String {
+        let pg = self.postgres();
+        let mut value = secret_json(pg, pg.superuser(), pg.superuser_password());
+        value["dbname"] = serde_json::json!("no_such_database");
+        self.create_secret(&unique("master-"), &value.to_string())
+            .await
+    }
+
+    /// A role, a master secret and a multi-user secret naming it in `masterarn`;
+    /// returns (arn, role, password).
+    pub async fn multi_user_with_secret(&self, prefix: &str) -> (String, String, String) {
+        let role = unique(&format!("{prefix}_"));
+        let password = unique("Initial-Pass-");
+        create_role(self.postgres(), &role, &password).await;
+        let master = self.master_secret().await;
+        let mut secret = secret_json(self.postgres(), &role, &password);
+        secret["masterarn"] = serde_json::json!(master);
+        let arn = self
+            .create_secret(&unique(&format!("{prefix}-")), &secret.to_string())
+            .await;
+        (arn, role, password)
+    }
+
     /// Starts the rotator binary with the stack's Secrets Manager endpoint and `extra` variables.
     pub async fn function(&self, binary: &str, extra: &[(&str, &str)]) -> LocalFunction {
         self.function_at(binary, &stack().moto.endpoint(), extra)
@@ -276,5 +337,99 @@ pub fn assert_error(invocation: &Invocation, kind: &str, needle: &str) {
             );
         }
         other => panic!("expected a {kind} error, got {other:?}"),
+    }
+}
+
+/// Logs in to MariaDB with sqlx (plaintext) and runs `SELECT 1`.
+pub async fn mysql_login(port: u16, user: &str, password: &str) -> Result<(), String> {
+    use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode};
+    let options = MySqlConnectOptions::new()
+        .host("127.0.0.1")
+        .port(port)
+        .username(user)
+        .password(password)
+        .ssl_mode(MySqlSslMode::Disabled);
+    let mut connection = MySqlConnection::connect_with(&options)
+        .await
+        .map_err(|e| e.to_string())?;
+    sqlx::query("SELECT 1")
+        .execute(&mut connection)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = connection.close().await;
+    Ok(())
+}
+
+/// Runs statements as MariaDB's root. The session is kept out of the general log
+/// (`sql_log_off`), so the log shows only what the rotators send.
+pub async fn mysql_admin(server: &MariaDbServer, statements: &[String]) {
+    use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode};
+    let options = MySqlConnectOptions::new()
+        .host("127.0.0.1")
+        .port(server.port())
+        .username(server.root_user())
+        .password(server.root_password())
+        .ssl_mode(MySqlSslMode::Disabled);
+    let mut connection = MySqlConnection::connect_with(&options)
+        .await
+        .expect("MariaDB's root logs in");
+    sqlx::raw_sql("SET SESSION sql_log_off = 1")
+        .execute(&mut connection)
+        .await
+        .expect("root may turn the general log off for its session");
+    for statement in statements {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
+            .execute(&mut connection)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    let _ = connection.close().await;
+}
+
+/// MySQL string literal quoting (backslash escapes on), for the test's own set-up.
+pub fn mysql_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// Creates `'name'@'%'` with a password on MariaDB.
+pub async fn create_mysql_user(server: &MariaDbServer, name: &str, password: &str) {
+    mysql_admin(
+        server,
+        &[format!(
+            "CREATE USER {}@'%' IDENTIFIED BY {}",
+            mysql_literal(name),
+            mysql_literal(password)
+        )],
+    )
+    .await;
+}
+
+/// The RDS secret JSON for a MariaDB user.
+pub fn mysql_secret_json(server: &MariaDbServer, user: &str, password: &str) -> Value {
+    json!({
+        "engine": "mariadb",
+        "host": server.host(),
+        "port": server.port(),
+        "username": user,
+        "password": password,
+    })
+}
+
+impl World {
+    /// The stack's MariaDB.
+    pub fn mariadb(&self) -> &'static MariaDbServer {
+        &stack().mariadb
+    }
+
+    /// A MariaDB user and its secret; returns (arn, user, password).
+    pub async fn mysql_user_with_secret(&self, prefix: &str) -> (String, String, String) {
+        let user = unique(&format!("{prefix}_"));
+        let password = unique("Initial-Pass-");
+        create_mysql_user(self.mariadb(), &user, &password).await;
+        let secret = mysql_secret_json(self.mariadb(), &user, &password).to_string();
+        let arn = self
+            .create_secret(&unique(&format!("{prefix}-")), &secret)
+            .await;
+        (arn, user, password)
     }
 }

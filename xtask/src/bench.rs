@@ -1,5 +1,6 @@
-//! `cargo xtask bench`: start-up, rotation time, memory and Secrets Manager calls of
-//! `postgres-single-user` (release build) on the private local stack.
+//! `cargo xtask bench`: start-up, rotation time, memory and Secrets Manager calls of the
+//! database rotators (release builds) on the private local stack: `postgres-single-user`
+//! against PostgreSQL, `mysql-single-user` against MariaDB.
 //!
 //! - ready: process start to the first `GET /runtime/invocation/next` (median of runs);
 //! - cold rotation: process start plus the four steps, a new process each time;
@@ -20,9 +21,9 @@ use anyhow::{Context, bail};
 use rotation_local::{FaultProxy, RotationDriver};
 use rotation_stack::{Lifetime, Stack};
 
-use crate::{cargo, scenario};
+use crate::cargo;
+use crate::scenario::{self, Target};
 
-const BINARY: &str = "postgres-single-user";
 const RUNS: usize = 15;
 const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
@@ -31,25 +32,37 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if !args.is_empty() {
         bail!("usage: cargo xtask bench");
     }
-    let binary = cargo::build_release(BINARY)?;
+    let binaries = [
+        cargo::build_release("postgres-single-user")?,
+        cargo::build_release("mysql-single-user")?,
+    ];
     let stack = Stack::start(Lifetime::WithProcess).context("starting the local stack")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(bench(&stack, &binary))
+    let targets = [
+        Target::Postgres(&stack.postgres),
+        Target::MariaDb(&stack.mariadb),
+    ];
+    for (target, binary) in targets.into_iter().zip(&binaries) {
+        runtime.block_on(bench(&stack, target, binary))?;
+        println!();
+    }
+    Ok(())
 }
 
 /// A new database user and its secret, outside the timed part.
 async fn fresh_secret(
     driver: &RotationDriver,
-    pg: &rotation_stack::PostgresServer,
+    target: Target<'_>,
     serial: &mut usize,
 ) -> anyhow::Result<String> {
     *serial += 1;
     let user = format!("bench_app_{serial}");
-    scenario::create_user(pg, &user, "Bench-Initial-1").await?;
-    let name = format!("bench/postgres-{serial}");
-    scenario::create_secret(driver.client(), &name, pg, &user, "Bench-Initial-1").await
+    target.create_user(&user, "Bench-Initial-1").await?;
+    let name = format!("bench/{}-{serial}", target.binary());
+    let secret = target.secret_json(&user, "Bench-Initial-1");
+    scenario::create_secret(driver.client(), &name, &secret).await
 }
 
 fn median(mut values: Vec<Duration>) -> Duration {
@@ -61,8 +74,8 @@ fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
-async fn bench(stack: &Stack, binary: &Path) -> anyhow::Result<()> {
-    let pg = &stack.postgres;
+async fn bench(stack: &Stack, target: Target<'_>, binary: &Path) -> anyhow::Result<()> {
+    let ca = target.ca_cert_path();
     let driver = RotationDriver::new(&stack.moto.endpoint()).await;
     let moto = stack.moto.endpoint();
     let proxy = FaultProxy::start(&moto).await?;
@@ -74,10 +87,10 @@ async fn bench(stack: &Stack, binary: &Path) -> anyhow::Result<()> {
     let mut peak_kib = 0;
     let mut cold_steps: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
     for _ in 0..RUNS {
-        let arn = fresh_secret(&driver, pg, &mut secrets).await?;
+        let arn = fresh_secret(&driver, target, &mut secrets).await?;
         let token = driver.start_rotation(&arn).await?;
         let started = Instant::now();
-        let function = scenario::start_function(binary, stack, &moto).await?;
+        let function = scenario::start_function(binary, &moto, ca).await?;
         ready.push(function.ready().await?);
         let report = driver.run_steps(&function, &arn, &token, &STEPS).await;
         cold.push(started.elapsed());
@@ -94,9 +107,12 @@ async fn bench(stack: &Stack, binary: &Path) -> anyhow::Result<()> {
         function.stop().await;
     }
 
-    let function = scenario::start_function(binary, stack, &moto).await?;
+    let function = scenario::start_function(binary, &moto, ca).await?;
     let warm_up = driver
-        .rotate(&function, &fresh_secret(&driver, pg, &mut secrets).await?)
+        .rotate(
+            &function,
+            &fresh_secret(&driver, target, &mut secrets).await?,
+        )
         .await?;
     if !warm_up.succeeded() {
         bail!("the warm-up rotation failed:\n{warm_up}");
@@ -104,7 +120,7 @@ async fn bench(stack: &Stack, binary: &Path) -> anyhow::Result<()> {
     let mut warm = Vec::new();
     let mut per_step: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
     for _ in 0..RUNS {
-        let arn = fresh_secret(&driver, pg, &mut secrets).await?;
+        let arn = fresh_secret(&driver, target, &mut secrets).await?;
         let token = driver.start_rotation(&arn).await?;
         let started = Instant::now();
         let report = driver.run_steps(&function, &arn, &token, &STEPS).await;
@@ -129,8 +145,8 @@ async fn bench(stack: &Stack, binary: &Path) -> anyhow::Result<()> {
     function.stop().await;
 
     // One more rotation, through the counting proxy.
-    let counted = scenario::start_function(binary, stack, &proxy.endpoint()).await?;
-    let arn = fresh_secret(&driver, pg, &mut secrets).await?;
+    let counted = scenario::start_function(binary, &proxy.endpoint(), ca).await?;
+    let arn = fresh_secret(&driver, target, &mut secrets).await?;
     let token = driver.start_rotation(&arn).await?;
     proxy.clear_calls();
     let report = driver.run_steps(&counted, &arn, &token, &STEPS).await;
@@ -150,7 +166,11 @@ async fn bench(stack: &Stack, binary: &Path) -> anyhow::Result<()> {
     let calls = calls.len();
     let peak_mb = peak_kib as f64 / 1024.0;
     let check = |ok: bool| if ok { "ok" } else { "MISSED" };
-    println!("postgres-single-user (release) on the local stack, {RUNS} runs each, medians");
+    println!(
+        "{} (release) on the local stack's {}, {RUNS} runs each, medians",
+        target.binary(),
+        target.name()
+    );
     println!("{:<34} {:>10} {:>10}  ", "figure", "measured", "target");
     println!(
         "{:<34} {:>8.1}ms {:>8}ms  {}",

@@ -1,8 +1,9 @@
-//! `cargo xtask demo`: one real rotation, end to end, on a private local stack.
+//! `cargo xtask demo`: real rotations, end to end, on a private local stack.
 //!
-//! Starts moto and PostgreSQL, builds `postgres-single-user` (release), creates a database
-//! user and its secret, rotates it through the real binary under the Lambda Runtime API, and
-//! shows the labels before and after, which password logs in, and the time of each step.
+//! Starts moto, PostgreSQL and MariaDB, builds the rotators (release), and for each database
+//! creates a user and its secret, rotates it through the real binary under the Lambda Runtime
+//! API, and shows the labels before and after, which password logs in, and the time of each
+//! step.
 
 use std::collections::BTreeMap;
 
@@ -10,48 +11,73 @@ use anyhow::{Context, bail};
 use rotation_local::RotationDriver;
 use rotation_stack::{Lifetime, Stack};
 
-use crate::{cargo, scenario};
+use crate::cargo;
+use crate::scenario::{self, Target};
 
-const BINARY: &str = "postgres-single-user";
 const USER: &str = "demo_app";
-const SECRET: &str = "demo/postgres-single-user";
+const INITIAL_PASSWORD: &str = "Demo-Initial-Password-1";
 
 /// Runs the demo.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     if !args.is_empty() {
         bail!("usage: cargo xtask demo");
     }
-    let binary = cargo::build_release(BINARY)?;
-    println!("== starting a private local stack (moto + PostgreSQL with TLS)");
+    let binaries = ["postgres-single-user", "mysql-single-user"]
+        .map(|name| cargo::build_release(name).map(|path| (name, path)));
+    let binaries: BTreeMap<&str, std::path::PathBuf> =
+        binaries.into_iter().collect::<Result<_, _>>()?;
+    println!("== starting a private local stack (moto, PostgreSQL and MariaDB, both with TLS)");
     let stack = Stack::start(Lifetime::WithProcess).context("starting the local stack")?;
     println!(
-        "   moto {}   PostgreSQL localhost:{} (log {})",
+        "   moto {}   PostgreSQL localhost:{}   MariaDB localhost:{}",
         stack.moto.endpoint(),
         stack.postgres.port(),
-        stack.postgres.log_path().display()
+        stack.mariadb.port(),
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(rotate(&stack, &binary))
+    runtime.block_on(async {
+        let driver = RotationDriver::new(&stack.moto.endpoint()).await;
+        for target in [
+            Target::Postgres(&stack.postgres),
+            Target::MariaDb(&stack.mariadb),
+        ] {
+            let binary = &binaries[target.binary()];
+            rotate(&stack, &driver, target, binary).await?;
+        }
+        println!("== done: stopping the stack");
+        Ok(())
+    })
 }
 
-async fn rotate(stack: &Stack, binary: &std::path::Path) -> anyhow::Result<()> {
-    let pg = &stack.postgres;
-    let initial_password = "Demo-Initial-Password-1";
-    scenario::create_user(pg, USER, initial_password).await?;
-    let driver = RotationDriver::new(&stack.moto.endpoint()).await;
-    let arn = scenario::create_secret(driver.client(), SECRET, pg, USER, initial_password).await?;
+async fn rotate(
+    stack: &Stack,
+    driver: &RotationDriver,
+    target: Target<'_>,
+    binary: &std::path::Path,
+) -> anyhow::Result<()> {
+    let name = target.binary();
+    println!("\n#### {name} on {}", target.name());
+    target.create_user(USER, INITIAL_PASSWORD).await?;
+    let secret = target.secret_json(USER, INITIAL_PASSWORD);
+    let arn = scenario::create_secret(driver.client(), &format!("demo/{name}"), &secret).await?;
     println!("== database user {USER:?} and secret {arn}");
+    let keys: Vec<&str> = secret
+        .as_object()
+        .map(|object| object.keys().map(String::as_str).collect())
+        .unwrap_or_default();
     println!(
-        "   secret JSON keys: engine, host, port, username, password, dbname, ssl=true (verified TLS)"
+        "   secret JSON keys: {} (ssl=true: verified TLS)",
+        keys.join(", ")
     );
     print_labels("labels before", &driver.labels(&arn).await?);
 
-    let function = scenario::start_function(binary, stack, &stack.moto.endpoint()).await?;
+    let function =
+        scenario::start_function(binary, &stack.moto.endpoint(), target.ca_cert_path()).await?;
     let ready = function.ready().await?;
     println!(
-        "== {BINARY} started under the local Lambda Runtime API: ready in {} ms",
+        "== {name} started under the local Lambda Runtime API: ready in {} ms",
         ready.as_millis()
     );
     let report = driver.rotate(&function, &arn).await?;
@@ -71,13 +97,13 @@ async fn rotate(stack: &Stack, binary: &std::path::Path) -> anyhow::Result<()> {
         .await?;
     let value: serde_json::Value = serde_json::from_str(current.secret_string().unwrap_or("{}"))?;
     let new_password = value["password"].as_str().unwrap_or_default().to_owned();
-    let old_works = scenario::logs_in(pg, USER, initial_password).await;
-    let new_works = scenario::logs_in(pg, USER, &new_password).await;
+    let old_works = target.logs_in(USER, INITIAL_PASSWORD).await;
+    let new_works = target.logs_in(USER, &new_password).await;
     println!("== which login works now");
     println!("   old password (AWSPREVIOUS): {}", verdict(old_works));
     println!("   new password (AWSCURRENT):  {}", verdict(new_works));
     println!(
-        "   new password: {} characters, never printed, never sent to PostgreSQL in clear (SCRAM verifier)",
+        "   new password: {} characters, never printed, never sent to the database's logs",
         new_password.len()
     );
     println!("== the rotator's log (JSON lines; the step completions):");
@@ -87,13 +113,12 @@ async fn rotate(stack: &Stack, binary: &std::path::Path) -> anyhow::Result<()> {
     {
         println!("   {line}");
     }
-    if output.contains(&new_password) || output.contains(initial_password) {
+    if output.contains(&new_password) || output.contains(INITIAL_PASSWORD) {
         bail!("a password appeared in the rotator's output");
     }
     if !report.succeeded() || old_works || !new_works {
-        bail!("the rotation did not end as it should");
+        bail!("the {name} rotation did not end as it should");
     }
-    println!("== done: stopping the stack");
     Ok(())
 }
 

@@ -5,23 +5,112 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use mysql_async::prelude::Queryable;
 use rotation_local::{FunctionOptions, LocalFunction};
-use rotation_stack::{PostgresServer, Stack};
-use serde_json::json;
+use rotation_stack::{MariaDbServer, PostgresServer};
+use serde_json::{Value, json};
 use tokio_postgres::NoTls;
 
-/// Quotes a PostgreSQL identifier.
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+/// A database of the local stack, with what the demo and bench need to know about it.
+#[derive(Clone, Copy)]
+pub enum Target<'a> {
+    /// The stack's PostgreSQL.
+    Postgres(&'a PostgresServer),
+    /// The stack's MariaDB.
+    MariaDb(&'a MariaDbServer),
 }
 
-/// Quotes a PostgreSQL literal.
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+impl<'a> Target<'a> {
+    /// The rotator binary for this database.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Target::Postgres(_) => "postgres-single-user",
+            Target::MariaDb(_) => "mysql-single-user",
+        }
+    }
+
+    /// A readable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Postgres(_) => "PostgreSQL",
+            Target::MariaDb(_) => "MariaDB",
+        }
+    }
+
+    /// The certificate that verifies the server.
+    pub fn ca_cert_path(self) -> &'a Path {
+        match self {
+            Target::Postgres(server) => server.ca_cert_path(),
+            Target::MariaDb(server) => server.ca_cert_path(),
+        }
+    }
+
+    /// The secret of a user: RDS JSON with verified TLS (`"ssl": true`).
+    pub fn secret_json(self, user: &str, password: &str) -> Value {
+        match self {
+            Target::Postgres(server) => json!({
+                "engine": "postgres", "host": server.host(), "port": server.port(),
+                "username": user, "password": password, "dbname": "postgres", "ssl": true,
+            }),
+            Target::MariaDb(server) => json!({
+                "engine": "mariadb", "host": "localhost", "port": server.port(),
+                "username": user, "password": password, "ssl": true,
+            }),
+        }
+    }
+
+    /// Creates (or re-creates) a login user, without logging the statement.
+    pub async fn create_user(self, user: &str, password: &str) -> anyhow::Result<()> {
+        match self {
+            Target::Postgres(server) => {
+                let admin = pg_connect(server, server.superuser(), server.superuser_password())
+                    .await
+                    .context("logging in as the stack's PostgreSQL superuser")?;
+                let role = format!("\"{}\"", user.replace('"', "\"\""));
+                let password = format!("'{}'", password.replace('\'', "''"));
+                admin
+                    .batch_execute(&format!(
+                        "SET log_statement = 'none'; DROP ROLE IF EXISTS {role}; \
+                         CREATE ROLE {role} LOGIN PASSWORD {password}"
+                    ))
+                    .await
+                    .with_context(|| format!("creating role {user}"))?;
+            }
+            Target::MariaDb(server) => {
+                let mut admin = maria_connect(server, server.root_user(), server.root_password())
+                    .await
+                    .context("logging in as the stack's MariaDB root")?;
+                let account = format!("'{}'@'%'", user.replace('\'', "''"));
+                let password = format!("'{}'", password.replace('\'', "''"));
+                admin
+                    .query_drop(format!(
+                        "SET SESSION sql_log_off = 1; DROP USER IF EXISTS {account}; \
+                         CREATE USER {account} IDENTIFIED BY {password}"
+                    ))
+                    .await
+                    .with_context(|| format!("creating user {user}"))?;
+                let _ = admin.disconnect().await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a user logs in with a password.
+    pub async fn logs_in(self, user: &str, password: &str) -> bool {
+        match self {
+            Target::Postgres(server) => pg_connect(server, user, password).await.is_ok(),
+            Target::MariaDb(server) => match maria_connect(server, user, password).await {
+                Ok(conn) => {
+                    let _ = conn.disconnect().await;
+                    true
+                }
+                Err(_) => false,
+            },
+        }
+    }
 }
 
-/// Connects to a server as a user (plaintext); `Err` carries the server's refusal.
-pub async fn connect(
+async fn pg_connect(
     server: &PostgresServer,
     user: &str,
     password: &str,
@@ -39,49 +128,26 @@ pub async fn connect(
     Ok(client)
 }
 
-/// Creates (or resets) a login role with a password, without logging the statement.
-pub async fn create_user(
-    server: &PostgresServer,
+async fn maria_connect(
+    server: &MariaDbServer,
     user: &str,
     password: &str,
-) -> anyhow::Result<()> {
-    let admin = connect(server, server.superuser(), server.superuser_password())
-        .await
-        .context("logging in as the stack's superuser")?;
-    let role = quote_ident(user);
-    let password = quote_literal(password);
-    admin
-        .batch_execute(&format!(
-            "SET log_statement = 'none'; DROP ROLE IF EXISTS {role}; \
-             CREATE ROLE {role} LOGIN PASSWORD {password}"
-        ))
-        .await
-        .with_context(|| format!("creating role {user}"))?;
-    Ok(())
+) -> Result<mysql_async::Conn, mysql_async::Error> {
+    let options = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(server.port())
+        .user(Some(user))
+        .pass(Some(password))
+        .prefer_socket(false);
+    mysql_async::Conn::new(options).await
 }
 
-/// Whether a user logs in with a password.
-pub async fn logs_in(server: &PostgresServer, user: &str, password: &str) -> bool {
-    connect(server, user, password).await.is_ok()
-}
-
-/// Creates a secret holding the RDS JSON of a user; returns its ARN.
+/// Creates a secret; returns its ARN.
 pub async fn create_secret(
     client: &aws_sdk_secretsmanager::Client,
     name: &str,
-    server: &PostgresServer,
-    user: &str,
-    password: &str,
+    value: &Value,
 ) -> anyhow::Result<String> {
-    let value = json!({
-        "engine": "postgres",
-        "host": server.host(),
-        "port": server.port(),
-        "username": user,
-        "password": password,
-        "dbname": "postgres",
-        "ssl": true,
-    });
     let output = client
         .create_secret()
         .name(name)
@@ -95,14 +161,13 @@ pub async fn create_secret(
         .context("CreateSecret returned no ARN")
 }
 
-/// Starts the rotator with the variables it needs for the stack (`endpoint` is the Secrets
-/// Manager endpoint it should use).
+/// Starts a rotator with the variables it needs: the Secrets Manager `endpoint` and the CA
+/// bundle that verifies the database.
 pub async fn start_function(
     binary: &Path,
-    stack: &Stack,
     endpoint: &str,
+    ca_bundle: &Path,
 ) -> anyhow::Result<LocalFunction> {
-    let ca_bundle = stack.postgres.ca_cert_path().display().to_string();
     let options = FunctionOptions {
         name: binary
             .file_name()
@@ -114,7 +179,7 @@ pub async fn start_function(
             ("AWS_REGION".into(), "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
             ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
-            ("DATABASE_CA_BUNDLE".into(), ca_bundle),
+            ("DATABASE_CA_BUNDLE".into(), ca_bundle.display().to_string()),
         ],
     };
     LocalFunction::start(binary, options)

@@ -10,7 +10,11 @@ use anyhow::bail;
 use crate::cargo;
 
 /// The rotator binaries the end-to-end tests run.
-pub const ROTATORS: &[&str] = &["postgres-single-user"];
+pub const ROTATORS: &[&str] = &[
+    "mysql-single-user",
+    "postgres-single-user",
+    "postgres-multi-user",
+];
 
 /// Runs the whole suite.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
