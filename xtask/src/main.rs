@@ -17,7 +17,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  stack up     start the local stack (moto and PostgreSQL) in the background, or reuse the
+  stack up     start the local stack (moto, PostgreSQL, MariaDB) in the background, or reuse the
                running one, and print its variables (eval \"$(cargo xtask stack up)\")
   stack env    print `export NAME='value'` lines for the running stack
   stack down   stop the local stack and delete its data
