@@ -140,8 +140,8 @@ impl<'a> TlsRequest<'a> {
         self.settings.client_config(self.verification)
     }
 
-    /// The roots to trust besides the Mozilla ones: the system bundle and
-    /// `DATABASE_CA_BUNDLE`, each checked to be a usable trust anchor.
+    /// The roots to trust besides the Mozilla ones: those of the system bundle and of
+    /// `DATABASE_CA_BUNDLE` that are usable trust anchors and not Mozilla roots already.
     pub fn trusted_roots(&self) -> &'a [CertificateDer<'static>] {
         self.settings.anchors()
     }
@@ -173,13 +173,21 @@ impl TlsSettings {
     }
 
     /// The system bundle and `DATABASE_CA_BUNDLE`, keeping only certificates that are usable
-    /// trust anchors; read on first use.
+    /// trust anchors and not already among the Mozilla roots (on most systems the bundle is
+    /// those same roots); read on first use.
     fn anchors(&self) -> &[CertificateDer<'static>] {
         self.anchors.get_or_init(|| {
+            let mozilla: std::collections::HashSet<&[u8]> = webpki_roots::TLS_SERVER_ROOTS
+                .iter()
+                .map(|anchor| anchor.subject.as_ref())
+                .collect();
             system_roots()
                 .into_iter()
                 .chain(self.extra_roots.iter().cloned())
-                .filter(|cert| RootCertStore::empty().add(cert.clone()).is_ok())
+                .filter(|cert| {
+                    webpki::anchor_from_trusted_cert(cert)
+                        .is_ok_and(|anchor| !mozilla.contains(anchor.subject.as_ref()))
+                })
                 .collect()
         })
     }
