@@ -11,8 +11,35 @@ use crate::sql;
 use crate::version::ServerVersion;
 
 /// MySQL, Aurora MySQL and MariaDB.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MySql;
+#[derive(Debug, Clone, Copy)]
+pub struct MySql {
+    username_limit: usize,
+}
+
+/// AWS's default `USERNAME_CHARACTER_LIMIT`.
+pub const DEFAULT_USERNAME_LIMIT: usize = 16;
+
+impl Default for MySql {
+    fn default() -> Self {
+        MySql {
+            username_limit: DEFAULT_USERNAME_LIMIT,
+        }
+    }
+}
+
+impl MySql {
+    /// An engine whose user names may have up to `limit` characters (multi-user rotation).
+    pub fn with_username_limit(limit: usize) -> Self {
+        MySql {
+            username_limit: limit,
+        }
+    }
+
+    /// The longest user name, in characters.
+    pub fn username_limit(&self) -> usize {
+        self.username_limit
+    }
+}
 
 /// An open session.
 pub struct Session {
@@ -26,7 +53,7 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    fn conn(&mut self) -> Result<&mut Conn, String> {
+    pub(crate) fn conn(&mut self) -> Result<&mut Conn, String> {
         self.conn
             .as_mut()
             .ok_or_else(|| "the connection is closed".to_owned())

@@ -59,9 +59,233 @@ pub fn set_own_password(version: &ServerVersion, password: &SecretString) -> Str
     }
 }
 
+/// A quoted account name: `'user'@'host'`.
+pub fn account(user: &str, host: &str) -> String {
+    format!("{}@{}", quote_literal(user), quote_literal(host))
+}
+
+/// The host entries of a user (one bind parameter: the user name).
+pub const USER_HOSTS: &str = "SELECT Host FROM mysql.user WHERE User = ? ORDER BY Host";
+
+/// An account's authentication plugin, TLS requirements and resource limits (bind parameters:
+/// user, host), as text and numbers on MySQL and MariaDB alike.
+pub const ACCOUNT_SETTINGS: &str = "SELECT CAST(plugin AS CHAR), CAST(ssl_type AS CHAR), \
+     CAST(ssl_cipher AS CHAR), CAST(x509_issuer AS CHAR), CAST(x509_subject AS CHAR), \
+     CAST(max_questions AS SIGNED), CAST(max_updates AS SIGNED), \
+     CAST(max_connections AS SIGNED), CAST(max_user_connections AS SIGNED) \
+     FROM mysql.user WHERE User = ? AND Host = ?";
+
+/// An account's default roles on MySQL 8 (bind parameters: user, host). MariaDB prints its
+/// default role in `SHOW GRANTS` instead.
+pub const DEFAULT_ROLES: &str = "SELECT DEFAULT_ROLE_USER, DEFAULT_ROLE_HOST \
+     FROM mysql.default_roles WHERE USER = ? AND HOST = ?";
+
+/// `SHOW GRANTS FOR 'user'@'host'`.
+pub fn show_grants(user: &str, host: &str) -> String {
+    format!("SHOW GRANTS FOR {}", account(user, host))
+}
+
+/// The authentication plugins whose password MySQL can set from a password
+/// (`IDENTIFIED WITH <plugin> BY`).
+const MYSQL_PASSWORD_PLUGINS: [&str; 3] = [
+    "caching_sha2_password",
+    "mysql_native_password",
+    "sha256_password",
+];
+
+/// Creates an account with a password.
+///
+/// - MariaDB: `CREATE USER … IDENTIFIED BY PASSWORD '*<hash>'` (`mysql_native_password`: any
+///   other plugin would need the password itself in the statement, which MariaDB logs);
+/// - MySQL: `CREATE USER … IDENTIFIED WITH <plugin> BY '<password>'` with the original's
+///   plugin when it is a password plugin (MySQL masks the password in its logs), else the
+///   server's default plugin.
+pub fn create_user(
+    version: &ServerVersion,
+    account: &str,
+    plugin: &str,
+    password: &SecretString,
+) -> String {
+    match version.flavor {
+        Flavor::MariaDb => format!(
+            "CREATE USER {account} IDENTIFIED BY PASSWORD '{}'",
+            native_password_hash(password)
+        ),
+        Flavor::MySql if MYSQL_PASSWORD_PLUGINS.contains(&plugin) => format!(
+            "CREATE USER {account} IDENTIFIED WITH {plugin} BY {}",
+            quote_literal(password.expose())
+        ),
+        Flavor::MySql => format!(
+            "CREATE USER {account} IDENTIFIED BY {}",
+            quote_literal(password.expose())
+        ),
+    }
+}
+
+/// Sets an account's password as another user (the master).
+///
+/// - MariaDB: `ALTER USER … IDENTIFIED BY PASSWORD '*<hash>'`, the hash computed here;
+/// - MySQL 5.7.6 and later: `ALTER USER … IDENTIFIED BY '<password>'` (keeps the plugin;
+///   masked in MySQL's logs);
+/// - older MySQL: `SET PASSWORD FOR … = PASSWORD('<password>')`.
+pub fn set_user_password(
+    version: &ServerVersion,
+    account: &str,
+    password: &SecretString,
+) -> String {
+    match version.flavor {
+        Flavor::MariaDb => format!(
+            "ALTER USER {account} IDENTIFIED BY PASSWORD '{}'",
+            native_password_hash(password)
+        ),
+        Flavor::MySql if version.at_least(5, 7, 6) => format!(
+            "ALTER USER {account} IDENTIFIED BY {}",
+            quote_literal(password.expose())
+        ),
+        Flavor::MySql => format!(
+            "SET PASSWORD FOR {account} = PASSWORD({})",
+            quote_literal(password.expose())
+        ),
+    }
+}
+
+/// An account's TLS requirements and resource limits, as `mysql.user` stores them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountLimits {
+    /// `ssl_type`: `''`, `ANY`, `X509` or `SPECIFIED`.
+    pub ssl_type: String,
+    /// `ssl_cipher`.
+    pub cipher: String,
+    /// `x509_issuer`.
+    pub issuer: String,
+    /// `x509_subject`.
+    pub subject: String,
+    /// `max_questions` (MAX_QUERIES_PER_HOUR).
+    pub max_queries: i64,
+    /// `max_updates` (MAX_UPDATES_PER_HOUR).
+    pub max_updates: i64,
+    /// `max_connections` (MAX_CONNECTIONS_PER_HOUR).
+    pub max_connections: i64,
+    /// `max_user_connections` (MAX_USER_CONNECTIONS).
+    pub max_user_connections: i64,
+}
+
+/// `ALTER USER … REQUIRE … WITH MAX_…`: the TLS requirements and limits of another account.
+pub fn copy_limits(account: &str, limits: &AccountLimits) -> String {
+    let require = match limits.ssl_type.to_ascii_uppercase().as_str() {
+        "ANY" => "SSL".to_owned(),
+        "X509" => "X509".to_owned(),
+        "SPECIFIED" => {
+            let parts: Vec<String> = [
+                ("CIPHER", &limits.cipher),
+                ("ISSUER", &limits.issuer),
+                ("SUBJECT", &limits.subject),
+            ]
+            .into_iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| format!("{name} {}", quote_literal(value)))
+            .collect();
+            if parts.is_empty() {
+                "SSL".to_owned()
+            } else {
+                parts.join(" AND ")
+            }
+        }
+        _ => "NONE".to_owned(),
+    };
+    let mut statement = format!(
+        "ALTER USER {account} REQUIRE {require} WITH MAX_QUERIES_PER_HOUR {} \
+         MAX_UPDATES_PER_HOUR {} MAX_CONNECTIONS_PER_HOUR {}",
+        limits.max_queries.max(0),
+        limits.max_updates.max(0),
+        limits.max_connections.max(0)
+    );
+    if limits.max_user_connections >= 0 {
+        statement.push_str(&format!(
+            " MAX_USER_CONNECTIONS {}",
+            limits.max_user_connections
+        ));
+    }
+    statement
+}
+
+/// `ALTER USER … DEFAULT ROLE …` (MySQL 8); `None` without roles.
+pub fn default_roles(account_name: &str, roles: &[(String, String)]) -> Option<String> {
+    if roles.is_empty() {
+        return None;
+    }
+    let roles: Vec<String> = roles
+        .iter()
+        .map(|(user, host)| account(user, host))
+        .collect();
+    Some(format!(
+        "ALTER USER {account_name} DEFAULT ROLE {}",
+        roles.join(", ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multi_user_statements() {
+        let password = SecretString::new("Sup3r-s3cret!");
+        let maria = ServerVersion::parse("10.11.19-MariaDB").unwrap();
+        let eight = ServerVersion::parse("8.0.36").unwrap();
+        let alt = account("app_clone", "127.0.0.1");
+        assert_eq!(alt, "'app_clone'@'127.0.0.1'");
+        assert_eq!(account("o'b", "%"), "'o''b'@'%'");
+        for sql in [
+            create_user(&maria, &alt, "ed25519", &password),
+            set_user_password(&maria, &alt, &password),
+        ] {
+            assert!(!sql.contains("Sup3r"), "{sql}");
+            assert!(sql.contains("IDENTIFIED BY PASSWORD '*"), "{sql}");
+        }
+        assert_eq!(
+            create_user(&eight, &alt, "caching_sha2_password", &password),
+            "CREATE USER 'app_clone'@'127.0.0.1' IDENTIFIED WITH caching_sha2_password BY 'Sup3r-s3cret!'"
+        );
+        assert_eq!(
+            create_user(&eight, &alt, "auth_socket", &password),
+            "CREATE USER 'app_clone'@'127.0.0.1' IDENTIFIED BY 'Sup3r-s3cret!'"
+        );
+        assert_eq!(
+            set_user_password(&eight, &alt, &password),
+            "ALTER USER 'app_clone'@'127.0.0.1' IDENTIFIED BY 'Sup3r-s3cret!'"
+        );
+    }
+
+    #[test]
+    fn limits_and_tls_are_copied() {
+        let limits = AccountLimits {
+            ssl_type: "SPECIFIED".into(),
+            cipher: "AES256-SHA".into(),
+            subject: "/CN=app".into(),
+            max_queries: 10,
+            max_user_connections: 2,
+            ..AccountLimits::default()
+        };
+        assert_eq!(
+            copy_limits("'a'@'%'", &limits),
+            "ALTER USER 'a'@'%' REQUIRE CIPHER 'AES256-SHA' AND SUBJECT '/CN=app' WITH \
+             MAX_QUERIES_PER_HOUR 10 MAX_UPDATES_PER_HOUR 0 MAX_CONNECTIONS_PER_HOUR 0 \
+             MAX_USER_CONNECTIONS 2"
+        );
+        let none = AccountLimits::default();
+        assert!(copy_limits("'a'@'%'", &none).contains("REQUIRE NONE"));
+        let any = AccountLimits {
+            ssl_type: "ANY".into(),
+            ..AccountLimits::default()
+        };
+        assert!(copy_limits("'a'@'%'", &any).contains("REQUIRE SSL WITH"));
+        assert_eq!(default_roles("'a'@'%'", &[]), None);
+        assert_eq!(
+            default_roles("'a'@'%'", &[("r".into(), "%".into())]).unwrap(),
+            "ALTER USER 'a'@'%' DEFAULT ROLE 'r'@'%'"
+        );
+    }
 
     #[test]
     fn native_hash_matches_password_function() {
