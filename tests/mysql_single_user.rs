@@ -356,3 +356,72 @@ async fn tls_is_verified_with_the_ca_bundle_and_refused_without_it() {
         }
     }
 }
+
+#[tokio::test]
+async fn retain_current_password_on_mariadb_fails_set_secret_clearly_and_changes_nothing() {
+    let world = World::new().await;
+    let db = world.mariadb();
+    let (arn, user, password) = world.mysql_user_with_secret("retain").await;
+    let current_before = world.version_with(&arn, "AWSCURRENT").await.unwrap();
+    let function = world
+        .function(BIN, &[("MYSQL_RETAIN_CURRENT_PASSWORD", "true")])
+        .await;
+    let token = world.driver.start_rotation(&arn).await.unwrap();
+    let report = world
+        .driver
+        .run_steps(&function, &arn, &token, &["createSecret"])
+        .await;
+    assert!(report.succeeded(), "{report}");
+    let report = world
+        .driver
+        .run_steps(&function, &arn, &token, &["setSecret"])
+        .await;
+    let failure = report.failure().expect("setSecret must fail on MariaDB");
+    assert_eq!(failure.step, "setSecret");
+    assert_error(
+        &failure.invocation,
+        "TargetError",
+        "MYSQL_RETAIN_CURRENT_PASSWORD needs MySQL 8.0.14 or later (dual passwords); the server \
+         is MariaDB ",
+    );
+    assert_error(
+        &failure.invocation,
+        "TargetError",
+        ": turn the variable off or upgrade the server",
+    );
+    // Nothing changed: the old password still logs in, the pending one does not, and
+    // AWSCURRENT did not move.
+    mysql_login(db.port(), &user, &password).await.unwrap();
+    let pending = world.value_of_version(&arn, &token).await.unwrap();
+    let pending = password_of(&serde_json::from_str(&pending).unwrap());
+    assert!(mysql_login(db.port(), &user, &pending).await.is_err());
+    assert_eq!(
+        world.version_with(&arn, "AWSCURRENT").await.unwrap(),
+        current_before
+    );
+    let general_log = std::fs::read_to_string(db.general_log_path()).unwrap();
+    assert!(
+        !general_log.contains(&pending),
+        "pending password in the log"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_variable_is_refused_at_start_up_naming_it() {
+    let world = World::new().await;
+    for (variable, value) in [
+        ("MYSQL_RETAIN_CURRENT_PASSWORD", "maybe"),
+        ("PASSWORD_LENGTH", "long"),
+    ] {
+        let function = world.function(BIN, &[(variable, value)]).await;
+        let invocation = function
+            .invoke(&RotationDriver::event("createSecret", "any", "any"))
+            .await;
+        match &invocation.outcome {
+            Outcome::InitError { error_message, .. } => {
+                assert!(error_message.starts_with(variable), "{error_message}")
+            }
+            other => panic!("{variable}={value}: expected an init error, got {other:?}"),
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: start-up, rotation time, memory and Secrets Manager calls of the
-//! database rotators (release builds) on the private local stack: `postgres-single-user`
-//! against PostgreSQL, `mysql-single-user` against MariaDB.
+//! four database rotators (release builds) on the private local stack: `postgres-single-user`
+//! and `postgres-multi-user` against PostgreSQL, `mysql-single-user` and `mysql-multi-user`
+//! against MariaDB (the multi-user ones through a master secret holding the superuser).
 //!
 //! - ready: process start to the first `GET /runtime/invocation/next` (median of runs);
 //! - cold rotation: process start plus the four steps, a new process each time;
@@ -22,7 +23,7 @@ use rotation_local::{FaultProxy, RotationDriver};
 use rotation_stack::{Lifetime, Stack};
 
 use crate::cargo;
-use crate::scenario::{self, Target};
+use crate::scenario::{self, Strategy, Target};
 
 const RUNS: usize = 15;
 const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
@@ -32,36 +33,40 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if !args.is_empty() {
         bail!("usage: cargo xtask bench");
     }
-    let binaries = [
-        cargo::build_release("postgres-single-user")?,
-        cargo::build_release("mysql-single-user")?,
-    ];
     let stack = Stack::start(Lifetime::WithProcess).context("starting the local stack")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let targets = [
+    for target in [
         Target::Postgres(&stack.postgres),
         Target::MariaDb(&stack.mariadb),
-    ];
-    for (target, binary) in targets.into_iter().zip(&binaries) {
-        runtime.block_on(bench(&stack, target, binary))?;
-        println!();
+    ] {
+        for strategy in [Strategy::SingleUser, Strategy::MultiUser] {
+            let binary = cargo::build_release(target.binary(strategy))?;
+            runtime.block_on(bench(&stack, target, strategy, &binary))?;
+            println!();
+        }
     }
     Ok(())
 }
 
-/// A new database user and its secret, outside the timed part.
+/// A new database user and its secret, outside the timed part; multi-user secrets name the
+/// master secret.
 async fn fresh_secret(
     driver: &RotationDriver,
     target: Target<'_>,
+    strategy: Strategy,
+    master: Option<&str>,
     serial: &mut usize,
 ) -> anyhow::Result<String> {
     *serial += 1;
     let user = format!("bench_app_{serial}");
     target.create_user(&user, "Bench-Initial-1").await?;
-    let name = format!("bench/{}-{serial}", target.binary());
-    let secret = target.secret_json(&user, "Bench-Initial-1");
+    let name = format!("bench/{}-{serial}", target.binary(strategy));
+    let mut secret = target.secret_json(&user, "Bench-Initial-1");
+    if let Some(master) = master {
+        secret["masterarn"] = serde_json::Value::String(master.to_owned());
+    }
     scenario::create_secret(driver.client(), &name, &secret).await
 }
 
@@ -74,7 +79,12 @@ fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
-async fn bench(stack: &Stack, target: Target<'_>, binary: &Path) -> anyhow::Result<()> {
+async fn bench(
+    stack: &Stack,
+    target: Target<'_>,
+    strategy: Strategy,
+    binary: &Path,
+) -> anyhow::Result<()> {
     let ca = target.ca_cert_path();
     let driver = RotationDriver::new(&stack.moto.endpoint()).await;
     let moto = stack.moto.endpoint();
@@ -82,12 +92,24 @@ async fn bench(stack: &Stack, target: Target<'_>, binary: &Path) -> anyhow::Resu
     // Every measured rotation gets a secret of its own: moto keeps every version forever (AWS
     // prunes them), and a secret with dozens of versions makes its answers slower.
     let mut secrets = 0;
+    let master = match strategy {
+        Strategy::SingleUser => None,
+        Strategy::MultiUser => {
+            let name = format!("bench/{}-master", target.binary(strategy));
+            Some(scenario::create_secret(driver.client(), &name, &target.master_json()).await?)
+        }
+    };
+    // Multi-user rotations also read the master secret once.
+    let call_target = match strategy {
+        Strategy::SingleUser => 11,
+        Strategy::MultiUser => 12,
+    };
     let mut ready = Vec::new();
     let mut cold = Vec::new();
     let mut peak_kib = 0;
     let mut cold_steps: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
     for _ in 0..RUNS {
-        let arn = fresh_secret(&driver, target, &mut secrets).await?;
+        let arn = fresh_secret(&driver, target, strategy, master.as_deref(), &mut secrets).await?;
         let token = driver.start_rotation(&arn).await?;
         let started = Instant::now();
         let function = scenario::start_function(binary, &moto, ca).await?;
@@ -111,7 +133,7 @@ async fn bench(stack: &Stack, target: Target<'_>, binary: &Path) -> anyhow::Resu
     let warm_up = driver
         .rotate(
             &function,
-            &fresh_secret(&driver, target, &mut secrets).await?,
+            &fresh_secret(&driver, target, strategy, master.as_deref(), &mut secrets).await?,
         )
         .await?;
     if !warm_up.succeeded() {
@@ -120,7 +142,7 @@ async fn bench(stack: &Stack, target: Target<'_>, binary: &Path) -> anyhow::Resu
     let mut warm = Vec::new();
     let mut per_step: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
     for _ in 0..RUNS {
-        let arn = fresh_secret(&driver, target, &mut secrets).await?;
+        let arn = fresh_secret(&driver, target, strategy, master.as_deref(), &mut secrets).await?;
         let token = driver.start_rotation(&arn).await?;
         let started = Instant::now();
         let report = driver.run_steps(&function, &arn, &token, &STEPS).await;
@@ -146,7 +168,7 @@ async fn bench(stack: &Stack, target: Target<'_>, binary: &Path) -> anyhow::Resu
 
     // One more rotation, through the counting proxy.
     let counted = scenario::start_function(binary, &proxy.endpoint(), ca).await?;
-    let arn = fresh_secret(&driver, target, &mut secrets).await?;
+    let arn = fresh_secret(&driver, target, strategy, master.as_deref(), &mut secrets).await?;
     let token = driver.start_rotation(&arn).await?;
     proxy.clear_calls();
     let report = driver.run_steps(&counted, &arn, &token, &STEPS).await;
@@ -168,7 +190,7 @@ async fn bench(stack: &Stack, target: Target<'_>, binary: &Path) -> anyhow::Resu
     let check = |ok: bool| if ok { "ok" } else { "MISSED" };
     println!(
         "{} (release) on the local stack's {}, {RUNS} runs each, medians",
-        target.binary(),
+        target.binary(strategy),
         target.name()
     );
     println!("{:<34} {:>10} {:>10}  ", "figure", "measured", "target");
@@ -214,8 +236,8 @@ async fn bench(stack: &Stack, target: Target<'_>, binary: &Path) -> anyhow::Resu
         "{:<34} {:>10} {:>10}  {}",
         "Secrets Manager calls / rotation",
         calls,
-        11,
-        check(calls <= 11)
+        call_target,
+        check(calls <= call_target)
     );
     let detail: Vec<String> = breakdown
         .iter()

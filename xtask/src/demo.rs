@@ -12,9 +12,8 @@ use rotation_local::RotationDriver;
 use rotation_stack::{Lifetime, Stack};
 
 use crate::cargo;
-use crate::scenario::{self, Target};
+use crate::scenario::{self, Strategy, Target};
 
-const USER: &str = "demo_app";
 const INITIAL_PASSWORD: &str = "Demo-Initial-Password-1";
 
 /// Runs the demo.
@@ -22,8 +21,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if !args.is_empty() {
         bail!("usage: cargo xtask demo");
     }
-    let binaries = ["postgres-single-user", "mysql-single-user"]
-        .map(|name| cargo::build_release(name).map(|path| (name, path)));
+    let binaries = [
+        "postgres-single-user",
+        "postgres-multi-user",
+        "mysql-single-user",
+        "mysql-multi-user",
+    ]
+    .map(|name| cargo::build_release(name).map(|path| (name, path)));
     let binaries: BTreeMap<&str, std::path::PathBuf> =
         binaries.into_iter().collect::<Result<_, _>>()?;
     println!("== starting a private local stack (moto, PostgreSQL and MariaDB, both with TLS)");
@@ -43,8 +47,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             Target::Postgres(&stack.postgres),
             Target::MariaDb(&stack.mariadb),
         ] {
-            let binary = &binaries[target.binary()];
-            rotate(&stack, &driver, target, binary).await?;
+            for strategy in [Strategy::SingleUser, Strategy::MultiUser] {
+                let binary = &binaries[target.binary(strategy)];
+                rotate(&stack, &driver, target, strategy, binary).await?;
+            }
         }
         println!("== done: stopping the stack");
         Ok(())
@@ -55,14 +61,29 @@ async fn rotate(
     stack: &Stack,
     driver: &RotationDriver,
     target: Target<'_>,
+    strategy: Strategy,
     binary: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let name = target.binary();
+    let name = target.binary(strategy);
+    let user = match strategy {
+        Strategy::SingleUser => "demo_app",
+        Strategy::MultiUser => "demo_multi",
+    };
     println!("\n#### {name} on {}", target.name());
-    target.create_user(USER, INITIAL_PASSWORD).await?;
-    let secret = target.secret_json(USER, INITIAL_PASSWORD);
+    target.create_user(user, INITIAL_PASSWORD).await?;
+    let mut secret = target.secret_json(user, INITIAL_PASSWORD);
+    if strategy == Strategy::MultiUser {
+        let master = scenario::create_secret(
+            driver.client(),
+            &format!("demo/{name}-master"),
+            &target.master_json(),
+        )
+        .await?;
+        println!("== master secret {master} (the server's superuser)");
+        secret["masterarn"] = serde_json::Value::String(master);
+    }
     let arn = scenario::create_secret(driver.client(), &format!("demo/{name}"), &secret).await?;
-    println!("== database user {USER:?} and secret {arn}");
+    println!("== database user {user:?} and secret {arn}");
     let keys: Vec<&str> = secret
         .as_object()
         .map(|object| object.keys().map(String::as_str).collect())
@@ -97,11 +118,18 @@ async fn rotate(
         .await?;
     let value: serde_json::Value = serde_json::from_str(current.secret_string().unwrap_or("{}"))?;
     let new_password = value["password"].as_str().unwrap_or_default().to_owned();
-    let old_works = target.logs_in(USER, INITIAL_PASSWORD).await;
-    let new_works = target.logs_in(USER, &new_password).await;
+    let new_user = value["username"].as_str().unwrap_or_default().to_owned();
+    let old_works = target.logs_in(user, INITIAL_PASSWORD).await;
+    let new_works = target.logs_in(&new_user, &new_password).await;
     println!("== which login works now");
-    println!("   old password (AWSPREVIOUS): {}", verdict(old_works));
-    println!("   new password (AWSCURRENT):  {}", verdict(new_works));
+    println!(
+        "   {user:?} with the old password (AWSPREVIOUS): {}",
+        verdict(old_works)
+    );
+    println!(
+        "   {new_user:?} with the new password (AWSCURRENT): {}",
+        verdict(new_works)
+    );
     println!(
         "   new password: {} characters, never printed, never sent to the database's logs",
         new_password.len()
@@ -116,7 +144,10 @@ async fn rotate(
     if output.contains(&new_password) || output.contains(INITIAL_PASSWORD) {
         bail!("a password appeared in the rotator's output");
     }
-    if !report.succeeded() || old_works || !new_works {
+    // Single-user: the old password is gone. Multi-user: the previous user keeps working until
+    // the next rotation changes it.
+    let old_should_work = strategy == Strategy::MultiUser;
+    if !report.succeeded() || old_works != old_should_work || !new_works {
         bail!("the {name} rotation did not end as it should");
     }
     Ok(())

@@ -11,6 +11,15 @@ use rotation_stack::{MariaDbServer, PostgresServer};
 use serde_json::{Value, json};
 use tokio_postgres::NoTls;
 
+/// How a rotator changes passwords.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// The user changes its own password.
+    SingleUser,
+    /// `user` and `user_clone` alternate, through a master secret.
+    MultiUser,
+}
+
 /// A database of the local stack, with what the demo and bench need to know about it.
 #[derive(Clone, Copy)]
 pub enum Target<'a> {
@@ -21,11 +30,23 @@ pub enum Target<'a> {
 }
 
 impl<'a> Target<'a> {
-    /// The rotator binary for this database.
-    pub fn binary(self) -> &'static str {
+    /// The rotator binary for this database and strategy.
+    pub fn binary(self, strategy: Strategy) -> &'static str {
+        match (self, strategy) {
+            (Target::Postgres(_), Strategy::SingleUser) => "postgres-single-user",
+            (Target::Postgres(_), Strategy::MultiUser) => "postgres-multi-user",
+            (Target::MariaDb(_), Strategy::SingleUser) => "mysql-single-user",
+            (Target::MariaDb(_), Strategy::MultiUser) => "mysql-multi-user",
+        }
+    }
+
+    /// The master secret of the multi-user rotators: the server's superuser.
+    pub fn master_json(self) -> Value {
         match self {
-            Target::Postgres(_) => "postgres-single-user",
-            Target::MariaDb(_) => "mysql-single-user",
+            Target::Postgres(server) => {
+                self.secret_json(server.superuser(), server.superuser_password())
+            }
+            Target::MariaDb(server) => self.secret_json(server.root_user(), server.root_password()),
         }
     }
 

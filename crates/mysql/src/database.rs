@@ -14,6 +14,7 @@ use crate::version::ServerVersion;
 #[derive(Debug, Clone, Copy)]
 pub struct MySql {
     username_limit: usize,
+    retain_current_password: bool,
 }
 
 /// AWS's default `USERNAME_CHARACTER_LIMIT`.
@@ -23,6 +24,7 @@ impl Default for MySql {
     fn default() -> Self {
         MySql {
             username_limit: DEFAULT_USERNAME_LIMIT,
+            retain_current_password: false,
         }
     }
 }
@@ -32,12 +34,45 @@ impl MySql {
     pub fn with_username_limit(limit: usize) -> Self {
         MySql {
             username_limit: limit,
+            ..MySql::default()
+        }
+    }
+
+    /// The same engine, setting its own password with `RETAIN CURRENT PASSWORD` when `retain`
+    /// (`MYSQL_RETAIN_CURRENT_PASSWORD`, single-user rotation): the previous password stays
+    /// valid as the secondary until the next rotation replaces it. Needs MySQL 8.0.14 or later;
+    /// any other server fails setSecret before the password changes.
+    pub fn with_retain_current_password(self, retain: bool) -> Self {
+        MySql {
+            retain_current_password: retain,
+            ..self
         }
     }
 
     /// The longest user name, in characters.
     pub fn username_limit(&self) -> usize {
         self.username_limit
+    }
+
+    /// Whether single-user rotation keeps the previous password as the secondary.
+    pub fn retains_current_password(&self) -> bool {
+        self.retain_current_password
+    }
+
+    /// The statement that sets the session user's own password on this server: the usual one
+    /// ([`sql::set_own_password`]), or with `RETAIN CURRENT PASSWORD` when the engine retains
+    /// ([`sql::set_own_password_retaining`]: an error, before anything is sent, on a server
+    /// without dual passwords).
+    pub fn own_password_statement(
+        &self,
+        version: &ServerVersion,
+        password: &SecretString,
+    ) -> Result<String, String> {
+        if self.retain_current_password {
+            sql::set_own_password_retaining(version, password)
+        } else {
+            Ok(sql::set_own_password(version, password))
+        }
     }
 }
 
@@ -118,10 +153,12 @@ impl Database for MySql {
         password: &SecretString,
     ) -> Result<(), String> {
         let version = session.version().await?;
-        debug!(%version, "setting the password");
+        debug!(%version, retain = self.retain_current_password, "setting the password");
+        // Refused here, before anything is sent, when the server has no dual passwords.
+        let statement = self.own_password_statement(&version, password)?;
         session
             .conn()?
-            .query_drop(sql::set_own_password(&version, password))
+            .query_drop(statement)
             .await
             .map_err(|error| describe(&error))
     }
@@ -211,4 +248,50 @@ fn has_rustls_cause(error: &std::io::Error) -> bool {
         source = cause.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_own_password_statement_follows_the_flag_and_the_server() {
+        let password = SecretString::new("pw");
+        let plain = MySql::default();
+        let retaining = MySql::default().with_retain_current_password(true);
+        let statement = |db: &MySql, text: &str| {
+            db.own_password_statement(&ServerVersion::parse(text).unwrap(), &password)
+        };
+        // Flag off: the statements are unchanged.
+        for text in ["8.0.13", "8.0.14", "8.4.3", "5.6.51", "10.11.19-MariaDB"] {
+            let version = ServerVersion::parse(text).unwrap();
+            assert_eq!(
+                statement(&plain, text).unwrap(),
+                sql::set_own_password(&version, &password),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            statement(&plain, "8.0.14").unwrap(),
+            "ALTER USER CURRENT_USER() IDENTIFIED BY 'pw'"
+        );
+        // Flag on.
+        assert_eq!(
+            statement(&retaining, "8.0.14").unwrap(),
+            "ALTER USER CURRENT_USER() IDENTIFIED BY 'pw' RETAIN CURRENT PASSWORD"
+        );
+        for refused in ["8.0.13", "5.7.44", "10.11.19-MariaDB-0+deb12u1"] {
+            let error = statement(&retaining, refused).unwrap_err();
+            assert!(error.contains("MYSQL_RETAIN_CURRENT_PASSWORD"), "{error}");
+        }
+        assert!(
+            statement(&retaining, "10.11.19-MariaDB")
+                .unwrap_err()
+                .contains("the server is MariaDB 10.11.19")
+        );
+        // The username limit is kept.
+        let multi = MySql::with_username_limit(32).with_retain_current_password(true);
+        assert_eq!(multi.username_limit(), 32);
+        assert!(multi.retains_current_password());
+    }
 }

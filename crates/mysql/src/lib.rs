@@ -6,7 +6,9 @@
 //! statement chosen from them ([`sql`]). MariaDB writes password statements to its general log
 //! as they are, so it gets a hash computed here (`SET PASSWORD = '*…'`); MySQL 5.7.6 and later
 //! get `ALTER USER CURRENT_USER() IDENTIFIED BY …`, which keeps the account's authentication
-//! plugin and which MySQL masks in its logs.
+//! plugin and which MySQL masks in its logs. With `MYSQL_RETAIN_CURRENT_PASSWORD` on, MySQL
+//! 8.0.14 and later get `… RETAIN CURRENT PASSWORD` (the previous password stays valid until the
+//! next rotation) and any other server fails setSecret before anything changes.
 //!
 //! Two rotators: `mysql-single-user` ([`single_user_from_env`]) and `mysql-multi-user`
 //! ([`multi_user_from_env`]: `user` and `user_clone` take turns, set by the master user, on
@@ -21,7 +23,7 @@ pub mod sql;
 pub mod version;
 
 use rotation_core::PasswordPolicy;
-use rotation_core::config::{ConfigError, Environment, number_var};
+use rotation_core::config::{ConfigError, Environment, bool_var, number_var};
 use rotation_core::password::MYSQL_EXCLUDED;
 use rotation_db::{Connector, DbSettings, MultiUser, SingleUser};
 
@@ -37,14 +39,25 @@ pub type MySqlMultiUser = MultiUser<MySql>;
 /// The variable that bounds user names in multi-user rotation (AWS's name and default, 16).
 pub const USERNAME_LIMIT_VARIABLE: &str = "USERNAME_CHARACTER_LIMIT";
 
+/// The variable that turns on dual-password single-user rotation (`RETAIN CURRENT PASSWORD`,
+/// MySQL 8.0.14 and later; default false).
+pub const RETAIN_CURRENT_PASSWORD_VARIABLE: &str = "MYSQL_RETAIN_CURRENT_PASSWORD";
+
 /// Builds `mysql-single-user` from the environment: AWS's password variables (default
 /// `EXCLUDE_CHARACTERS` `/@"'\`), `DATABASE_CA_BUNDLE`, `DATABASE_CONNECT_TIMEOUT`,
-/// `DATABASE_STATEMENT_TIMEOUT`. A bad value is an error naming the variable.
+/// `DATABASE_STATEMENT_TIMEOUT`, and `MYSQL_RETAIN_CURRENT_PASSWORD` (boolean, default false:
+/// keep the previous password valid as the secondary until the next rotation; MySQL 8.0.14 and
+/// later only, any other server fails setSecret with an error naming the variable). A bad
+/// value is an error naming the variable.
 pub fn single_user_from_env(env: &dyn Environment) -> Result<MySqlSingleUser, ConfigError> {
     let policy = PasswordPolicy::from_env(env, MYSQL_EXCLUDED)?;
     let settings = DbSettings::from_env(env)?;
+    let retain = bool_var(env, RETAIN_CURRENT_PASSWORD_VARIABLE, false)?;
     Ok(SingleUser::new(
-        Connector::new(MySql::default(), settings),
+        Connector::new(
+            MySql::default().with_retain_current_password(retain),
+            settings,
+        ),
         policy,
     ))
 }
@@ -73,6 +86,22 @@ pub fn multi_user_from_env(env: &dyn Environment) -> Result<MySqlMultiUser, Conf
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retaining_is_opt_in_and_a_bad_value_names_the_variable() {
+        assert!(!MySql::default().retains_current_password());
+        assert!(!MySql::with_username_limit(32).retains_current_password());
+        assert!(single_user_from_env(&[]).is_ok());
+        for good in ["true", "false", "1", "no", ""] {
+            assert!(
+                single_user_from_env(&[("MYSQL_RETAIN_CURRENT_PASSWORD", good)]).is_ok(),
+                "{good}"
+            );
+        }
+        let error = single_user_from_env(&[("MYSQL_RETAIN_CURRENT_PASSWORD", "maybe")])
+            .expect_err("a bad boolean is refused");
+        assert_eq!(error.variable, "MYSQL_RETAIN_CURRENT_PASSWORD");
+    }
 
     #[test]
     fn the_username_limit_comes_from_aws_variable() {

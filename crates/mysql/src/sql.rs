@@ -59,6 +59,40 @@ pub fn set_own_password(version: &ServerVersion, password: &SecretString) -> Str
     }
 }
 
+/// The first MySQL version with dual passwords (`RETAIN CURRENT PASSWORD`).
+pub const DUAL_PASSWORDS_SINCE: (u32, u32, u32) = (8, 0, 14);
+
+/// Whether the server has dual passwords: MySQL 8.0.14 and later (not MariaDB).
+pub fn has_dual_passwords(version: &ServerVersion) -> bool {
+    let (major, minor, patch) = DUAL_PASSWORDS_SINCE;
+    version.flavor == Flavor::MySql && version.at_least(major, minor, patch)
+}
+
+/// The statement that sets the session user's own password and keeps the old one as the
+/// secondary (`MYSQL_RETAIN_CURRENT_PASSWORD`): `ALTER USER CURRENT_USER() IDENTIFIED BY
+/// '<password>' RETAIN CURRENT PASSWORD`, masked in MySQL's logs. Each such statement replaces
+/// the secondary, so `DISCARD OLD PASSWORD` is never needed during rotation.
+///
+/// On MariaDB or MySQL before 8.0.14 it is an error naming the variable and the server, so
+/// that nothing is sent.
+pub fn set_own_password_retaining(
+    version: &ServerVersion,
+    password: &SecretString,
+) -> Result<String, String> {
+    if !has_dual_passwords(version) {
+        let (major, minor, patch) = DUAL_PASSWORDS_SINCE;
+        return Err(format!(
+            "{} needs MySQL {major}.{minor}.{patch} or later (dual passwords); the server is \
+             {version}: turn the variable off or upgrade the server",
+            crate::RETAIN_CURRENT_PASSWORD_VARIABLE
+        ));
+    }
+    Ok(format!(
+        "ALTER USER CURRENT_USER() IDENTIFIED BY {} RETAIN CURRENT PASSWORD",
+        quote_literal(password.expose())
+    ))
+}
+
 /// A quoted account name: `'user'@'host'`.
 pub fn account(user: &str, host: &str) -> String {
     format!("{}@{}", quote_literal(user), quote_literal(host))
@@ -309,6 +343,50 @@ mod tests {
         let sql = set_own_password(&version, &password);
         assert!(!sql.contains("Sup3r"), "{sql}");
         assert!(sql.starts_with("SET PASSWORD = '*"), "{sql}");
+    }
+
+    #[test]
+    fn retaining_needs_mysql_8_0_14() {
+        let password = SecretString::new("Sup3r-s3cret!");
+        let retained = |text: &str| {
+            set_own_password_retaining(&ServerVersion::parse(text).unwrap(), &password)
+        };
+        assert_eq!(
+            retained("8.0.14").unwrap(),
+            "ALTER USER CURRENT_USER() IDENTIFIED BY 'Sup3r-s3cret!' RETAIN CURRENT PASSWORD"
+        );
+        assert!(
+            retained("8.4.3")
+                .unwrap()
+                .ends_with(" RETAIN CURRENT PASSWORD")
+        );
+        assert!(
+            retained("9.1.0")
+                .unwrap()
+                .ends_with(" RETAIN CURRENT PASSWORD")
+        );
+        assert_eq!(
+            retained("8.0.13").unwrap_err(),
+            "MYSQL_RETAIN_CURRENT_PASSWORD needs MySQL 8.0.14 or later (dual passwords); the \
+             server is MySQL 8.0.13: turn the variable off or upgrade the server"
+        );
+        for refused in [
+            "5.7.44-log",
+            "10.11.19-MariaDB-0+deb12u1",
+            "11.4.2-MariaDB-log",
+        ] {
+            let error = retained(refused).unwrap_err();
+            assert!(
+                error.starts_with("MYSQL_RETAIN_CURRENT_PASSWORD needs MySQL 8.0.14 or later"),
+                "{error}"
+            );
+            assert!(!error.contains("Sup3r"), "{error}");
+        }
+        assert!(
+            retained("10.11.19-MariaDB")
+                .unwrap_err()
+                .contains("the server is MariaDB 10.11.19: turn the variable off")
+        );
     }
 
     #[test]
