@@ -60,7 +60,8 @@ async fn fresh_secret(
     serial: &mut usize,
 ) -> anyhow::Result<String> {
     *serial += 1;
-    let user = format!("bench_app_{serial}");
+    // Short: `<user>_clone` must fit MySQL's default USERNAME_CHARACTER_LIMIT of 16.
+    let user = format!("bench{serial}");
     target.create_user(&user, "Bench-Initial-1").await?;
     let name = format!("bench/{}-{serial}", target.binary(strategy));
     let mut secret = target.secret_json(&user, "Bench-Initial-1");
