@@ -10,7 +10,6 @@ use tracing::error;
 
 use crate::config::{ConfigError, Environment, ProcessEnv};
 use crate::deadline::Deadline;
-use crate::error::RotationError;
 use crate::logging;
 use crate::rotation::Rotation;
 use crate::rotator::Rotator;
@@ -94,9 +93,4 @@ async fn report_init_error(problem: &ConfigError) {
     if let Err(problem) = tokio::time::timeout(std::time::Duration::from_secs(2), send).await {
         error!(error = %problem, "could not report the init error to the Runtime API");
     }
-}
-
-/// Converts a step error into what the runtime reports (re-exported for custom `main`s).
-pub fn diagnostic(error: RotationError) -> lambda_runtime::Diagnostic {
-    error.into()
 }

@@ -156,11 +156,7 @@ impl Database for MySql {
         debug!(%version, retain = self.retain_current_password, "setting the password");
         // Refused here, before anything is sent, when the server has no dual passwords.
         let statement = self.own_password_statement(&version, password)?;
-        session
-            .conn()?
-            .query_drop(statement)
-            .await
-            .map_err(|error| describe(&error))
+        run_secret(session.conn()?, statement, "setting the password").await
     }
 
     async fn probe(&self, session: &mut Session) -> Result<(), String> {
@@ -185,6 +181,21 @@ fn ssl_options(tls: TlsRequest<'_>) -> SslOpts {
         Verification::CaOnly => options.with_danger_skip_domain_validation(true),
         Verification::None => options.with_danger_accept_invalid_certs(true),
     }
+}
+
+/// Runs a statement that holds a password or its hash; the error gives only the server's
+/// error code and the account (a syntax error message would quote the statement).
+pub(crate) async fn run_secret(
+    conn: &mut Conn,
+    statement: String,
+    what: &str,
+) -> Result<(), String> {
+    conn.query_drop(statement).await.map_err(|e| match e {
+        mysql_async::Error::Server(server) => {
+            format!("{what}: the server refused it (error {})", server.code)
+        }
+        other => format!("{what}: {}", describe(&other)),
+    })
 }
 
 /// The error with its causes.

@@ -45,7 +45,7 @@ use rotation_core::SecretString;
 use rotation_db::{CloneDatabase, UserPair};
 use tracing::debug;
 
-use crate::database::{MySql, Session, describe};
+use crate::database::{MySql, Session, describe, run_secret};
 use crate::grants;
 use crate::sql::{self, AccountLimits};
 use crate::version::{Flavor, ServerVersion};
@@ -98,17 +98,6 @@ async fn run(conn: &mut Conn, statement: &str) -> Result<(), String> {
     conn.query_drop(statement)
         .await
         .map_err(|e| format!("{statement}: {}", describe(&e)))
-}
-
-/// Runs a statement that holds a password or its hash; the error gives only the server's
-/// error code and the account (a syntax error message would quote the statement).
-async fn run_secret(conn: &mut Conn, statement: String, what: &str) -> Result<(), String> {
-    conn.query_drop(statement).await.map_err(|e| match e {
-        mysql_async::Error::Server(server) => {
-            format!("{what}: the server refused it (error {})", server.code)
-        }
-        other => format!("{what}: {}", describe(&other)),
-    })
 }
 
 /// A password nobody holds, for an account until its real password is set.

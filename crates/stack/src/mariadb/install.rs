@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::binaries::Binaries;
+use crate::StackError;
 use crate::account::Account;
-use crate::files::{set_mode, write_private};
+use crate::files::{self, write_private};
 use crate::process::log_tail;
-use crate::{StackError, cert};
 
 /// The administrative user: `root`, with a password, at `localhost` and `127.0.0.1`.
 pub(super) const ROOT: &str = "root";
@@ -39,23 +39,10 @@ pub(super) fn create(
     account: Option<Account>,
     password: &str,
 ) -> Result<Installation, StackError> {
-    let give = |path: &Path| account.map_or(Ok(()), |account| account.give(path));
-    // The mysql user must be able to reach the data directory, the key and the logs.
-    set_mode(dir, 0o755)?;
-
-    let data_dir = dir.join("data");
-    std::fs::create_dir(&data_dir).map_err(StackError::io("creating directory", &data_dir))?;
-    set_mode(&data_dir, 0o700)?;
-    give(&data_dir)?;
+    let give = |path: &Path| files::give(account, path);
+    let data_dir = files::data_dir(dir, "data", account)?;
     install_db(dir, binaries, account, &data_dir)?;
-
-    let certificate = cert::self_signed("rotation-stack local MariaDB")?;
-    let ca_cert = dir.join("server.crt");
-    std::fs::write(&ca_cert, &certificate.cert_pem).map_err(StackError::io("writing", &ca_cert))?;
-    set_mode(&ca_cert, 0o644)?;
-    let key = dir.join("server.key");
-    write_private(&key, &certificate.key_pem)?;
-    give(&key)?;
+    let identity = files::server_identity(dir, "rotation-stack local MariaDB", account)?;
 
     // Created by us, so that the mysql user may write it in a directory it does not own.
     let general_log = dir.join("general.log");
@@ -68,8 +55,8 @@ pub(super) fn create(
 
     Ok(Installation {
         data_dir,
-        ca_cert,
-        key,
+        ca_cert: identity.cert,
+        key: identity.key,
         general_log,
         init_file,
     })

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::binaries::Binaries;
+use crate::StackError;
 use crate::account::Account;
-use crate::files::{set_mode, write_private};
+use crate::files::{self, write_private};
 use crate::process::log_tail;
-use crate::{StackError, cert};
 
 /// The superuser initdb creates.
 pub(super) const SUPERUSER: &str = "postgres";
@@ -36,30 +36,18 @@ pub(super) fn create(
     account: Option<Account>,
     password: &str,
 ) -> Result<Cluster, StackError> {
-    let give = |path: &Path| account.map_or(Ok(()), |account| account.give(path));
-    // The postgres user must be able to reach the data directory and the key through `dir`.
-    set_mode(dir, 0o755)?;
-
-    let data_dir = dir.join("pgdata");
-    std::fs::create_dir(&data_dir).map_err(StackError::io("creating directory", &data_dir))?;
-    set_mode(&data_dir, 0o700)?;
-    give(&data_dir)?;
+    let data_dir = files::data_dir(dir, "pgdata", account)?;
 
     let password_file = dir.join("superuser-password");
     write_private(&password_file, password)?;
-    give(&password_file)?;
+    files::give(account, &password_file)?;
     let initialized = initdb(dir, binaries, account, &data_dir, &password_file);
     std::fs::remove_file(&password_file).map_err(StackError::io("removing", &password_file))?;
     initialized?;
 
-    let certificate = cert::self_signed("rotation-stack local PostgreSQL")?;
-    let ca_cert = dir.join("server.crt");
-    std::fs::write(&ca_cert, &certificate.cert_pem).map_err(StackError::io("writing", &ca_cert))?;
-    set_mode(&ca_cert, 0o644)?;
     // PostgreSQL refuses a key that others can read, and wants it owned by its own user.
-    let key = dir.join("server.key");
-    write_private(&key, &certificate.key_pem)?;
-    give(&key)?;
+    let identity = files::server_identity(dir, "rotation-stack local PostgreSQL", account)?;
+    let (ca_cert, key) = (identity.cert, identity.key);
 
     let conf = data_dir.join("postgresql.conf");
     OpenOptions::new()
