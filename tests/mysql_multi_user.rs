@@ -1,6 +1,10 @@
 //! mysql-multi-user, end to end: the real binary under the Lambda Runtime API, moto's Secrets
 //! Manager, a real MariaDB that writes every statement to its general log, and a master secret
 //! holding MariaDB's root.
+//!
+//! The rotation contract (`rotation-testkit`) and the database scenarios every rotator shares
+//! (`rotation_e2e::scenarios`) run here through `database_scenarios!` at the end; the tests
+//! written out below are the ones particular to this rotator.
 
 use rotation_e2e::*;
 use rotation_local::RotationDriver;
@@ -154,75 +158,6 @@ async fn three_rotations_alternate_and_the_previous_user_still_logs_in() {
             .unwrap_or_else(|e| panic!("round {round}: the previous user must still log in: {e}"));
         previous = (expected_user, password);
     }
-}
-
-#[tokio::test]
-async fn every_step_run_twice_is_harmless() {
-    let world = World::new().await;
-    let db = world.mariadb();
-    let (arn, user, _) = pair(&world).await;
-    let function = world.function(BIN, &[]).await;
-    let token = world.driver.start_rotation(&arn).await.unwrap();
-    let mut first_value = None;
-    for step in STEPS {
-        for attempt in 1..=2 {
-            let report = world
-                .driver
-                .run_steps(&function, &arn, &token, &[step])
-                .await;
-            assert!(report.succeeded(), "{step} attempt {attempt}: {report}");
-            if step == "createSecret" {
-                let value = world.value_of_version(&arn, &token).await.unwrap();
-                assert_eq!(first_value.get_or_insert(value.clone()), &value);
-            }
-        }
-    }
-    let current = world.value(&arn, "AWSCURRENT").await.unwrap();
-    assert_eq!(current["username"], json!(clone_of(&user)));
-    mysql_login(db.port(), &clone_of(&user), &password_of(&current))
-        .await
-        .unwrap();
-    assert!(function.output().contains("already logs in"));
-}
-
-#[tokio::test]
-async fn tokens_already_current_unknown_or_not_pending_leave_state_unchanged() {
-    let world = World::new().await;
-    let (arn, _, _) = pair(&world).await;
-    let function = world.function(BIN, &[]).await;
-    let report = world.driver.rotate(&function, &arn).await.unwrap();
-    assert!(report.succeeded(), "{report}");
-    let previous = world.version_with(&arn, "AWSPREVIOUS").await.unwrap();
-    let before = world.labels(&arn).await;
-    let value_before = world.value(&arn, "AWSCURRENT").await;
-    for step in STEPS {
-        let current = function
-            .invoke(&RotationDriver::event(step, &arn, &report.token))
-            .await;
-        assert!(
-            current.outcome.is_success(),
-            "{step}: {:?}",
-            current.outcome
-        );
-        let unknown = function
-            .invoke(&RotationDriver::event(
-                step,
-                &arn,
-                "00000000-0000-4000-8000-000000000000",
-            ))
-            .await;
-        assert_error(
-            &unknown,
-            "UnknownVersion",
-            "has no stage for rotation of secret",
-        );
-        let not_pending = function
-            .invoke(&RotationDriver::event(step, &arn, &previous))
-            .await;
-        assert_error(&not_pending, "NotPending", "not set as AWSPENDING");
-    }
-    assert_eq!(world.labels(&arn).await, before);
-    assert_eq!(world.value(&arn, "AWSCURRENT").await, value_before);
 }
 
 #[tokio::test]
@@ -474,3 +409,5 @@ async fn no_password_reaches_the_rotator_output_or_the_general_log() {
         );
     }
 }
+
+rotation_e2e::database_scenarios!(Rotator::MySqlMultiUser);

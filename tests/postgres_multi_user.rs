@@ -1,13 +1,15 @@
 //! postgres-multi-user, end to end: the real binary under the Lambda Runtime API, moto's
 //! Secrets Manager, a real PostgreSQL that logs every statement, and a master secret holding
 //! the stack's superuser.
+//!
+//! The rotation contract (`rotation-testkit`) and the database scenarios every rotator shares
+//! (`rotation_e2e::scenarios`) run here through `database_scenarios!` at the end; the tests
+//! written out below are the ones particular to this rotator.
 
 use rotation_e2e::*;
-use rotation_local::RotationDriver;
 use serde_json::{Value, json};
 
 const BIN: &str = "postgres-multi-user";
-const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
 fn clone_of(user: &str) -> String {
     format!("{user}_clone")
@@ -113,154 +115,6 @@ async fn three_rotations_alternate_and_the_previous_user_still_logs_in() {
         assert_eq!(password_of(&aws_previous), previous.1, "round {round}");
         previous = (expected_user, password);
     }
-}
-
-#[tokio::test]
-async fn every_step_run_twice_is_harmless() {
-    let world = World::new().await;
-    let pg = world.postgres();
-    let (arn, role, _) = world.multi_user_with_secret("twice").await;
-    let function = world.function(BIN, &[]).await;
-    let token = world.driver.start_rotation(&arn).await.unwrap();
-    let mut pending_value = None;
-    for step in STEPS {
-        for attempt in 1..=2 {
-            let report = world
-                .driver
-                .run_steps(&function, &arn, &token, &[step])
-                .await;
-            assert!(report.succeeded(), "{step} attempt {attempt}: {report}");
-            if step == "createSecret" {
-                let value = world.value_of_version(&arn, &token).await.unwrap();
-                match &pending_value {
-                    None => pending_value = Some(value),
-                    Some(first) => assert_eq!(first, &value, "createSecret generated twice"),
-                }
-            }
-        }
-    }
-    let current = world.value(&arn, "AWSCURRENT").await.unwrap();
-    assert_eq!(current["username"], json!(clone_of(&role)));
-    login(pg.port(), &clone_of(&role), &password_of(&current))
-        .await
-        .unwrap();
-    assert!(
-        function.output().contains("already logs in"),
-        "the second setSecret should find the work done"
-    );
-}
-
-#[tokio::test]
-async fn a_rotation_cut_after_set_secret_is_resumed_by_a_new_process() {
-    let world = World::new().await;
-    let pg = world.postgres();
-    let (arn, role, old_password) = world.multi_user_with_secret("resume").await;
-    let first = world.function(BIN, &[]).await;
-    let token = world.driver.start_rotation(&arn).await.unwrap();
-    let report = world
-        .driver
-        .run_steps(&first, &arn, &token, &["createSecret", "setSecret"])
-        .await;
-    assert!(report.succeeded(), "{report}");
-    drop(first.stop().await);
-
-    let again = world.driver.start_rotation(&arn).await.unwrap();
-    assert_eq!(again, token, "the unfinished rotation is re-attempted");
-    let second = world.function(BIN, &[]).await;
-    let report = world.driver.run_steps(&second, &arn, &token, &STEPS).await;
-    assert!(report.succeeded(), "{report}");
-    assert!(second.output().contains("already"), "{}", second.output());
-    let current = world.value(&arn, "AWSCURRENT").await.unwrap();
-    login(pg.port(), &clone_of(&role), &password_of(&current))
-        .await
-        .unwrap();
-    login(pg.port(), &role, &old_password).await.unwrap();
-}
-
-#[tokio::test]
-async fn a_token_already_current_is_a_no_op_for_every_step() {
-    let world = World::new().await;
-    let (arn, _, _) = world.multi_user_with_secret("noop").await;
-    let function = world.function(BIN, &[]).await;
-    let report = world.driver.rotate(&function, &arn).await.unwrap();
-    assert!(report.succeeded(), "{report}");
-    let before = world.labels(&arn).await;
-    let value_before = world.value(&arn, "AWSCURRENT").await;
-    for step in STEPS.iter().chain(&["notAStep"]) {
-        let invocation = function
-            .invoke(&RotationDriver::event(step, &arn, &report.token))
-            .await;
-        assert!(
-            invocation.outcome.is_success(),
-            "{step}: {:?}",
-            invocation.outcome
-        );
-    }
-    assert_eq!(world.labels(&arn).await, before);
-    assert_eq!(world.value(&arn, "AWSCURRENT").await, value_before);
-}
-
-#[tokio::test]
-async fn unknown_tokens_and_tokens_without_pending_are_rejected_with_state_unchanged() {
-    let world = World::new().await;
-    let (arn, _, _) = world.multi_user_with_secret("tokens").await;
-    let function = world.function(BIN, &[]).await;
-    let report = world.driver.rotate(&function, &arn).await.unwrap();
-    assert!(report.succeeded(), "{report}");
-    let previous = world.version_with(&arn, "AWSPREVIOUS").await.unwrap();
-    let before = world.labels(&arn).await;
-    for step in STEPS {
-        let unknown = function
-            .invoke(&RotationDriver::event(
-                step,
-                &arn,
-                "00000000-0000-4000-8000-000000000000",
-            ))
-            .await;
-        assert_error(
-            &unknown,
-            "UnknownVersion",
-            "has no stage for rotation of secret",
-        );
-        let not_pending = function
-            .invoke(&RotationDriver::event(step, &arn, &previous))
-            .await;
-        assert_error(
-            &not_pending,
-            "NotPending",
-            "not set as AWSPENDING for rotation of secret",
-        );
-    }
-    assert_eq!(world.labels(&arn).await, before);
-}
-
-#[tokio::test]
-async fn malformed_secrets_fail_create_secret_naming_the_field() {
-    let world = World::new().await;
-    let pg = world.postgres();
-    let function = world.function(BIN, &[]).await;
-    let long_user = "u".repeat(58);
-    let long_unicode = "ü".repeat(29);
-    let cases = [
-        ("not json at all, password=hunter2".to_string(), "InvalidSecret", "is not valid JSON"),
-        (json!({"engine": "postgres", "username": "u", "password": "hunter2"}).to_string(), "InvalidSecret", "host key is missing from secret JSON"),
-        (json!({"engine": "mysql", "host": pg.host(), "username": "u", "password": "hunter2"}).to_string(), "InvalidSecret", "Database engine must be set to 'postgres'"),
-        (json!({"engine": "postgres", "host": pg.host(), "username": long_user, "password": "hunter2"}).to_string(), "TargetError", "Unable to clone user, username length with _clone appended would exceed 63 characters"),
-        (json!({"engine": "postgres", "host": pg.host(), "username": long_unicode, "password": "hunter2"}).to_string(), "TargetError", "would exceed 63 characters"),
-    ];
-    for (value, kind, needle) in cases {
-        let arn = world.create_secret(&unique("malformed-"), &value).await;
-        let token = world.driver.start_rotation(&arn).await.unwrap();
-        let invocation = function
-            .invoke(&RotationDriver::event("createSecret", &arn, &token))
-            .await;
-        assert_error(&invocation, kind, needle);
-        if let Outcome::Error { error_message, .. } = &invocation.outcome {
-            assert!(!error_message.contains("hunter2"), "{error_message}");
-        }
-        assert_eq!(world.value_of_version(&arn, &token).await, None, "{needle}");
-    }
-    assert!(!function.output().contains("hunter2"));
 }
 
 /// Runs a rotation up to setSecret and returns the setSecret invocation's report.
@@ -457,70 +311,6 @@ async fn a_pending_user_or_host_other_than_the_alternate_is_refused() {
         login(pg.port(), &role, &password).await.unwrap();
     }
     assert!(login(pg.port(), &victim, "Attacker-Pass-1").await.is_err());
-}
-
-#[tokio::test]
-async fn hostile_role_names_rotate_both_ways() {
-    let world = World::new().await;
-    let pg = world.postgres();
-    let function = world.function(BIN, &[]).await;
-    let master = world.master_secret().await;
-    for name in [
-        unique("we\"ird; DROP ROLE postgres; --"),
-        unique("O'Brien "),
-        unique("ünïcødé_用户_"),
-        unique("UPPER_case"),
-    ] {
-        create_role(pg, &name, "Start-Pass-1").await;
-        let mut secret = secret_json(pg, &name, "Start-Pass-1");
-        secret["masterarn"] = json!(master);
-        let arn = world
-            .create_secret(&unique("hostile-"), &secret.to_string())
-            .await;
-        for expected in [clone_of(&name), name.clone()] {
-            let report = world.driver.rotate(&function, &arn).await.unwrap();
-            assert!(report.succeeded(), "{name}: {report}");
-            let current = world.value(&arn, "AWSCURRENT").await.unwrap();
-            assert_eq!(current["username"], json!(expected));
-            login(pg.port(), &expected, &password_of(&current))
-                .await
-                .unwrap();
-        }
-    }
-    login(pg.port(), pg.superuser(), pg.superuser_password())
-        .await
-        .unwrap();
-}
-
-#[tokio::test]
-async fn test_secret_fails_when_the_password_was_never_set_and_awscurrent_stays() {
-    let world = World::new().await;
-    let pg = world.postgres();
-    let (arn, role, password) = world.multi_user_with_secret("neverset").await;
-    let current_before = world.version_with(&arn, "AWSCURRENT").await.unwrap();
-    let function = world.function(BIN, &[]).await;
-    let token = world.driver.start_rotation(&arn).await.unwrap();
-    let report = world
-        .driver
-        .run_steps(
-            &function,
-            &arn,
-            &token,
-            &["createSecret", "testSecret", "finishSecret"],
-        )
-        .await;
-    let failure = report.failure().expect("testSecret must fail");
-    assert_eq!(failure.step, "testSecret");
-    assert_error(
-        &failure.invocation,
-        "TargetError",
-        "Unable to log into database with pending secret",
-    );
-    assert_eq!(
-        world.version_with(&arn, "AWSCURRENT").await.unwrap(),
-        current_before
-    );
-    login(pg.port(), &role, &password).await.unwrap();
 }
 
 /// Creates a table, a sequence and a view named after `tag` in `schema`, as a user.
@@ -830,3 +620,5 @@ async fn no_password_reaches_the_rotator_output_or_the_database_log() {
         }
     }
 }
+
+rotation_e2e::database_scenarios!(Rotator::PostgresMultiUser);

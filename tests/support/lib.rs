@@ -16,6 +16,10 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 
 pub use rotation_local::{Invocation, Outcome, RotationReport};
+pub use targets::{DatabaseTarget, Rotator};
+
+pub mod scenarios;
+mod targets;
 
 /// The stack shared by the tests of one binary.
 pub fn stack() -> &'static Stack {

@@ -353,7 +353,10 @@ impl LocalFunction {
         }
     }
 
-    fn kill(&self) {
+    /// Kills the process now, as a crash or Lambda recycling the execution environment would,
+    /// without waiting for it to end; later invocations report [`Outcome::Exited`]. Killing a
+    /// process that has ended does nothing.
+    pub fn kill(&self) {
         let kill = self
             .kill
             .lock()
