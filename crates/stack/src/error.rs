@@ -78,12 +78,44 @@ pub enum StackError {
         tail: String,
     },
 
-    /// A MariaDB program (`mariadb-install-db`, `mariadbd`, or the `mariadb` client) is not
-    /// installed where we look.
+    /// A PostgreSQL client program a replica needs (`pg_basebackup`, `psql`) is not beside the
+    /// server programs.
+    #[error(
+        "{program} not found in {dir}, beside initdb and postgres: starting a replica needs it; \
+         install the PostgreSQL client of the same version (apt-get install postgresql-client) \
+         or set ROTATION_STACK_PG_BIN to a directory holding initdb, postgres, pg_basebackup \
+         and psql"
+    )]
+    PostgresToolMissing {
+        /// The program that was looked for.
+        program: &'static str,
+        /// The directory of the server programs, where it was looked for.
+        dir: PathBuf,
+    },
+
+    /// `pg_basebackup` could not copy the primary for a replica.
+    #[error(
+        "pg_basebackup from the PostgreSQL on port {primary_port} into {data_dir} failed (full \
+         log: {log}): check that the primary still runs (its log says why it refused, if it \
+         did); the log ends with:\n{tail}"
+    )]
+    BaseBackup {
+        /// The primary's port.
+        primary_port: u16,
+        /// The replica's data directory that was being filled.
+        data_dir: PathBuf,
+        /// The log with pg_basebackup's output.
+        log: PathBuf,
+        /// The last lines of that log.
+        tail: String,
+    },
+
+    /// A MariaDB program (`mariadb-install-db`, `mariadbd`, the `mariadb` client, or
+    /// `mariadb-dump` for a replica) is not installed where we look.
     #[error(
         "{program} not found (looked in {looked_in}): install MariaDB (apt-get install \
          mariadb-server mariadb-client) or set ROTATION_STACK_MARIADB_BIN to the directory \
-         holding mariadb-install-db, mariadbd and mariadb"
+         holding mariadb-install-db, mariadbd, mariadb and mariadb-dump"
     )]
     MariaDbMissing {
         /// The program that was looked for.
@@ -110,6 +142,44 @@ pub enum StackError {
         /// The data directory that was being created.
         data_dir: PathBuf,
         /// The log with mariadb-install-db's output.
+        log: PathBuf,
+        /// The last lines of that log.
+        tail: String,
+    },
+
+    /// A statement the stack runs with the `mariadb` client (or the dump that seeds a replica)
+    /// failed.
+    #[error(
+        "{action} on the MariaDB at 127.0.0.1:{port} failed: {message}; the server's error log \
+         {error_log} may say more"
+    )]
+    MariaDbSql {
+        /// What was being done, e.g. "creating the replication user".
+        action: &'static str,
+        /// The port of the server the statements ran on.
+        port: u16,
+        /// What the client (and mariadb-dump) printed, passwords replaced by `<redacted>`.
+        message: String,
+        /// The error log of that server.
+        error_log: PathBuf,
+    },
+
+    /// A MariaDB replica did not get both replication threads running.
+    #[error(
+        "the MariaDB replica on port {port} did not start replicating from the primary on port \
+         {primary_port} within {} s ({status}); check that the primary still runs; the \
+         replica's error log {log} ends with:\n{tail}", timeout.as_secs()
+    )]
+    NotReplicating {
+        /// The replica's port.
+        port: u16,
+        /// The primary's port.
+        primary_port: u16,
+        /// How long we waited.
+        timeout: Duration,
+        /// What `SHOW SLAVE STATUS` said last: the threads' states and their last errors.
+        status: String,
+        /// The replica's error log.
         log: PathBuf,
         /// The last lines of that log.
         tail: String,
@@ -160,6 +230,30 @@ pub enum StackError {
         log: PathBuf,
         /// The last lines of that log.
         tail: String,
+    },
+
+    /// A replica was asked of a server that is stopped.
+    #[error(
+        "cannot start a replica of the {server} server on port {port}: it is stopped; restart() it first"
+    )]
+    PrimaryStopped {
+        /// Which server.
+        server: &'static str,
+        /// Its port.
+        port: u16,
+    },
+
+    /// A helper program (pg_basebackup, the mariadb client, mariadb-dump) ran too long and was
+    /// killed.
+    #[error(
+        "{program} did not finish within {} s and was killed: the machine may be overloaded, or \
+         a lock on the server (a long transaction) held it up; try again", timeout.as_secs()
+    )]
+    HelperTimedOut {
+        /// The program that was run.
+        program: PathBuf,
+        /// How long it was given.
+        timeout: Duration,
     },
 
     /// A stopped server still holds its port.

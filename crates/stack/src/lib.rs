@@ -17,11 +17,18 @@
 //! - [`PostgresServer`] runs `initdb` and `postgres` from the installed PostgreSQL, as the
 //!   `postgres` user when we are root, with SCRAM passwords, TLS with a self-signed
 //!   certificate for `localhost` and `127.0.0.1` (its path is the CA bundle to verify it),
-//!   and every statement in its log.
+//!   and every statement in its log. [`PostgresServer::start_replica`] copies a running one
+//!   with `pg_basebackup -R` into a hot standby that streams its WAL: another
+//!   `PostgresServer`, same superuser and password, its own port and certificate; tests pause
+//!   and resume it with `pg_wal_replay_pause()` / `pg_wal_replay_resume()`.
 //! - [`MariaDbServer`] runs `mariadb-install-db` and `mariadbd` from the installed MariaDB
 //!   (ignoring the machine's `my.cnf`), as the `mysql` user when we are root, with a random
 //!   root password for TCP logins from `127.0.0.1`, TLS with a certificate made the same way,
-//!   and every statement in its general log.
+//!   and every statement in its general log. Every one writes a binary log, so
+//!   [`MariaDbServer::start_replica`] can seed a fresh server with a consistent
+//!   `mariadb-dump` of it and have it replicate from there by GTID: another `MariaDbServer`,
+//!   same root password, its own port, server id and certificate; tests pause and resume it
+//!   with `STOP SLAVE SQL_THREAD` / `START SLAVE SQL_THREAD`.
 //! - [`Stack`] starts all three and gives the environment variables that point the AWS SDK,
 //!   libpq, the MariaDB/MySQL clients and the rotators at them.
 //!

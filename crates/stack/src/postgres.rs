@@ -1,5 +1,6 @@
 //! A private PostgreSQL server: its own data directory, a random port and superuser password,
-//! TLS with a certificate clients can verify, and a log of every statement.
+//! TLS with a certificate clients can verify, and a log of every statement; and, on demand,
+//! streaming replicas of it (hot standbys) that are servers of the same kind.
 
 mod binaries;
 mod cluster;
@@ -8,10 +9,11 @@ mod leftovers;
 pub(crate) use leftovers::release_shared_memory;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use cluster::SUPERUSER;
+use binaries::Binaries;
+use cluster::{Cluster, SUPERUSER};
 
 use crate::account::{self, Account};
 use crate::location::ServerDir;
@@ -28,21 +30,25 @@ const STOP_GRACE: Duration = Duration::from_secs(30);
 /// How long the port may stay open after the server process is gone.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What PostgreSQL logs once it accepts connections.
-const READY_LINE: &str = "database system is ready to accept connections";
+/// What PostgreSQL logs once it accepts connections: followed by `connections`, or by
+/// `read-only connections` on a hot standby.
+const READY_LINE: &str = "database system is ready to accept";
 
-/// A running (or deliberately stopped) PostgreSQL server on `127.0.0.1`.
+/// A running (or deliberately stopped) PostgreSQL server on `127.0.0.1`: a primary, or a
+/// streaming replica of one.
 pub struct PostgresServer {
     // Fields drop in order: the process stops before its directory is removed.
     process: Option<ServerProcess>,
     lifetime: Lifetime,
-    postgres: PathBuf,
+    binaries: Binaries,
     account: Option<Account>,
     port: u16,
     password: String,
     data_dir: PathBuf,
     ca_cert: PathBuf,
     log: PathBuf,
+    /// Whether this is a replica, which is ready only once the superuser logs in.
+    replica: bool,
     dir: ServerDir,
 }
 
@@ -52,30 +58,75 @@ impl PostgresServer {
     ///
     /// When running as root, initdb and the server run as the `postgres` user, which owns the
     /// data directory and the TLS key.
+    ///
+    /// Every server can be replicated ([`PostgresServer::start_replica`]): it keeps WAL for
+    /// replicas and lets the superuser open replication connections from `127.0.0.1`.
     pub fn start(lifetime: Lifetime) -> Result<PostgresServer, StackError> {
         let binaries = binaries::locate()?;
         let account = account::server_account("postgres", StackError::NoPostgresUser)?;
         let dir = ServerDir::create("postgres", lifetime)?;
         let password = random::password(32)?;
         let cluster = cluster::create(dir.path(), &binaries, account, &password)?;
-        let mut server = PostgresServer {
-            process: None,
-            lifetime,
-            postgres: binaries.postgres,
-            account,
-            port: 0,
-            password,
-            data_dir: cluster.data_dir,
-            ca_cert: cluster.ca_cert,
-            log: dir.path().join("postgres.log"),
-            dir,
-        };
-        start_on_free_port(|port| {
-            server.port = port;
-            server.launch()
-        })?;
+        let server = PostgresServer::new(lifetime, binaries, account, password, cluster, dir);
+        let server = server.start_on_free_port()?;
         tracing::info!(port = server.port, pid = server.pid(), "PostgreSQL is up");
         Ok(server)
+    }
+
+    /// Starts a streaming replica of this server (a hot standby) in a new directory, on a free
+    /// port, and waits (up to 30 s) until the superuser logs in to it over TCP.
+    ///
+    /// The replica is a copy taken with `pg_basebackup -R` while this server runs, so it has
+    /// the same superuser and password, users, databases and configuration; it then applies
+    /// this server's WAL as it is written, typically within a fraction of a second. It has a
+    /// certificate of its own, for the same names: its [`PostgresServer::ca_cert_path`]
+    /// verifies it. It is read-only, and it is a server like any other: `stop`, `restart`
+    /// and drop work the same, and it follows this server through restarts of either.
+    ///
+    /// Tests control it with SQL as the superuser: `SELECT pg_wal_replay_pause()` holds back
+    /// what the primary does after that point (the WAL is still received),
+    /// `SELECT pg_wal_replay_resume()` applies it; a restart of the replica resumes too.
+    ///
+    /// A [`Lifetime::Detached`] replica lives under `stack_dir()/run/` but is not recorded in
+    /// the stack's state: `down()` does not stop it (PostgreSQL then shuts down by itself
+    /// within a minute, once it notices its directory is gone).
+    ///
+    /// Fails with [`StackError::PrimaryStopped`] while this server is stopped.
+    pub fn start_replica(&self, lifetime: Lifetime) -> Result<PostgresServer, StackError> {
+        let started = Instant::now();
+        if self.process.is_none() {
+            return Err(StackError::PrimaryStopped {
+                server: "PostgreSQL",
+                port: self.port,
+            });
+        }
+        self.binaries.replica_tools()?;
+        let dir = ServerDir::create(&format!("postgres-replica-{}", random::hex(4)?), lifetime)?;
+        let cluster = cluster::base_backup(
+            dir.path(),
+            &self.binaries,
+            self.account,
+            self.port,
+            &self.password,
+        )?;
+        let mut replica = PostgresServer::new(
+            lifetime,
+            self.binaries.clone(),
+            self.account,
+            self.password.clone(),
+            cluster,
+            dir,
+        );
+        replica.replica = true;
+        let replica = replica.start_on_free_port()?;
+        tracing::info!(
+            port = replica.port,
+            pid = replica.pid(),
+            primary_port = self.port,
+            millis = started.elapsed().as_millis(),
+            "PostgreSQL replica is up"
+        );
+        Ok(replica)
     }
 
     /// The host name to connect to, `localhost`: the name the certificate is issued for, so
@@ -153,9 +204,43 @@ impl PostgresServer {
         }
     }
 
-    /// Starts the postmaster on `self.port` and waits until it is ready.
+    /// A server on `cluster`, not started yet.
+    fn new(
+        lifetime: Lifetime,
+        binaries: Binaries,
+        account: Option<Account>,
+        password: String,
+        cluster: Cluster,
+        dir: ServerDir,
+    ) -> PostgresServer {
+        PostgresServer {
+            process: None,
+            lifetime,
+            binaries,
+            account,
+            port: 0,
+            password,
+            data_dir: cluster.data_dir,
+            ca_cert: cluster.ca_cert,
+            log: dir.path().join("postgres.log"),
+            replica: false,
+            dir,
+        }
+    }
+
+    /// Launches the server on a free port, on another one if that was taken meanwhile.
+    fn start_on_free_port(mut self) -> Result<PostgresServer, StackError> {
+        start_on_free_port(|port| {
+            self.port = port;
+            self.launch()
+        })?;
+        Ok(self)
+    }
+
+    /// Starts the postmaster on `self.port` and waits until it is ready: it says so in its
+    /// log and accepts connections, and on a replica the superuser logs in.
     fn launch(&mut self) -> Result<(), StackError> {
-        let mut command = Command::new(&self.postgres);
+        let mut command = Command::new(&self.binaries.postgres);
         command
             .arg("-D")
             .arg(&self.data_dir)
@@ -171,13 +256,34 @@ impl PostgresServer {
             self.lifetime,
             libc::SIGINT,
         )?;
-        let (port, log, from) = (self.port, self.log.clone(), process.log_start());
+        let from = process.log_start();
         process.wait_until_ready(READY_TIMEOUT, || {
             // The log first: every probe connection is logged, and it must not fill the log.
-            log_since(&log, from).is_ok_and(|text| text.contains(READY_LINE)) && accepts(port)
+            log_since(&self.log, from).is_ok_and(|text| text.contains(READY_LINE))
+                && accepts(self.port)
+                && (!self.replica || self.superuser_logs_in())
         })?;
         self.process = Some(process);
         Ok(())
+    }
+
+    /// Whether `psql` logs in over TCP as the superuser and runs `SELECT 1`, the password
+    /// given in `PGPASSWORD` rather than on the command line.
+    fn superuser_logs_in(&self) -> bool {
+        Command::new(&self.binaries.psql)
+            .args(["-X", "-q", "-w", "-d"])
+            .arg(format!(
+                "host=127.0.0.1 port={} user={SUPERUSER} dbname=postgres sslmode=disable \
+                 connect_timeout=2",
+                self.port
+            ))
+            .args(["-c", "SELECT 1"])
+            .env("PGPASSWORD", &self.password)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
     }
 }
 
@@ -186,6 +292,7 @@ impl std::fmt::Debug for PostgresServer {
         f.debug_struct("PostgresServer")
             .field("pid", &self.pid())
             .field("port", &self.port)
+            .field("replica", &self.replica)
             .field("password", &"<redacted>")
             .field("data_dir", &self.data_dir)
             .field("log", &self.log)

@@ -1,5 +1,6 @@
 //! Child process lifetime: starting a server so that it dies with us (or, deliberately, does
-//! not), waiting until it is ready, and stopping it.
+//! not), waiting until it is ready, and stopping it; and running the short-lived helper
+//! programs (pg_basebackup, the mariadb client) with a time limit.
 //!
 //! Processes are plain `std::process` children, not tokio ones: a server must outlive the
 //! tokio runtime of the test that started it, since every `#[tokio::test]` has its own.
@@ -8,7 +9,7 @@ use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::thread;
@@ -21,6 +22,9 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// How long a dropped server may take to stop before it is killed.
 const DROP_GRACE: Duration = Duration::from_secs(5);
+
+/// How often a helper program is polled for its end: they mostly take milliseconds.
+const HELPER_POLL: Duration = Duration::from_millis(10);
 
 /// A running server process, stopped on drop when its lifetime is [`Lifetime::WithProcess`].
 #[derive(Debug)]
@@ -283,6 +287,84 @@ pub(crate) fn stop_recorded(pid: u32, marker: &str, stop_signal: libc::c_int, gr
             thread::sleep(POLL);
         }
     }
+}
+
+/// Waits until `child` exits, killing it after `timeout`: its exit status, `None` when it had
+/// to be killed.
+pub(crate) fn wait_within(
+    child: &mut Child,
+    timeout: Duration,
+) -> std::io::Result<Option<ExitStatus>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            // Errors here mean the process is already gone, which is the goal.
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        thread::sleep(HELPER_POLL);
+    }
+}
+
+/// Runs `command` with `input` fed to its stdin and its stdout and stderr captured, killing it
+/// after `timeout`: what it printed and how it ended, `None` when it had to be killed.
+///
+/// The input is fed from a thread of its own, so that it may be another program's output
+/// (a dump streamed into a client); that thread ends when the input does or the program stops
+/// reading, and nobody waits for it.
+pub(crate) fn run_captured(
+    mut command: Command,
+    input: impl Read + Send + 'static,
+    timeout: Duration,
+) -> std::io::Result<Option<Output>> {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let mut input = input;
+        thread::spawn(move || {
+            // A program that exits early closes the pipe: the rest of the input is of no use.
+            let _ = std::io::copy(&mut input, &mut stdin);
+        });
+    }
+    let read = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                // What could be read is all there is to report.
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = read(
+        child
+            .stdout
+            .take()
+            .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+    );
+    let stderr = read(
+        child
+            .stderr
+            .take()
+            .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+    );
+    let status = wait_within(&mut child, timeout)?;
+    // The pipes close when the program is gone, so the readers end now; one that panicked
+    // simply read nothing.
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    Ok(status.map(|status| Output {
+        status,
+        stdout,
+        stderr,
+    }))
 }
 
 /// What was written to `log` from byte `from` on.

@@ -22,6 +22,13 @@ pub(crate) fn hex(count: usize) -> Result<String, StackError> {
         .collect())
 }
 
+/// A random number, for identifiers that must differ between servers (MariaDB's server ids).
+pub(crate) fn u32() -> Result<u32, StackError> {
+    // bytes(4) has four bytes: the fallback is never taken.
+    let bytes: [u8; 4] = bytes(4)?.try_into().unwrap_or([0; 4]);
+    Ok(u32::from_le_bytes(bytes))
+}
+
 /// A random password of letters and digits, so it needs no escaping in a URL, a shell line or
 /// a configuration file.
 pub(crate) fn password(length: usize) -> Result<String, StackError> {
@@ -49,6 +56,12 @@ mod tests {
         assert_eq!(password.len(), 32);
         assert!(password.chars().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(password, super::password(32).expect("password"));
+    }
+
+    #[test]
+    fn u32_varies() {
+        let draws: Vec<u32> = (0..4).map(|_| u32().expect("u32")).collect();
+        assert!(draws.iter().any(|draw| *draw != draws[0]));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Finding MariaDB's programs: `mariadb-install-db` and the `mariadb` client on the PATH,
-//! `mariadbd` in `/usr/sbin`, which is not on every user's PATH.
+//! Finding MariaDB's programs: `mariadb-install-db`, the `mariadb` client and `mariadb-dump`
+//! on the PATH, `mariadbd` in `/usr/sbin`, which is not on every user's PATH.
 
 use std::path::{Path, PathBuf};
 
@@ -12,14 +12,38 @@ pub(super) struct Binaries {
     pub(super) install_db: PathBuf,
     /// The server.
     pub(super) server: PathBuf,
-    /// The command-line client, used to wait until a TCP login works.
+    /// The command-line client, used to wait until a TCP login works and to set up replicas.
     pub(super) client: PathBuf,
 }
 
 /// Directories searched, in order: `ROTATION_STACK_MARIADB_BIN` alone when set, else the PATH,
 /// then `/usr/sbin`, `/usr/libexec`, `/usr/local/sbin`, `/usr/local/bin`.
 pub(super) fn locate() -> Result<Binaries, StackError> {
-    let dirs: Vec<PathBuf> = match std::env::var_os("ROTATION_STACK_MARIADB_BIN") {
+    let dirs = search_dirs();
+    Ok(Binaries {
+        install_db: find(
+            &dirs,
+            "mariadb-install-db",
+            &["mariadb-install-db", "mysql_install_db"],
+        )?,
+        server: find(&dirs, "mariadbd", &["mariadbd", "mysqld"])?,
+        client: find(&dirs, "the mariadb client", &["mariadb", "mysql"])?,
+    })
+}
+
+/// `mariadb-dump`, which seeds replicas, found like the others. Only replicas need it, and it
+/// comes in another package than the client (Debian's `mariadb-client` rather than
+/// `mariadb-client-core`), so a server starts without it.
+pub(super) fn locate_dump() -> Result<PathBuf, StackError> {
+    find(
+        &search_dirs(),
+        "mariadb-dump",
+        &["mariadb-dump", "mysqldump"],
+    )
+}
+
+fn search_dirs() -> Vec<PathBuf> {
+    match std::env::var_os("ROTATION_STACK_MARIADB_BIN") {
         Some(dir) => vec![PathBuf::from(dir)],
         None => std::env::var_os("PATH")
             .iter()
@@ -34,16 +58,7 @@ pub(super) fn locate() -> Result<Binaries, StackError> {
                 .map(PathBuf::from),
             )
             .collect(),
-    };
-    Ok(Binaries {
-        install_db: find(
-            &dirs,
-            "mariadb-install-db",
-            &["mariadb-install-db", "mysql_install_db"],
-        )?,
-        server: find(&dirs, "mariadbd", &["mariadbd", "mysqld"])?,
-        client: find(&dirs, "the mariadb client", &["mariadb", "mysql"])?,
-    })
+    }
 }
 
 /// The first of `names` found in the first directory that holds any of them, trying the

@@ -1,5 +1,6 @@
 //! Creating a MariaDB data directory the way the rotation tests need it: a root password for
-//! TCP logins from the loopback address, TLS offered, every statement in the general log.
+//! TCP logins from the loopback address, TLS offered, every statement in the general log, a
+//! binary log that replicas can follow.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -117,8 +118,24 @@ pub(super) fn storage_options() -> [&'static str; 4] {
     ]
 }
 
+/// The server id of every primary; replicas get random ones above it.
+pub(super) const PRIMARY_SERVER_ID: u32 = 1;
+
 /// The options of every mariadbd start, `--no-defaults` first.
-pub(super) fn server_options(installation: &Installation, port: u16) -> Vec<OsString> {
+///
+/// Every server writes a binary log, so that replicas can be started from it: row-based, so
+/// that a replica applies exactly the rows the primary changed (statements on accounts such as
+/// `CREATE USER`, `ALTER USER` and `SET PASSWORD` are logged as statements in every format).
+/// The binary log holds those statements as the server received them, passwords included, in
+/// the private data directory. A replica runs what it applies with `sql_log_off`
+/// (`--init-slave`), so that those passwords do not reach its general log either. Stored
+/// functions need no `DETERMINISTIC` declaration for the binary log's sake: with row-based
+/// logging their effects are logged, not their calls.
+pub(super) fn server_options(
+    installation: &Installation,
+    port: u16,
+    server_id: u32,
+) -> Vec<OsString> {
     let path = |option: &str, path: &Path| OsString::from(format!("--{option}={}", path.display()));
     let data_dir = &installation.data_dir;
     let mut options: Vec<OsString> = vec![
@@ -137,6 +154,14 @@ pub(super) fn server_options(installation: &Installation, port: u16) -> Vec<OsSt
         path("ssl-ca", &installation.ca_cert),
         "--character-set-server=utf8mb4".into(),
         "--collation-server=utf8mb4_general_ci".into(),
+        format!("--server-id={server_id}").into(),
+        path("log-bin", &data_dir.join("mariadb-bin")),
+        "--binlog-format=ROW".into(),
+        // CREATE FUNCTION works as it would without a binary log.
+        "--log-bin-trust-function-creators=1".into(),
+        // Named after the server rather than the host, which may change between starts.
+        path("relay-log", &data_dir.join("relay-bin")),
+        "--init-slave=SET sql_log_off = 1".into(),
     ];
     options.extend(storage_options().map(OsString::from));
     options
@@ -147,11 +172,14 @@ pub(super) fn server_options(installation: &Installation, port: u16) -> Vec<OsSt
 /// `localhost`) remain, both with `password` and every privilege. mariadb-install-db also
 /// creates password-less `root@<hostname>` and `root@::1`, which go.
 ///
-/// Statements of the init file are not written to the general log.
+/// Statements of the init file are not written to the general log, and `sql_log_bin = 0`
+/// keeps them (and the password in them) out of the binary log: nothing replicates them, as
+/// every replica is set up with the same root password.
 fn init_sql(password: &str) -> String {
     let password = quote(password);
     format!(
-        "DELETE FROM mysql.global_priv WHERE User = '{ROOT}' AND Host NOT IN ('localhost', '127.0.0.1');\n\
+        "SET sql_log_bin = 0;\n\
+         DELETE FROM mysql.global_priv WHERE User = '{ROOT}' AND Host NOT IN ('localhost', '127.0.0.1');\n\
          DELETE FROM mysql.proxies_priv WHERE User = '{ROOT}' AND Host NOT IN ('localhost', '127.0.0.1');\n\
          FLUSH PRIVILEGES;\n\
          ALTER USER '{ROOT}'@'localhost' IDENTIFIED BY {password};\n\
@@ -161,7 +189,7 @@ fn init_sql(password: &str) -> String {
 }
 
 /// `text` as a MariaDB string literal.
-fn quote(text: &str) -> String {
+pub(super) fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
@@ -181,7 +209,7 @@ mod tests {
 
     #[test]
     fn no_defaults_comes_first_and_the_server_listens_on_loopback_only() {
-        let options: Vec<String> = server_options(&installation(), 4321)
+        let options: Vec<String> = server_options(&installation(), 4321, 1)
             .into_iter()
             .map(|option| option.to_string_lossy().into_owned())
             .collect();
@@ -194,6 +222,12 @@ mod tests {
             "--general-log=1",
             "--general-log-file=/s/general.log",
             "--ssl-ca=/s/server.crt",
+            "--server-id=1",
+            "--log-bin=/s/data/mariadb-bin",
+            "--binlog-format=ROW",
+            "--log-bin-trust-function-creators=1",
+            "--relay-log=/s/data/relay-bin",
+            "--init-slave=SET sql_log_off = 1",
         ] {
             assert!(options.iter().any(|o| o == expected), "{expected}");
         }
@@ -203,6 +237,7 @@ mod tests {
     #[test]
     fn init_sql_sets_the_password_for_socket_and_tcp_root() {
         let sql = init_sql("pw");
+        assert!(sql.starts_with("SET sql_log_bin = 0;\n"));
         assert!(sql.contains("ALTER USER 'root'@'localhost' IDENTIFIED BY 'pw';"));
         assert!(sql.contains("CREATE OR REPLACE USER 'root'@'127.0.0.1' IDENTIFIED BY 'pw';"));
         assert!(sql.contains("TO 'root'@'127.0.0.1' WITH GRANT OPTION;"));
