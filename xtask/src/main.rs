@@ -23,7 +23,7 @@ commands:
   stack down   stop the local stack and delete its data
   demo         run a rotation end to end against the local stack
   test         run the test suite
-  bench        run the benchmarks";
+  bench [ROTATOR...]  run the benchmarks (all four rotators, or those named)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
