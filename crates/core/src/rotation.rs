@@ -166,6 +166,7 @@ impl<R: Rotator> Rotation<R> {
                 self.rotator.test(&ctx, pending).await?;
             }
             Step::FinishSecret => {
+                self.rotator.before_finish(&ctx).await?;
                 let from = metadata.versions.version_with(Stage::Current);
                 self.store.move_current(arn, &event.token, from).await?;
                 info!(

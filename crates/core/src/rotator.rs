@@ -117,6 +117,34 @@ impl<'a> StepContext<'a> {
             .await?)
     }
 
+    /// Stores `value` as the `AWSCURRENT` value of another secret (one that mirrors this
+    /// secret's credentials, such as a replica endpoint's), with this rotation's token as its
+    /// version id: running it again with the same value stores nothing twice.
+    pub async fn put_other_secret_current(
+        &self,
+        secret_id: &str,
+        value: &SecretString,
+    ) -> Result<(), RotationError> {
+        Ok(self.store.put_current(secret_id, self.token, value).await?)
+    }
+
+    /// A context for the same secret, step and deadline whose versions are the given values
+    /// instead of the secret's, for a rotator that applies one rotation to several targets
+    /// (each host of a fan-out, with the host changed in every value) or undoes it on one
+    /// (pending and current swapped). `None` is a version without a value.
+    pub fn with_values(
+        &self,
+        current: Option<SecretString>,
+        pending: Option<SecretString>,
+        previous: Option<SecretString>,
+    ) -> StepContext<'a> {
+        let ctx = StepContext::new(self.store, self.arn, self.token, self.step, self.deadline);
+        let _ = ctx.current.set(current);
+        let _ = ctx.pending.set(pending);
+        let _ = ctx.previous.set(previous);
+        ctx
+    }
+
     /// A target error that names this step and secret.
     pub fn fail(&self, message: impl std::fmt::Display) -> RotationError {
         RotationError::target(format!("{}: {message} (secret {})", self.step, self.arn))
@@ -140,6 +168,8 @@ pub(crate) struct Prefetched {
 /// - [`Rotator::set`]: make the target accept the pending value; it must be safe to run again
 ///   after a crash anywhere (check first whether the pending value already works);
 /// - [`Rotator::test`]: prove the pending value works; an error keeps `AWSCURRENT` where it is;
+/// - [`Rotator::before_finish`]: optional work that must be done before `AWSCURRENT` moves
+///   (an error keeps it where it is, and the retried finishSecret does it again);
 /// - [`Rotator::finish`]: optional clean-up after `AWSCURRENT` has moved.
 ///
 /// Error messages must never contain a secret value.
@@ -163,7 +193,19 @@ pub trait Rotator: Send + Sync + 'static {
         pending: &SecretString,
     ) -> Result<(), RotationError>;
 
-    /// Clean-up after `AWSCURRENT` moved to the new version (finishSecret). Nothing by default.
+    /// Work of finishSecret that must succeed before `AWSCURRENT` moves to the new version,
+    /// such as updating secrets that mirror this one: once the label has moved, a retried
+    /// finishSecret is a no-op (the token is already current), so anything that must not be
+    /// lost goes here. It may run more than once for a token; make it idempotent. Nothing by
+    /// default.
+    async fn before_finish(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Clean-up after `AWSCURRENT` moved to the new version (finishSecret). It runs once per
+    /// rotation at most: if it fails, the label has moved already and a retry is a no-op, so
+    /// keep here only what may be skipped. Nothing by default.
     async fn finish(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
         let _ = ctx;
         Ok(())

@@ -94,6 +94,16 @@ pub trait SecretStore: Send + Sync {
         token: &VersionToken,
         from_version: Option<&str>,
     ) -> Result<(), StoreError>;
+
+    /// `PutSecretValue(ClientRequestToken=token, VersionStages=[AWSCURRENT])`: a new current
+    /// value for another secret in one call (Secrets Manager moves `AWSPREVIOUS` itself). The
+    /// same token with the same value is a no-op, so a retry stores nothing twice.
+    async fn put_current(
+        &self,
+        secret_id: &str,
+        token: &VersionToken,
+        value: &SecretString,
+    ) -> Result<(), StoreError>;
 }
 
 /// The store over aws-sdk-secretsmanager.
@@ -263,6 +273,24 @@ impl SecretStore for AwsSecretStore {
             .send()
             .await
             .map_err(|e| store_error("UpdateSecretVersionStage", secret_id, e))?;
+        Ok(())
+    }
+
+    async fn put_current(
+        &self,
+        secret_id: &str,
+        token: &VersionToken,
+        value: &SecretString,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .client_request_token(token.as_str())
+            .secret_string(value.expose())
+            .version_stages(Stage::Current.as_str())
+            .send()
+            .await
+            .map_err(|e| store_error("PutSecretValue", secret_id, e))?;
         Ok(())
     }
 }
