@@ -26,6 +26,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "postgres-multi-user",
         "mysql-single-user",
         "mysql-multi-user",
+        "replica-fanout",
     ]
     .map(|name| cargo::build_release(name).map(|path| (name, path)));
     let binaries: BTreeMap<&str, std::path::PathBuf> =
@@ -52,6 +53,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 rotate(&stack, &driver, target, strategy, binary).await?;
             }
         }
+        rotate_with_replica(&stack, &driver, &binaries["replica-fanout"]).await?;
         println!("== done: stopping the stack");
         Ok(())
     })
@@ -149,6 +151,85 @@ async fn rotate(
     let old_should_work = strategy == Strategy::MultiUser;
     if !report.succeeded() || old_works != old_should_work || !new_works {
         bail!("the {name} rotation did not end as it should");
+    }
+    Ok(())
+}
+
+/// `replica-fanout`: a PostgreSQL streaming replica joins the stack, and the rotation only
+/// finishes once the replica accepts the new password too.
+async fn rotate_with_replica(
+    stack: &Stack,
+    driver: &RotationDriver,
+    binary: &std::path::Path,
+) -> anyhow::Result<()> {
+    println!("\n#### replica-fanout on PostgreSQL with a streaming replica");
+    let replica = stack
+        .postgres
+        .start_replica(Lifetime::WithProcess)
+        .context("starting a PostgreSQL replica")?;
+    println!(
+        "== hot standby of the primary (pg_basebackup -R) on localhost:{}",
+        replica.port()
+    );
+    let (primary, standby) = (
+        Target::Postgres(&stack.postgres),
+        Target::Postgres(&replica),
+    );
+    let user = "demo_fanout";
+    primary.create_user(user, INITIAL_PASSWORD).await?;
+    let started = std::time::Instant::now();
+    while !standby.logs_in(user, INITIAL_PASSWORD).await {
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            bail!("the replica did not receive the demo user within 10 s");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut secret = primary.secret_json(user, INITIAL_PASSWORD);
+    secret["replicas"] = serde_json::json!([{"host": "localhost", "port": replica.port()}]);
+    let arn = scenario::create_secret(driver.client(), "demo/replica-fanout", &secret).await?;
+    println!(
+        "== secret {arn} with \"replicas\": [{{\"host\": \"localhost\", \"port\": {}}}]",
+        replica.port()
+    );
+    // The replica has a certificate of its own: trust both.
+    let bundle = std::env::temp_dir().join(format!("rotation-demo-ca-{}.pem", std::process::id()));
+    let pem = std::fs::read_to_string(primary.ca_cert_path())?
+        + &std::fs::read_to_string(standby.ca_cert_path())?;
+    std::fs::write(&bundle, pem).context("writing the demo's CA bundle")?;
+    let function = scenario::start_function(binary, &stack.moto.endpoint(), &bundle).await?;
+    let report = driver.rotate(&function, &arn).await?;
+    let _ = std::fs::remove_file(&bundle);
+    println!("{report}");
+    let output = function.stop().await;
+    for line in output.lines().filter(|line| line.contains("\"replicas\":")) {
+        println!("   {line}");
+    }
+    let current = driver
+        .client()
+        .get_secret_value()
+        .secret_id(&arn)
+        .version_stage("AWSCURRENT")
+        .send()
+        .await?;
+    let value: serde_json::Value = serde_json::from_str(current.secret_string().unwrap_or("{}"))?;
+    let new_password = value["password"].as_str().unwrap_or_default().to_owned();
+    println!("== which login works now");
+    let mut all_right = report.succeeded();
+    for (name, server) in [("primary", primary), ("replica", standby)] {
+        let old = server.logs_in(user, INITIAL_PASSWORD).await;
+        let new = server.logs_in(user, &new_password).await;
+        println!(
+            "   {name}: old password {}, new password {}",
+            verdict(old),
+            verdict(new)
+        );
+        all_right &= !old && new;
+    }
+    if output.contains(&new_password) || output.contains(INITIAL_PASSWORD) {
+        bail!("a password appeared in the rotator's output");
+    }
+    if !all_right {
+        bail!("the replica-fanout rotation did not end as it should");
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ pub const ROTATORS: &[&str] = &[
     "mysql-single-user",
     "postgres-single-user",
     "postgres-multi-user",
+    "replica-fanout",
 ];
 
 /// Runs the whole suite.

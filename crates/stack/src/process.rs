@@ -379,10 +379,24 @@ pub(crate) fn log_since(log: &Path, from: u64) -> std::io::Result<String> {
 /// The last lines of a log written from byte `from` on, for error messages.
 pub(crate) fn log_tail(log: &Path, from: u64) -> String {
     const LINES: usize = 25;
+    const ERRORS: usize = 10;
     match log_since(log, from) {
         Ok(text) => {
             let lines: Vec<&str> = text.lines().collect();
-            lines[lines.len().saturating_sub(LINES)..].join("\n")
+            let tail = &lines[lines.len().saturating_sub(LINES)..];
+            // The lines that say what went wrong often come before a long epilogue (as with
+            // mariadb-install-db's advice): keep them too.
+            let errors: Vec<&str> = lines[..lines.len() - tail.len()]
+                .iter()
+                .filter(|line| line.contains("ERROR") || line.contains("[Error]"))
+                .take(ERRORS)
+                .copied()
+                .collect();
+            if errors.is_empty() {
+                tail.join("\n")
+            } else {
+                format!("{}\n...\n{}", errors.join("\n"), tail.join("\n"))
+            }
         }
         Err(error) => format!("(could not read {}: {error})", log.display()),
     }

@@ -1,0 +1,475 @@
+//! The fan-out around a database rotator of the earlier issues: the same steps on the primary,
+//! plus the replicas (waited for, or changed one by one), plus the linked secrets.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
+use rotation_core::{
+    Deadline, EngineFamily, JsonSecret, RotationError, Rotator, SecretString, StepContext,
+    ValueSource,
+};
+use rotation_db::{Connector, Credentials, Database, LoginError};
+use serde_json::Value;
+use tracing::{debug, info, warn};
+
+use crate::settings::{FanoutSettings, StrategyChoice};
+use crate::spec::{FanoutSpec, Mode, Replica, at_host};
+
+/// The first pause between two rounds of replica logins; it doubles up to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(100);
+/// The longest pause between two rounds of replica logins.
+const MAX_PAUSE: Duration = Duration::from_secs(2);
+/// The most of the Lambda's remaining time kept back to report a replica that is behind.
+const REPORT_MARGIN: Duration = Duration::from_secs(2);
+
+/// The strategy chosen for one secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strategy {
+    SingleUser,
+    MultiUser,
+}
+
+/// Fan-out for one engine: the single-user and multi-user rotators of that engine, and a
+/// connector that logs in to replicas.
+pub struct Fanout<D: Database> {
+    single: Box<dyn Rotator>,
+    multi: Box<dyn Rotator>,
+    connector: Connector<D>,
+    settings: Arc<FanoutSettings>,
+}
+
+impl<D: Database> Fanout<D> {
+    /// Fan-out around the engine's two rotators; `connector` logs in to replicas.
+    pub fn new(
+        single: Box<dyn Rotator>,
+        multi: Box<dyn Rotator>,
+        connector: Connector<D>,
+        settings: Arc<FanoutSettings>,
+    ) -> Self {
+        Fanout {
+            single,
+            multi,
+            connector,
+            settings,
+        }
+    }
+
+    fn strategy(&self, current: &SecretString) -> Strategy {
+        match self.settings.strategy {
+            StrategyChoice::SingleUser => Strategy::SingleUser,
+            StrategyChoice::MultiUser => Strategy::MultiUser,
+            StrategyChoice::FromSecret => {
+                let has_master = serde_json::from_str::<Value>(current.expose())
+                    .ok()
+                    .and_then(|value| value.get("masterarn").cloned())
+                    .is_some_and(|master| !master.is_null());
+                if has_master {
+                    Strategy::MultiUser
+                } else {
+                    Strategy::SingleUser
+                }
+            }
+        }
+    }
+
+    fn inner(&self, strategy: Strategy) -> &dyn Rotator {
+        match strategy {
+            Strategy::SingleUser => self.single.as_ref(),
+            Strategy::MultiUser => self.multi.as_ref(),
+        }
+    }
+
+    fn spec(ctx: &StepContext<'_>, current: &SecretString) -> Result<FanoutSpec, RotationError> {
+        Ok(FanoutSpec::parse(
+            current,
+            &ValueSource::new(ctx.arn, "AWSCURRENT"),
+        )?)
+    }
+
+    fn credentials(
+        &self,
+        ctx: &StepContext<'_>,
+        value: &SecretString,
+        version: &str,
+    ) -> Result<Credentials, RotationError> {
+        Credentials::parse(
+            value,
+            self.connector.database().family(),
+            &ValueSource::new(ctx.arn, version),
+        )
+    }
+
+    /// When waiting for replicas must stop: `REPLICA_WAIT_SECONDS` from now, and in any case
+    /// early enough before the Lambda deadline to report which replica is behind.
+    fn wait_limit(&self, deadline: Deadline) -> Instant {
+        let margin = REPORT_MARGIN.min(deadline.remaining() / 5);
+        let by_deadline = deadline.instant().into_std() - margin;
+        match self.settings.wait {
+            Some(wait) => by_deadline.min(Instant::now() + wait),
+            None => by_deadline,
+        }
+    }
+
+    /// Logs in with the pending credentials on every replica, again and again with growing
+    /// pauses, until all accept them or the wait is over.
+    async fn await_replicas(
+        &self,
+        ctx: &StepContext<'_>,
+        pending: &Credentials,
+        replicas: &[Replica],
+    ) -> Result<(), RotationError> {
+        if replicas.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let limit = self.wait_limit(ctx.deadline);
+        let mut waiting: Vec<(&Replica, Option<LoginError>)> =
+            replicas.iter().map(|replica| (replica, None)).collect();
+        let mut pause = FIRST_PAUSE;
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            let attempt = Deadline::after(limit.saturating_duration_since(Instant::now()));
+            let targets: Vec<Credentials> = waiting
+                .iter()
+                .map(|(replica, _)| on_replica(pending, replica))
+                .collect();
+            let outcomes = join_all(targets.iter().map(|credentials| async move {
+                self.connector
+                    .login(&credentials.login(), attempt)
+                    .await
+                    .map(drop)
+            }))
+            .await;
+            waiting = waiting
+                .into_iter()
+                .zip(outcomes)
+                .filter_map(|((replica, _), outcome)| outcome.err().map(|e| (replica, Some(e))))
+                .collect();
+            if waiting.is_empty() {
+                info!(
+                    replicas = replicas.len(),
+                    rounds,
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    "setSecret: every replica accepts the pending credentials"
+                );
+                return Ok(());
+            }
+            if Instant::now() + pause >= limit {
+                let behind: Vec<String> = waiting
+                    .iter()
+                    .map(|(replica, error)| match error {
+                        Some(error) => format!("{replica} ({error})"),
+                        None => replica.to_string(),
+                    })
+                    .collect();
+                return Err(ctx.fail(format!(
+                    "replica {} did not accept the pending credentials within {:.1} s; \
+                     AWSCURRENT stays where it is, and the next attempt waits again without \
+                     changing the password (REPLICA_WAIT_SECONDS sets the longest wait)",
+                    behind.join(", replica "),
+                    started.elapsed().as_secs_f64()
+                )));
+            }
+            debug!(
+                behind = waiting.len(),
+                pause_ms = pause.as_millis() as u64,
+                "setSecret: replicas not caught up yet"
+            );
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+
+    /// Independent mode: the strategy's setSecret on every host (the primary first in the
+    /// list), a few at a time; if any fails, the hosts already changed are set back.
+    async fn set_everywhere(
+        &self,
+        ctx: &StepContext<'_>,
+        strategy: Strategy,
+        spec: &FanoutSpec,
+    ) -> Result<(), RotationError> {
+        let inner = self.inner(strategy);
+        let current = ctx.current().await?.clone();
+        let pending = ctx.pending().await?.clone();
+        let previous = ctx.previous().await?.cloned();
+        let primary = self.credentials(ctx, &current, "AWSCURRENT")?;
+        let hosts: Vec<Replica> = std::iter::once(Replica {
+            host: primary.secret.host.clone(),
+            port: Some(primary.secret.port),
+        })
+        .chain(spec.replicas.iter().cloned())
+        .collect();
+
+        // Indices rather than references: the stream's closures must not be generic over a
+        // lifetime for the future to be `Send`.
+        let changes = stream::iter(0..hosts.len())
+            .map(|i| {
+                let host = &hosts[i];
+                let on_host = ctx.with_values(
+                    Some(at_host(&current, host)),
+                    Some(at_host(&pending, host)),
+                    previous.as_ref().map(|value| at_host(value, host)),
+                );
+                async move { (i, inner.set(&on_host).await) }
+            })
+            .buffer_unordered(self.settings.concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        let (changed, failed): (Vec<_>, Vec<_>) = changes
+            .into_iter()
+            .partition(|(_, outcome)| outcome.is_ok());
+        if failed.is_empty() {
+            info!(
+                hosts = hosts.len(),
+                "setSecret: every host accepts the pending credentials"
+            );
+            return Ok(());
+        }
+
+        // Undo: the same rotator, with the value to restore as the pending one.
+        let changed: Vec<usize> = changed.into_iter().map(|(i, _)| i).collect();
+        let undo = stream::iter(changed)
+            .map(|i| {
+                let host = &hosts[i];
+                let restore = match strategy {
+                    // The user changed its own password: log in with the new one and set the
+                    // current one again.
+                    Strategy::SingleUser => Some(ctx.with_values(
+                        Some(at_host(&pending, host)),
+                        Some(at_host(&current, host)),
+                        None,
+                    )),
+                    // The current user was never touched; give the alternate user back the
+                    // password AWSPREVIOUS holds for it, if there is one.
+                    Strategy::MultiUser => previous.as_ref().map(|previous| {
+                        ctx.with_values(
+                            Some(at_host(&current, host)),
+                            Some(at_host(previous, host)),
+                            None,
+                        )
+                    }),
+                };
+                async move {
+                    match restore {
+                        Some(on_host) => (i, inner.set(&on_host).await.map(|()| true)),
+                        None => (i, Ok(false)),
+                    }
+                }
+            })
+            .buffer_unordered(self.settings.concurrency)
+            .collect::<Vec<_>>()
+            .await;
+
+        let mut message: Vec<String> = failed
+            .iter()
+            .map(|(i, outcome)| match outcome {
+                Err(error) => format!("host {} refused the change: {error}", hosts[*i]),
+                Ok(()) => format!("host {} failed", hosts[*i]),
+            })
+            .collect();
+        let restored: Vec<String> = undo
+            .iter()
+            .filter(|(_, outcome)| matches!(outcome, Ok(true)))
+            .map(|(i, _)| hosts[*i].to_string())
+            .collect();
+        if !restored.is_empty() {
+            message.push(format!("set back on {}", restored.join(", ")));
+        }
+        for (i, outcome) in &undo {
+            let host = &hosts[*i];
+            if let Err(error) = outcome {
+                warn!(host = %host, error = %error, "setSecret: could not set a host back");
+                message.push(format!("COULD NOT set host {host} back: {error}"));
+            }
+        }
+        Err(ctx.fail(format!(
+            "independent mode: {}; AWSCURRENT stays where it is",
+            message.join("; ")
+        )))
+    }
+
+    /// Every replica accepts the pending credentials and runs the test query.
+    async fn test_replicas(
+        &self,
+        ctx: &StepContext<'_>,
+        pending: &Credentials,
+        replicas: &[Replica],
+    ) -> Result<(), RotationError> {
+        let targets: Vec<(&Replica, Credentials)> = replicas
+            .iter()
+            .map(|replica| (replica, on_replica(pending, replica)))
+            .collect();
+        let outcomes = join_all(targets.iter().map(|(replica, credentials)| async move {
+            let mut session = self
+                .connector
+                .login(&credentials.login(), ctx.deadline)
+                .await
+                .map_err(|error| {
+                    format!("replica {replica} does not accept the pending credentials ({error})")
+                })?;
+            let db = self.connector.database();
+            self.connector
+                .bounded("the test query", ctx.deadline, db.probe(&mut session))
+                .await
+                .map_err(|reason| format!("the test query failed on replica {replica}: {reason}"))
+        }))
+        .await;
+        let failures: Vec<String> = outcomes.into_iter().filter_map(Result::err).collect();
+        if failures.is_empty() {
+            if !replicas.is_empty() {
+                info!(
+                    replicas = replicas.len(),
+                    "testSecret: every replica accepts the pending credentials"
+                );
+            }
+            Ok(())
+        } else {
+            Err(ctx.fail(failures.join("; ")))
+        }
+    }
+
+    /// Gives every linked secret the pending user name and password, unless it has them.
+    async fn update_linked(
+        &self,
+        ctx: &StepContext<'_>,
+        linked: &[String],
+    ) -> Result<(), RotationError> {
+        if linked.is_empty() {
+            return Ok(());
+        }
+        let pending = JsonSecret::parse(
+            ctx.pending().await?,
+            &ValueSource::new(ctx.arn, "AWSPENDING"),
+        )?;
+        for arn in linked {
+            let value = ctx.other_secret(arn).await?.ok_or_else(|| {
+                ctx.fail(format!(
+                    "the linked secret {arn} (replicaSecretArns) has no AWSCURRENT value"
+                ))
+            })?;
+            let mut mirror =
+                JsonSecret::parse(&value, &ValueSource::new(arn.as_str(), "AWSCURRENT"))?;
+            let same = |key: &str| mirror.get(key) == pending.get(key);
+            if same("username") && same("password") {
+                info!(linked = %arn, "finishSecret: the linked secret has the new credentials already");
+                continue;
+            }
+            for key in ["username", "password"] {
+                if let Some(Value::String(text)) = pending.get(key) {
+                    mirror.set_string(key, text);
+                }
+            }
+            ctx.put_other_secret_current(arn, &mirror.to_secret_string())
+                .await?;
+            info!(linked = %arn, "finishSecret: the linked secret has the new credentials");
+        }
+        Ok(())
+    }
+}
+
+/// The same credentials on a replica: its host, its port or else the primary's, the same TLS
+/// mode and database.
+fn on_replica(primary: &Credentials, replica: &Replica) -> Credentials {
+    let mut credentials = primary.clone();
+    credentials.secret.host = replica.host.clone();
+    if let Some(port) = replica.port {
+        credentials.secret.port = port;
+    }
+    credentials
+}
+
+#[async_trait]
+impl<D: Database> Rotator for Fanout<D> {
+    async fn create(
+        &self,
+        ctx: &StepContext<'_>,
+        current: &SecretString,
+    ) -> Result<SecretString, RotationError> {
+        // The fan-out keys are checked before anything is generated.
+        Self::spec(ctx, current)?;
+        self.inner(self.strategy(current))
+            .create(ctx, current)
+            .await
+    }
+
+    async fn set(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
+        let current = ctx.current().await?;
+        let spec = Self::spec(ctx, current)?;
+        let strategy = self.strategy(current);
+        match spec.mode {
+            Mode::Replicated => {
+                self.inner(strategy).set(ctx).await?;
+                let pending = self.credentials(ctx, ctx.pending().await?, "AWSPENDING")?;
+                self.await_replicas(ctx, &pending, &spec.replicas).await
+            }
+            Mode::Independent => self.set_everywhere(ctx, strategy, &spec).await,
+        }
+    }
+
+    async fn test(
+        &self,
+        ctx: &StepContext<'_>,
+        pending: &SecretString,
+    ) -> Result<(), RotationError> {
+        let current = ctx.current().await?;
+        let spec = Self::spec(ctx, current)?;
+        self.inner(self.strategy(current))
+            .test(ctx, pending)
+            .await?;
+        let pending = self.credentials(ctx, pending, "AWSPENDING")?;
+        self.test_replicas(ctx, &pending, &spec.replicas).await
+    }
+
+    async fn before_finish(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
+        let current = ctx.current().await?;
+        let spec = Self::spec(ctx, current)?;
+        self.inner(self.strategy(current))
+            .before_finish(ctx)
+            .await?;
+        self.update_linked(ctx, &spec.linked).await
+    }
+
+    async fn finish(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
+        let current = ctx.current().await?;
+        self.inner(self.strategy(current)).finish(ctx).await
+    }
+}
+
+/// The engine family of a secret value, from its `engine` key.
+pub(crate) fn family_of(
+    ctx: &StepContext<'_>,
+    value: &SecretString,
+    version: &str,
+) -> Result<EngineFamily, RotationError> {
+    let json = JsonSecret::parse(value, &ValueSource::new(ctx.arn, version))?;
+    let engine = json.get("engine").and_then(Value::as_str).unwrap_or("");
+    for family in [EngineFamily::Postgres, EngineFamily::MySql] {
+        if family.engines().contains(&engine) {
+            return Ok(family);
+        }
+    }
+    Err(rotation_core::SecretError::WrongEngine {
+        arn: ctx.arn.to_owned(),
+        version: version.to_owned(),
+        expected: EngineFamily::Postgres
+            .engines()
+            .iter()
+            .chain(EngineFamily::MySql.engines())
+            .map(|engine| format!("'{engine}'"))
+            .collect::<Vec<_>>()
+            .join(" or "),
+        found: match json.get("engine") {
+            None => "no engine key".to_owned(),
+            Some(Value::String(engine)) => format!("engine '{engine}'"),
+            Some(other) => format!(
+                "an engine that is {}",
+                rotation_core::secret::json_type(other)
+            ),
+        },
+    }
+    .into())
+}

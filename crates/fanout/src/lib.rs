@@ -1,0 +1,124 @@
+//! # rotation-fanout
+//!
+//! The `replica-fanout` rotator: rotate the database user of a primary and make sure that,
+//! before `AWSCURRENT` moves, the new credentials work on every read replica and reader
+//! endpoint that clients use. No AWS template does this.
+//!
+//! The secret is the RDS JSON of the primary plus, all optional ([`spec`]):
+//!
+//! - `replicas`: `[{"host": "...", "port": 5432}, ...]` (port optional: the primary's);
+//! - `replicaMode`: `"replicated"` (default) or `"independent"`;
+//! - `replicaSecretArns`: secrets of replica endpoints that carry the same credentials.
+//!
+//! The database work is done by the rotators of the engine (`rotation-postgres`,
+//! `rotation-mysql`), single-user or multi-user ([`settings::StrategyChoice`]), unchanged;
+//! this crate only points them at other hosts and waits:
+//!
+//! - **replicated**: the strategy's setSecret on the primary only; then setSecret logs in with
+//!   the pending credentials on every replica, again with growing pauses (100 ms to 2 s) until
+//!   all accept them, within `REPLICA_WAIT_SECONDS` and the Lambda deadline. A replica still
+//!   behind fails the step naming it, and `AWSCURRENT` does not move; the next attempt finds the
+//!   password set on the primary (the strategy's own check) and only waits again.
+//! - **independent** (hosts that do not replicate users): the strategy's setSecret on every
+//!   host, `REPLICA_CONCURRENCY` at a time; if any fails, the hosts already changed are set
+//!   back (single-user: to the current password; multi-user: the alternate user to its
+//!   `AWSPREVIOUS` password), so the current secret keeps working everywhere.
+//! - testSecret: the strategy's test on the primary and a login and test query on every
+//!   replica.
+//! - finishSecret: before `AWSCURRENT` moves, every linked secret gets the new user name and
+//!   password (skipped when it has them already, so a retry writes nothing twice).
+#![warn(missing_docs)]
+
+pub mod fanout;
+pub mod settings;
+pub mod spec;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rotation_core::config::{ConfigError, Environment};
+use rotation_core::{EngineFamily, RotationError, Rotator, SecretString, StepContext};
+use rotation_db::{Connector, DbSettings};
+use rotation_mysql::MySql;
+use rotation_postgres::Postgres;
+
+pub use fanout::Fanout;
+pub use settings::{FanoutSettings, StrategyChoice};
+pub use spec::{FanoutSpec, Mode, Replica};
+
+/// The `replica-fanout` rotator: fan-out for PostgreSQL and for MySQL/MariaDB, chosen per
+/// secret by its `engine`.
+pub struct ReplicaFanout {
+    postgres: Fanout<Postgres>,
+    mysql: Fanout<MySql>,
+}
+
+/// Builds `replica-fanout` from the environment: the variables of the four database rotators
+/// (password policy with each engine's default `EXCLUDE_CHARACTERS`, `DATABASE_CA_BUNDLE`,
+/// `DATABASE_CONNECT_TIMEOUT`, `DATABASE_STATEMENT_TIMEOUT`, `USERNAME_CHARACTER_LIMIT`,
+/// `MYSQL_RETAIN_CURRENT_PASSWORD`) and `ROTATION_STRATEGY`, `REPLICA_WAIT_SECONDS`,
+/// `REPLICA_CONCURRENCY` ([`FanoutSettings::from_env`]). A bad value is an error naming the
+/// variable.
+pub fn replica_fanout_from_env(env: &dyn Environment) -> Result<ReplicaFanout, ConfigError> {
+    let settings = Arc::new(FanoutSettings::from_env(env)?);
+    Ok(ReplicaFanout {
+        postgres: Fanout::new(
+            Box::new(rotation_postgres::single_user_from_env(env)?),
+            Box::new(rotation_postgres::multi_user_from_env(env)?),
+            Connector::new(Postgres, DbSettings::from_env(env)?),
+            Arc::clone(&settings),
+        ),
+        mysql: Fanout::new(
+            Box::new(rotation_mysql::single_user_from_env(env)?),
+            Box::new(rotation_mysql::multi_user_from_env(env)?),
+            Connector::new(MySql::default(), DbSettings::from_env(env)?),
+            settings,
+        ),
+    })
+}
+
+impl ReplicaFanout {
+    fn for_family(&self, family: EngineFamily) -> &dyn Rotator {
+        match family {
+            EngineFamily::Postgres => &self.postgres,
+            EngineFamily::MySql => &self.mysql,
+        }
+    }
+
+    async fn for_current(&self, ctx: &StepContext<'_>) -> Result<&dyn Rotator, RotationError> {
+        let family = fanout::family_of(ctx, ctx.current().await?, "AWSCURRENT")?;
+        Ok(self.for_family(family))
+    }
+}
+
+#[async_trait]
+impl Rotator for ReplicaFanout {
+    async fn create(
+        &self,
+        ctx: &StepContext<'_>,
+        current: &SecretString,
+    ) -> Result<SecretString, RotationError> {
+        let family = fanout::family_of(ctx, current, "AWSCURRENT")?;
+        self.for_family(family).create(ctx, current).await
+    }
+
+    async fn set(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
+        self.for_current(ctx).await?.set(ctx).await
+    }
+
+    async fn test(
+        &self,
+        ctx: &StepContext<'_>,
+        pending: &SecretString,
+    ) -> Result<(), RotationError> {
+        self.for_current(ctx).await?.test(ctx, pending).await
+    }
+
+    async fn before_finish(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
+        self.for_current(ctx).await?.before_finish(ctx).await
+    }
+
+    async fn finish(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
+        self.for_current(ctx).await?.finish(ctx).await
+    }
+}
