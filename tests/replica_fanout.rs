@@ -362,6 +362,50 @@ async fn a_replica_behind_past_the_wait_fails_naming_it_and_the_retry_resumes() 
 }
 
 #[tokio::test]
+async fn a_mariadb_replica_behind_at_the_lambda_deadline_fails_naming_it_then_catches_up() {
+    let world = World::new().await;
+    let db = world.mariadb();
+    let replica = db.start_replica(Lifetime::WithProcess).unwrap();
+    let user = unique("fan");
+    create_mysql_user(db, &user, "Initial-Pass-1").await;
+    eventually_logs_in(replica.port(), &user, "Initial-Pass-1", true).await;
+    let mut secret = mysql_secret_json(db, &user, "Initial-Pass-1");
+    secret["replicas"] = replicas(&[replica.port()]);
+    let arn = world
+        .create_secret(&unique("fanout-"), &secret.to_string())
+        .await;
+    let current_before = world.version_with(&arn, "AWSCURRENT").await.unwrap();
+    mysql_admin(&replica, &["STOP SLAVE SQL_THREAD".into()]).await;
+    // No REPLICA_WAIT_SECONDS: the wait is bounded by the Lambda deadline (5 s here) alone,
+    // and the step still reports the replica itself rather than timing out.
+    let function = world
+        .function_with(BIN, &stack().moto.endpoint(), Duration::from_secs(5), &[])
+        .await;
+    let report = world.driver.rotate(&function, &arn).await.unwrap();
+    let failure = report.failure().expect("setSecret must fail");
+    assert_eq!(failure.step, "setSecret");
+    assert_error(
+        &failure.invocation,
+        "TargetError",
+        &format!("replica 127.0.0.1:{} ", replica.port()),
+    );
+    assert_eq!(
+        world.version_with(&arn, "AWSCURRENT").await.unwrap(),
+        current_before
+    );
+    mysql_login(replica.port(), &user, "Initial-Pass-1")
+        .await
+        .unwrap();
+
+    mysql_admin(&replica, &["START SLAVE SQL_THREAD".into()]).await;
+    let report = world.driver.rotate(&function, &arn).await.unwrap();
+    assert!(report.succeeded(), "{report}\n{}", function.output());
+    let new = current_password(&world, &arn).await;
+    mysql_login(replica.port(), &user, &new).await.unwrap();
+    mysql_login(db.port(), &user, &new).await.unwrap();
+}
+
+#[tokio::test]
 async fn a_replica_that_is_down_fails_set_secret_naming_it() {
     let world = World::new().await;
     let mut replica = world

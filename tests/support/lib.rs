@@ -260,6 +260,18 @@ impl World {
         endpoint: &str,
         extra: &[(&str, &str)],
     ) -> LocalFunction {
+        self.function_with(binary, endpoint, Duration::from_secs(30), extra)
+            .await
+    }
+
+    /// Same, with another Lambda timeout: each event's deadline is that far ahead.
+    pub async fn function_with(
+        &self,
+        binary: &str,
+        endpoint: &str,
+        timeout: Duration,
+        extra: &[(&str, &str)],
+    ) -> LocalFunction {
         let mut env: Vec<(String, String)> = vec![
             ("SECRETS_MANAGER_ENDPOINT".into(), endpoint.into()),
             ("AWS_REGION".into(), "us-east-1".into()),
@@ -270,7 +282,7 @@ impl World {
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let options = FunctionOptions {
             name: binary.to_owned(),
-            timeout: Duration::from_secs(30),
+            timeout,
             env,
         };
         LocalFunction::start(rotator_binary(binary), options)
