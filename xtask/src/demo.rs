@@ -27,6 +27,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "mysql-single-user",
         "mysql-multi-user",
         "replica-fanout",
+        "api-key",
     ]
     .map(|name| cargo::build_release(name).map(|path| (name, path)));
     let binaries: BTreeMap<&str, std::path::PathBuf> =
@@ -54,6 +55,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             }
         }
         rotate_with_replica(&stack, &driver, &binaries["replica-fanout"]).await?;
+        rotate_api_key(&stack, &driver, &binaries["api-key"]).await?;
         println!("== done: stopping the stack");
         Ok(())
     })
@@ -231,6 +233,63 @@ async fn rotate_with_replica(
     if !all_right {
         bail!("the replica-fanout rotation did not end as it should");
     }
+    Ok(())
+}
+
+/// `api-key` against the local key service: two rotations, and which keys are alive after each.
+async fn rotate_api_key(
+    stack: &Stack,
+    driver: &RotationDriver,
+    binary: &std::path::Path,
+) -> anyhow::Result<()> {
+    println!("\n#### api-key against a local key service (rotation-keyservice, real HTTP)");
+    let service = rotation_keyservice::KeyService::start()
+        .await
+        .context("starting the local key service")?;
+    let first = service.mint("first key");
+    let secret = serde_json::json!({
+        "apiKey": first.key, "apiKeyId": first.id,
+        "profile": "rotation-keyservice", "baseUrl": service.base_url(),
+    });
+    let arn = scenario::create_secret(driver.client(), "demo/api-key", &secret).await?;
+    println!(
+        "== key service at {}; secret {arn} holds key {} (profile rotation-keyservice)",
+        service.base_url(),
+        first.id
+    );
+    let function = scenario::start_function(
+        binary,
+        &stack.moto.endpoint(),
+        stack.postgres.ca_cert_path(),
+    )
+    .await?;
+    for round in 1..=2 {
+        let report = driver.rotate(&function, &arn).await?;
+        println!("{report}");
+        if !report.succeeded() {
+            bail!("the api-key rotation failed:\n{}", function.output());
+        }
+        let alive: Vec<String> = service
+            .alive()
+            .into_iter()
+            .map(|key| format!("{} ({})", key.id, key.name))
+            .collect();
+        println!(
+            "== after rotation {round}, alive at the provider: {}",
+            alive.join(", ")
+        );
+        if alive.len() != 2 {
+            bail!("expected exactly the current and previous keys to be alive");
+        }
+    }
+    let output = function.stop().await;
+    if output.contains(&first.key) {
+        bail!("a key appeared in the rotator's output");
+    }
+    println!(
+        "   the first key is {} (revoked by the second rotation: two generations old)",
+        verdict(service.is_alive_key(&first.key))
+    );
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use crate::cargo;
 
 /// The rotator binaries the end-to-end tests run.
 pub const ROTATORS: &[&str] = &[
+    "api-key",
     "mysql-multi-user",
     "mysql-single-user",
     "postgres-single-user",

@@ -1,0 +1,226 @@
+//! A provider described as data: how to mint, find, test and revoke a key over HTTP.
+//!
+//! ```json
+//! {
+//!   "name": "example",
+//!   "baseUrl": "https://api.example.com",
+//!   "auth": {"header": "Authorization", "value": "Bearer {key}"},
+//!   "create": {"method": "POST", "path": "/v1/keys", "body": {"name": "{label}"},
+//!              "keyPointer": "/key", "idPointer": "/id"},
+//!   "list":   {"method": "GET", "path": "/v1/keys", "itemsPointer": "/keys",
+//!              "idPointer": "/id", "labelPointer": "/name"},
+//!   "test":   {"method": "GET", "path": "/v1/whoami", "expectStatus": [200]},
+//!   "revoke": {"method": "DELETE", "path": "/v1/keys/{id}", "expectStatus": [200, 204]}
+//! }
+//! ```
+//!
+//! Strings in `path`, `headers` and `body` may hold `{label}` (the name the new key gets:
+//! `rotation-<token>`) and `{id}` (the key's id); the `auth` value holds `{key}`, the
+//! credential that manages keys (or, for `test`, the key under test). `create` gives the new
+//! key and its id by JSON pointers into the answer. `list` is optional but strongly advised: it
+//! is how a retry finds a key minted by an attempt that crashed before storing it. A `revoke`
+//! answered 404 counts as done (revoked already).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A provider profile.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Profile {
+    /// A name for messages (`example`).
+    pub name: String,
+    /// Scheme, host and optional port (and path prefix) of the API.
+    pub base_url: String,
+    /// How a request carries the managing key.
+    #[serde(default)]
+    pub auth: Auth,
+    /// Minting a key.
+    pub create: CreateRequest,
+    /// Listing keys, to find one by its label.
+    #[serde(default)]
+    pub list: Option<ListRequest>,
+    /// Proving a key works.
+    pub test: Request,
+    /// Revoking a key by id.
+    pub revoke: Request,
+    /// Optional: asking, with a key, for that key's id (a "who am I" request), for secrets
+    /// that do not store the id (plain strings).
+    #[serde(default)]
+    pub identify: Option<IdentifyRequest>,
+}
+
+/// Identifying a key: a request made with the key itself, and where the answer holds its id.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentifyRequest {
+    /// The request.
+    #[serde(flatten)]
+    pub request: Request,
+    /// JSON pointer to the key's id.
+    pub id_pointer: String,
+}
+
+/// The header that carries a key.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Auth {
+    /// Header name.
+    pub header: String,
+    /// Header value, with `{key}`.
+    pub value: String,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            header: "Authorization".to_owned(),
+            value: "Bearer {key}".to_owned(),
+        }
+    }
+}
+
+/// A request and the statuses that mean success.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Request {
+    /// HTTP method.
+    pub method: String,
+    /// Path after the base URL, with `{id}` / `{label}`.
+    pub path: String,
+    /// Extra headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// A JSON body, with `{id}` / `{label}` in its strings.
+    #[serde(default)]
+    pub body: Option<Value>,
+    /// Statuses that mean success; any 2xx when empty.
+    #[serde(default)]
+    pub expect_status: Vec<u16>,
+}
+
+/// Minting: a request and where the answer holds the key and its id.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateRequest {
+    /// The request.
+    #[serde(flatten)]
+    pub request: Request,
+    /// JSON pointer to the new key in the answer.
+    pub key_pointer: String,
+    /// JSON pointer to its id.
+    pub id_pointer: String,
+}
+
+/// Listing: a request and where the answer holds each key's id and label.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListRequest {
+    /// The request.
+    #[serde(flatten)]
+    pub request: Request,
+    /// JSON pointer to the array of keys (empty: the answer is the array).
+    #[serde(default)]
+    pub items_pointer: String,
+    /// JSON pointer to an item's id.
+    pub id_pointer: String,
+    /// JSON pointer to an item's label.
+    pub label_pointer: String,
+}
+
+impl Request {
+    /// Whether a status means success.
+    pub fn accepts(&self, status: u16) -> bool {
+        if self.expect_status.is_empty() {
+            (200..300).contains(&status)
+        } else {
+            self.expect_status.contains(&status)
+        }
+    }
+}
+
+/// The profiles this crate ships, by name.
+pub fn builtin(name: &str) -> Option<Profile> {
+    let text = match name {
+        "rotation-keyservice" => KEYSERVICE,
+        _ => return None,
+    };
+    serde_json::from_str(text).ok()
+}
+
+/// The names of the built-in profiles.
+pub const BUILTIN: &[&str] = &["rotation-keyservice"];
+
+/// The local key service of this project's tests and demo (`rotation-keyservice`), whose
+/// base URL the secret's `baseUrl` gives. The file is also the README's complete example.
+const KEYSERVICE: &str = include_str!("../profiles/rotation-keyservice.json");
+
+/// Replaces `{name}` placeholders in a string.
+pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut text = template.to_owned();
+    for (name, value) in values {
+        text = text.replace(&format!("{{{name}}}"), value);
+    }
+    text
+}
+
+/// Replaces placeholders in every string of a JSON value.
+pub(crate) fn fill_json(template: &Value, values: &[(&str, &str)]) -> Value {
+    match template {
+        Value::String(text) => Value::String(fill(text, values)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| fill_json(v, values)).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), fill_json(v, values)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_profiles_parse() {
+        for name in BUILTIN {
+            let profile = builtin(name).unwrap_or_else(|| panic!("{name} does not parse"));
+            assert_eq!(&profile.name, name);
+        }
+        assert!(builtin("nope").is_none());
+    }
+
+    #[test]
+    fn a_profile_with_an_unknown_key_is_refused() {
+        let error = serde_json::from_str::<Profile>(
+            r#"{"name":"x","baseUrl":"http://h","create":{"method":"POST","path":"/k","keyPointer":"/k","idPointer":"/i"},
+                "test":{"method":"GET","path":"/t"},"revoke":{"method":"DELETE","path":"/k/{id}"},"revokeAll":true}"#,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("revokeAll"), "{error}");
+    }
+
+    #[test]
+    fn placeholders_are_filled_in_strings_and_json() {
+        assert_eq!(fill("/keys/{id}", &[("id", "k1")]), "/keys/k1");
+        assert_eq!(
+            fill_json(
+                &serde_json::json!({"name": "{label}", "n": 1, "tags": ["{label}"]}),
+                &[("label", "rotation-t")]
+            ),
+            serde_json::json!({"name": "rotation-t", "n": 1, "tags": ["rotation-t"]})
+        );
+    }
+
+    #[test]
+    fn statuses() {
+        let mut request: Request = serde_json::from_str(r#"{"method":"GET","path":"/"}"#).unwrap();
+        assert!(request.accepts(204) && !request.accepts(404));
+        request.expect_status = vec![201];
+        assert!(request.accepts(201) && !request.accepts(200));
+    }
+}

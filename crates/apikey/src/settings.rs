@@ -1,0 +1,115 @@
+//! The variables of `api-key`.
+
+use rotation_core::config::{ConfigError, Environment, bool_var};
+
+use crate::profile::{BUILTIN, Profile, builtin};
+
+/// `API_KEY_PROFILE`: a built-in profile for secrets that name none.
+pub const PROFILE_VARIABLE: &str = "API_KEY_PROFILE";
+/// `API_KEY_PROFILE_FILE`: a profile file (JSON) for secrets that name none.
+pub const PROFILE_FILE_VARIABLE: &str = "API_KEY_PROFILE_FILE";
+/// `API_KEY_REVOKE_AT_ONCE`: revoke the replaced key at finishSecret rather than one rotation
+/// later.
+pub const REVOKE_AT_ONCE_VARIABLE: &str = "API_KEY_REVOKE_AT_ONCE";
+
+/// The settings of the process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeySettings {
+    /// The profile for secrets that name none.
+    pub profile: Option<Profile>,
+    /// Revoke the replaced key at once (default: keep it until the next rotation).
+    pub revoke_at_once: bool,
+}
+
+impl ApiKeySettings {
+    /// Reads `API_KEY_PROFILE` or `API_KEY_PROFILE_FILE` (one of them, optional: secrets
+    /// may name their own profile) and `API_KEY_REVOKE_AT_ONCE` (default false).
+    pub fn from_env(env: &dyn Environment) -> Result<ApiKeySettings, ConfigError> {
+        let named = env.var(PROFILE_VARIABLE).filter(|v| !v.trim().is_empty());
+        let file = env
+            .var(PROFILE_FILE_VARIABLE)
+            .filter(|v| !v.trim().is_empty());
+        let profile = match (named, file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    PROFILE_FILE_VARIABLE,
+                    format!("set only one of {PROFILE_VARIABLE} and {PROFILE_FILE_VARIABLE}"),
+                ));
+            }
+            (Some(name), None) => Some(builtin(name.trim()).ok_or_else(|| {
+                ConfigError::new(
+                    PROFILE_VARIABLE,
+                    format!(
+                        "{name:?} is not a built-in profile (built in: {}); use {PROFILE_FILE_VARIABLE} for your own",
+                        BUILTIN.join(", ")
+                    ),
+                )
+            })?),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path.trim()).map_err(|error| {
+                    ConfigError::new(PROFILE_FILE_VARIABLE, format!("cannot read {path}: {error}"))
+                })?;
+                Some(serde_json::from_str(&text).map_err(|error| {
+                    ConfigError::new(
+                        PROFILE_FILE_VARIABLE,
+                        format!("{path} is not a valid profile: {error}"),
+                    )
+                })?)
+            }
+            (None, None) => None,
+        };
+        Ok(ApiKeySettings {
+            profile,
+            revoke_at_once: bool_var(env, REVOKE_AT_ONCE_VARIABLE, false)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> Result<ApiKeySettings, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ApiKeySettings::from_env(&vars)
+    }
+
+    #[test]
+    fn variables() {
+        assert_eq!(from(&[]).unwrap().profile, None);
+        assert!(
+            from(&[("API_KEY_PROFILE", "rotation-keyservice")])
+                .unwrap()
+                .profile
+                .is_some()
+        );
+        assert!(
+            from(&[("API_KEY_REVOKE_AT_ONCE", "true")])
+                .unwrap()
+                .revoke_at_once
+        );
+        for (vars, variable) in [
+            (vec![("API_KEY_PROFILE", "nope")], "API_KEY_PROFILE"),
+            (
+                vec![("API_KEY_PROFILE_FILE", "/nonexistent.json")],
+                "API_KEY_PROFILE_FILE",
+            ),
+            (
+                vec![
+                    ("API_KEY_PROFILE", "rotation-keyservice"),
+                    ("API_KEY_PROFILE_FILE", "/x"),
+                ],
+                "API_KEY_PROFILE_FILE",
+            ),
+            (
+                vec![("API_KEY_REVOKE_AT_ONCE", "maybe")],
+                "API_KEY_REVOKE_AT_ONCE",
+            ),
+        ] {
+            assert_eq!(from(&vars).unwrap_err().variable, variable);
+        }
+    }
+}
