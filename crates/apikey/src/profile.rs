@@ -145,17 +145,25 @@ impl Request {
 pub fn builtin(name: &str) -> Option<Profile> {
     let text = match name {
         "rotation-keyservice" => KEYSERVICE,
+        "sendgrid" => SENDGRID,
         _ => return None,
     };
     serde_json::from_str(text).ok()
 }
 
 /// The names of the built-in profiles.
-pub const BUILTIN: &[&str] = &["rotation-keyservice"];
+pub const BUILTIN: &[&str] = &["rotation-keyservice", "sendgrid"];
 
 /// The local key service of this project's tests and demo (`rotation-keyservice`), whose
 /// base URL the secret's `baseUrl` gives. The file is also the README's complete example.
 const KEYSERVICE: &str = include_str!("../profiles/rotation-keyservice.json");
+
+/// Twilio SendGrid's API keys (`/v3/api_keys`, written from its public API reference; not
+/// run against the live service from here). The first key must be made in SendGrid's app
+/// with the right to manage keys (`api_keys.*` scopes); a new key gets that key's scopes
+/// unless the secret's inline profile adds `"scopes"` to the body. No `identify`: store JSON
+/// secrets (`apiKeyId`) so that replaced keys can be revoked.
+const SENDGRID: &str = include_str!("../profiles/sendgrid.json");
 
 /// Replaces `{name}` placeholders in a string.
 pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> String {
