@@ -16,16 +16,22 @@
 //! Provider answers 429 and 5xx are retried with backoff within the deadline, honouring
 //! `Retry-After`; other failures are errors that name the profile and the request, never a key.
 //! The managing credential is the key itself, or the key in the secret `adminarn` names.
+//!
+//! A provider a profile cannot describe implements [`KeyProvider`] in Rust and is given to
+//! [`ApiKeyRotator::with_provider`]; the rest (labels, orphan sweep, overlap, retries of the
+//! protocol) stays the same.
 #![warn(missing_docs)]
 
 pub mod client;
 pub mod profile;
+pub mod provider;
 pub mod rotator;
 pub mod secret;
 pub mod settings;
 
 pub use client::{ProviderClient, ProviderError};
 pub use profile::Profile;
+pub use provider::{KeyProvider, MintedKey, ProfileProvider, Revoked, SharedProvider};
 pub use rotator::{ApiKeyRotator, api_key_from_env, label};
 pub use secret::KeySecret;
 pub use settings::ApiKeySettings;

@@ -6,19 +6,31 @@ use rotation_core::{
     RotationError, Rotator, SecretString, StepContext, ValueSource, config::ConfigError,
     config::Environment,
 };
-use serde_json::Value;
 use tracing::{info, warn};
 
+use std::sync::Arc;
+
 use crate::client::{ProviderClient, ProviderError};
-use crate::profile::{Profile, builtin};
+use crate::profile::builtin;
+use crate::provider::{ProfileProvider, Revoked, SharedProvider};
 use crate::secret::{KeySecret, ProfileRef};
 use crate::settings::ApiKeySettings;
 
 /// The `api-key` rotator.
-#[derive(Debug)]
 pub struct ApiKeyRotator {
     client: ProviderClient,
     settings: ApiKeySettings,
+    /// A provider written in Rust, used for every secret instead of profiles.
+    custom: Option<SharedProvider>,
+}
+
+impl std::fmt::Debug for ApiKeyRotator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyRotator")
+            .field("settings", &self.settings)
+            .field("custom", &self.custom.as_ref().map(|p| p.name().to_owned()))
+            .finish()
+    }
 }
 
 /// The name a key minted for a rotation gets: the rotation's token makes it findable by a
@@ -32,16 +44,24 @@ pub fn api_key_from_env(env: &dyn Environment) -> Result<ApiKeyRotator, ConfigEr
     Ok(ApiKeyRotator {
         client: ProviderClient::new(),
         settings: ApiKeySettings::from_env(env)?,
+        custom: None,
     })
 }
 
-/// A profile and the base URL to use it at.
-struct Provider {
-    profile: Profile,
-    base_url: String,
-}
-
 impl ApiKeyRotator {
+    /// A rotator for a provider written in Rust (a [`KeyProvider`]), used for every secret;
+    /// secrets then need no `profile`. `revoke_at_once` as `API_KEY_REVOKE_AT_ONCE`.
+    pub fn with_provider(provider: SharedProvider, revoke_at_once: bool) -> ApiKeyRotator {
+        ApiKeyRotator {
+            client: ProviderClient::new(),
+            settings: ApiKeySettings {
+                profile: None,
+                revoke_at_once,
+            },
+            custom: Some(provider),
+        }
+    }
+
     fn parse(
         ctx: &StepContext<'_>,
         value: &SecretString,
@@ -57,7 +77,10 @@ impl ApiKeyRotator {
         &self,
         ctx: &StepContext<'_>,
         secret: &KeySecret,
-    ) -> Result<Provider, RotationError> {
+    ) -> Result<SharedProvider, RotationError> {
+        if let Some(custom) = &self.custom {
+            return Ok(Arc::clone(custom));
+        }
         let (reference, base_url) = match secret {
             KeySecret::Json {
                 profile, base_url, ..
@@ -80,8 +103,11 @@ impl ApiKeyRotator {
                 )
             })?,
         };
-        let base_url = base_url.unwrap_or_else(|| profile.base_url.clone());
-        Ok(Provider { profile, base_url })
+        Ok(Arc::new(ProfileProvider::new(
+            profile,
+            base_url,
+            self.client.clone(),
+        )))
     }
 
     /// The credential that manages keys: the admin secret's key, or else `key` (the key
@@ -120,123 +146,23 @@ impl ApiKeyRotator {
         }
     }
 
-    /// Revokes the keys labelled for this rotation by an attempt that did not store its key.
-    async fn revoke_orphans(
-        &self,
-        ctx: &StepContext<'_>,
-        provider: &Provider,
-        manager: &SecretString,
-        managing: &str,
-        label: &str,
-    ) -> Result<(), RotationError> {
-        let Some(list) = &provider.profile.list else {
-            return Ok(());
-        };
-        let answer = self
-            .client
-            .send(
-                &provider.profile,
-                &provider.base_url,
-                &list.request,
-                manager,
-                &[],
-                ctx.deadline,
-            )
-            .await
-            .map_err(|error| Self::provider_error(ctx, &error, managing))?;
-        let request = format!("{} {}", list.request.method, list.request.path);
-        let malformed = |problem: String| {
-            ctx.fail(ProviderError::Malformed {
-                profile: provider.profile.name.clone(),
-                request: request.clone(),
-                status: answer.status,
-                problem,
-            })
-        };
-        let json = answer
-            .json
-            .as_ref()
-            .map_err(|problem| malformed(problem.clone()))?;
-        let items = json
-            .pointer(&list.items_pointer)
-            .and_then(Value::as_array)
-            .ok_or_else(|| malformed(format!("has no list at {:?}", list.items_pointer)))?;
-        for item in items {
-            if item.pointer(&list.label_pointer).and_then(Value::as_str) != Some(label) {
-                continue;
-            }
-            let Some(id) = item.pointer(&list.id_pointer).and_then(Value::as_str) else {
-                continue;
-            };
-            self.revoke(ctx, provider, manager, managing, id).await?;
-            warn!(
-                id,
-                "createSecret: revoked a key an earlier attempt of this rotation minted but did not store"
-            );
-        }
-        Ok(())
-    }
-
-    /// Revokes a key by id; a 404 means it is gone already.
+    /// Revokes a key by id; gone already counts as done.
     async fn revoke(
         &self,
         ctx: &StepContext<'_>,
-        provider: &Provider,
+        provider: &SharedProvider,
         manager: &SecretString,
         managing: &str,
         id: &str,
     ) -> Result<(), RotationError> {
-        match self
-            .client
-            .send(
-                &provider.profile,
-                &provider.base_url,
-                &provider.profile.revoke,
-                manager,
-                &[("id", id)],
-                ctx.deadline,
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(ProviderError::Status { status: 404, .. }) => {
+        match provider.revoke(manager, id, ctx.deadline).await {
+            Ok(Revoked::Now) => Ok(()),
+            Ok(Revoked::Already) => {
                 info!(id, "the key was revoked already");
                 Ok(())
             }
             Err(error) => Err(Self::provider_error(ctx, &error, managing)),
         }
-    }
-
-    /// The id of a replaced key: stored in the secret, or asked of the provider with the key
-    /// itself (`identify`).
-    async fn id_of(
-        &self,
-        ctx: &StepContext<'_>,
-        provider: &Provider,
-        secret: &KeySecret,
-    ) -> Option<String> {
-        if let Some(id) = secret.id() {
-            return Some(id.to_owned());
-        }
-        let identify = provider.profile.identify.as_ref()?;
-        let answer = self
-            .client
-            .send(
-                &provider.profile,
-                &provider.base_url,
-                &identify.request,
-                secret.key(),
-                &[],
-                ctx.deadline,
-            )
-            .await
-            .ok()?;
-        answer
-            .json
-            .ok()?
-            .pointer(&identify.id_pointer)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
     }
 
     /// Revokes the key of `old` unless it is one of `keep`.
@@ -260,7 +186,11 @@ impl ApiKeyRotator {
             return Ok(());
         }
         let provider = self.provider(ctx, &old)?;
-        match self.id_of(ctx, &provider, &old).await {
+        let id = match old.id() {
+            Some(id) => Some(id.to_owned()),
+            None => provider.identify(old.key(), ctx.deadline).await,
+        };
+        match id {
             Some(id) => {
                 self.revoke(ctx, &provider, manager, managing, &id).await?;
                 info!(id = %id, version, "revoked the key that fell out of use");
@@ -269,7 +199,7 @@ impl ApiKeyRotator {
             None => {
                 warn!(
                     version,
-                    "cannot revoke the key that fell out of use: the secret stores no apiKeyId and the profile cannot identify a key; revoke it at the provider"
+                    "cannot revoke the key that fell out of use: the secret stores no apiKeyId and the provider cannot identify a key; revoke it at the provider"
                 );
                 Ok(())
             }
@@ -289,50 +219,28 @@ impl Rotator for ApiKeyRotator {
         let manager = self.manager(ctx, &secret, secret.key()).await?;
         let managing = managing(&secret);
         let label = label(ctx.token.as_str());
-        self.revoke_orphans(ctx, &provider, &manager, &managing, &label)
-            .await?;
-        let create = &provider.profile.create;
-        let answer = self
-            .client
-            .send(
-                &provider.profile,
-                &provider.base_url,
-                &create.request,
-                &manager,
-                &[("label", &label)],
-                ctx.deadline,
-            )
+        // Keys an earlier attempt of this rotation minted but did not store.
+        let orphans = provider
+            .find(&manager, &label, ctx.deadline)
             .await
             .map_err(|error| Self::provider_error(ctx, &error, &managing))?;
-        let request = format!("{} {}", create.request.method, create.request.path);
-        let malformed = |problem: String| {
-            ctx.fail(format!(
-                "{}; a key may have been minted: the next attempt of this rotation revokes \
-                 keys labelled {label}",
-                ProviderError::Malformed {
-                    profile: provider.profile.name.clone(),
-                    request: request.clone(),
-                    status: answer.status,
-                    problem,
-                }
-            ))
-        };
-        let json = answer
-            .json
-            .as_ref()
-            .map_err(|problem| malformed(problem.clone()))?;
-        let key = json
-            .pointer(&create.key_pointer)
-            .and_then(Value::as_str)
-            .filter(|key| !key.is_empty())
-            .ok_or_else(|| malformed(format!("has no key (string) at {:?}", create.key_pointer)))?;
-        let id = match json.pointer(&create.id_pointer) {
-            Some(Value::String(id)) => id.clone(),
-            Some(Value::Number(id)) => id.to_string(),
-            _ => return Err(malformed(format!("has no id at {:?}", create.id_pointer))),
-        };
-        info!(id = %id, label = %label, "createSecret: minted a new key");
-        Ok(secret.with_new_key(key, &id))
+        for id in orphans {
+            self.revoke(ctx, &provider, &manager, &managing, &id)
+                .await?;
+            warn!(id = %id, "createSecret: revoked a key an earlier attempt of this rotation minted but did not store");
+        }
+        let minted = provider
+            .mint(&manager, &label, ctx.deadline)
+            .await
+            .map_err(|error| match error {
+                ProviderError::Malformed { .. } => ctx.fail(format!(
+                    "{error}; a key may have been minted: the next attempt of this rotation \
+                     revokes keys named {label}"
+                )),
+                other => Self::provider_error(ctx, &other, &managing),
+            })?;
+        info!(id = %minted.id, label = %label, "createSecret: minted a new key");
+        Ok(secret.with_new_key(minted.key.expose(), &minted.id))
     }
 
     async fn set(&self, _ctx: &StepContext<'_>) -> Result<(), RotationError> {
@@ -347,15 +255,8 @@ impl Rotator for ApiKeyRotator {
     ) -> Result<(), RotationError> {
         let secret = Self::parse(ctx, pending, "AWSPENDING")?;
         let provider = self.provider(ctx, &secret)?;
-        self.client
-            .send(
-                &provider.profile,
-                &provider.base_url,
-                &provider.profile.test,
-                secret.key(),
-                &[],
-                ctx.deadline,
-            )
+        provider
+            .test(secret.key(), ctx.deadline)
             .await
             .map_err(|error| ctx.fail(format!("the pending key does not work: {error}")))?;
         info!("testSecret: the pending key works");
