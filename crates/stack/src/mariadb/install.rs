@@ -27,6 +27,11 @@ pub(super) struct Installation {
     pub(super) key: PathBuf,
     /// The general query log: every connection and statement.
     pub(super) general_log: PathBuf,
+    /// The server's own temporary directory (`--tmpdir`). Never the shared `/tmp`: mariadbd
+    /// deletes every `#sql*` file in its tmpdir when it starts, which removed the temporary
+    /// tables of another server bootstrapping at the same moment
+    /// (`ERROR: 1051 Unknown table 'mysql.tmp_user_sys'` from mariadb-install-db).
+    pub(super) tmp_dir: PathBuf,
     /// The SQL run once at the first start (`--init-file`): it sets the root password, so it
     /// is removed as soon as the server is up.
     pub(super) init_file: PathBuf,
@@ -42,7 +47,8 @@ pub(super) fn create(
 ) -> Result<Installation, StackError> {
     let give = |path: &Path| files::give(account, path);
     let data_dir = files::data_dir(dir, "data", account)?;
-    install_db(dir, binaries, account, &data_dir)?;
+    let tmp_dir = files::data_dir(dir, "tmp", account)?;
+    install_db(dir, binaries, account, &data_dir, &tmp_dir)?;
     let identity = files::server_identity(dir, "rotation-stack local MariaDB", account)?;
 
     // Created by us, so that the mysql user may write it in a directory it does not own.
@@ -56,6 +62,7 @@ pub(super) fn create(
 
     Ok(Installation {
         data_dir,
+        tmp_dir,
         ca_cert: identity.cert,
         key: identity.key,
         general_log,
@@ -68,6 +75,7 @@ fn install_db(
     binaries: &Binaries,
     account: Option<Account>,
     data_dir: &Path,
+    tmp_dir: &Path,
 ) -> Result<(), StackError> {
     let log = dir.join("install.log");
     let output = File::create(&log).map_err(StackError::io("creating", &log))?;
@@ -79,6 +87,7 @@ fn install_db(
     command
         .arg("--no-defaults")
         .arg(format!("--datadir={}", data_dir.display()))
+        .arg(format!("--tmpdir={}", tmp_dir.display()))
         .args([
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
@@ -152,6 +161,7 @@ pub(super) fn server_options(
         path("ssl-cert", &installation.ca_cert),
         path("ssl-key", &installation.key),
         path("ssl-ca", &installation.ca_cert),
+        path("tmpdir", &installation.tmp_dir),
         "--character-set-server=utf8mb4".into(),
         "--collation-server=utf8mb4_general_ci".into(),
         format!("--server-id={server_id}").into(),
@@ -203,6 +213,7 @@ mod tests {
             ca_cert: "/s/server.crt".into(),
             key: "/s/server.key".into(),
             general_log: "/s/general.log".into(),
+            tmp_dir: "/s/tmp".into(),
             init_file: "/s/init.sql".into(),
         }
     }
@@ -228,6 +239,7 @@ mod tests {
             "--log-bin-trust-function-creators=1",
             "--relay-log=/s/data/relay-bin",
             "--init-slave=SET sql_log_off = 1",
+            "--tmpdir=/s/tmp",
         ] {
             assert!(options.iter().any(|o| o == expected), "{expected}");
         }
