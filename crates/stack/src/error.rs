@@ -185,6 +185,16 @@ pub enum StackError {
         tail: String,
     },
 
+    /// `redis-server` is not installed where we look.
+    #[error(
+        "redis-server not found (looked in {looked_in}): install it (apt-get install \
+         redis-server) or set ROTATION_STACK_REDIS_SERVER to the program"
+    )]
+    RedisMissing {
+        /// The places that were searched, for the message.
+        looked_in: String,
+    },
+
     /// A server's TLS certificate could not be generated.
     #[error("generating a self-signed TLS certificate failed: {source}")]
     Certificate {

@@ -29,6 +29,9 @@
 //!   `mariadb-dump` of it and have it replicate from there by GTID: another `MariaDbServer`,
 //!   same root password, its own port, server id and certificate; tests pause and resume it
 //!   with `STOP SLAVE SQL_THREAD` / `START SLAVE SQL_THREAD`.
+//! - [`RedisServer`] runs `redis-server` (the installed one, or `ROTATION_STACK_REDIS_SERVER`)
+//!   with the `default` user off and an `admin` user with a random password, nothing saved,
+//!   ACL users in memory. It is not part of [`Stack`]: tests that need it start their own.
 //! - [`Stack`] starts all three and gives the environment variables that point the AWS SDK,
 //!   libpq, the MariaDB/MySQL clients and the rotators at them.
 //!
@@ -65,6 +68,7 @@ mod port;
 mod postgres;
 mod process;
 mod random;
+mod redis;
 mod state;
 mod venv;
 
@@ -73,6 +77,7 @@ pub use location::stack_dir;
 pub use mariadb::MariaDbServer;
 pub use moto::MotoServer;
 pub use postgres::PostgresServer;
+pub use redis::RedisServer;
 pub use state::{StackState, current, down, up};
 
 use env::StackEnv;
