@@ -66,6 +66,21 @@ async fn pg_account(
     (arn, role, password)
 }
 
+/// A MariaDB user (password `Initial-Pass-1`) on the primary, seen by the replica on
+/// `replica_port`, and its secret listing that replica; (arn, user).
+async fn maria_account(world: &World, replica_port: u16) -> (String, String) {
+    let db = world.mariadb();
+    let user = unique("fan");
+    create_mysql_user(db, &user, "Initial-Pass-1").await;
+    eventually_logs_in(replica_port, &user, "Initial-Pass-1", true).await;
+    let mut secret = mysql_secret_json(db, &user, "Initial-Pass-1");
+    secret["replicas"] = replicas(&[replica_port]);
+    let arn = world
+        .create_secret(&unique("fanout-"), &secret.to_string())
+        .await;
+    (arn, user)
+}
+
 /// Polls a login until it works (replication of the set-up itself), up to 10 s.
 async fn eventually_logs_in(port: u16, user: &str, password: &str, mysql: bool) {
     let started = Instant::now();
@@ -188,14 +203,7 @@ async fn mariadb_single_user_reaches_the_replica() {
     let world = World::new().await;
     let db = world.mariadb();
     let replica = maria_replica();
-    let user = unique("fan");
-    create_mysql_user(db, &user, "Initial-Pass-1").await;
-    eventually_logs_in(replica.port(), &user, "Initial-Pass-1", true).await;
-    let mut secret = mysql_secret_json(db, &user, "Initial-Pass-1");
-    secret["replicas"] = replicas(&[replica.port()]);
-    let arn = world
-        .create_secret(&unique("fanout-"), &secret.to_string())
-        .await;
+    let (arn, user) = maria_account(&world, replica.port()).await;
     let function = world.function(BIN, &[]).await;
     let report = world.driver.rotate(&function, &arn).await.unwrap();
     assert!(report.succeeded(), "{report}\n{}", function.output());
@@ -285,14 +293,7 @@ async fn mariadb_sql_thread_stopped_and_started_within_the_wait_succeeds() {
     let world = World::new().await;
     let db = world.mariadb();
     let replica = db.start_replica(Lifetime::WithProcess).unwrap();
-    let user = unique("fan");
-    create_mysql_user(db, &user, "Initial-Pass-1").await;
-    eventually_logs_in(replica.port(), &user, "Initial-Pass-1", true).await;
-    let mut secret = mysql_secret_json(db, &user, "Initial-Pass-1");
-    secret["replicas"] = replicas(&[replica.port()]);
-    let arn = world
-        .create_secret(&unique("fanout-"), &secret.to_string())
-        .await;
+    let (arn, user) = maria_account(&world, replica.port()).await;
     mysql_admin(&replica, &["STOP SLAVE SQL_THREAD".into()]).await;
     let function = world.function(BIN, &[("REPLICA_WAIT_SECONDS", "20")]).await;
     let token = world.driver.start_rotation(&arn).await.unwrap();
@@ -366,14 +367,7 @@ async fn a_mariadb_replica_behind_at_the_lambda_deadline_fails_naming_it_then_ca
     let world = World::new().await;
     let db = world.mariadb();
     let replica = db.start_replica(Lifetime::WithProcess).unwrap();
-    let user = unique("fan");
-    create_mysql_user(db, &user, "Initial-Pass-1").await;
-    eventually_logs_in(replica.port(), &user, "Initial-Pass-1", true).await;
-    let mut secret = mysql_secret_json(db, &user, "Initial-Pass-1");
-    secret["replicas"] = replicas(&[replica.port()]);
-    let arn = world
-        .create_secret(&unique("fanout-"), &secret.to_string())
-        .await;
+    let (arn, user) = maria_account(&world, replica.port()).await;
     let current_before = world.version_with(&arn, "AWSCURRENT").await.unwrap();
     mysql_admin(&replica, &["STOP SLAVE SQL_THREAD".into()]).await;
     // No REPLICA_WAIT_SECONDS: the wait is bounded by the Lambda deadline (5 s here) alone,

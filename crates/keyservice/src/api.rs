@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use crate::Shared;
 use crate::faults::{FaultAnswer, take_fault};
-use crate::serve::Reply;
 use crate::store::{ADMIN_ID, Caller};
+use rotation_local::serve::Reply;
 
 /// The largest request body read; names are short.
 const MAX_BODY: usize = 64 * 1024;
@@ -203,12 +203,7 @@ fn error(status: StatusCode, message: &str) -> Reply {
 }
 
 fn json_reply(status: StatusCode, body: &Value) -> Reply {
-    let mut reply = Response::new(Full::new(Bytes::from(body.to_string())));
-    *reply.status_mut() = status;
-    reply
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    reply
+    rotation_local::serve::json_reply(status.as_u16(), body)
 }
 
 #[cfg(test)]

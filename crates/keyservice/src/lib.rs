@@ -49,13 +49,12 @@
 
 mod api;
 mod faults;
-mod serve;
 mod store;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use faults::{Fault, FaultAnswer};
-use serve::LocalServer;
+use rotation_local::serve::LocalServer;
 use store::Store;
 
 /// What can go wrong starting a [`KeyService`].
@@ -127,10 +126,11 @@ impl KeyService {
             requests: Mutex::new(Vec::new()),
         });
         let handler_shared = Arc::clone(&shared);
-        let server =
-            LocalServer::start(move |request| api::handle(Arc::clone(&handler_shared), request))
-                .await
-                .map_err(|source| KeyServiceError::Listen { source })?;
+        let server = LocalServer::start_or_drop(move |request| {
+            api::handle(Arc::clone(&handler_shared), request)
+        })
+        .await
+        .map_err(|source| KeyServiceError::Listen { source })?;
         tracing::debug!(addr = %server.addr(), "local key service listening");
         Ok(KeyService { server, shared })
     }

@@ -50,7 +50,7 @@ mod faults;
 mod function;
 mod rotation;
 mod runtime_api;
-mod serve;
+pub mod serve;
 
 use std::path::PathBuf;
 use std::time::Duration;

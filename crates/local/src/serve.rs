@@ -1,10 +1,12 @@
-//! The loopback HTTP/1 server that both emulated services run on.
+//! The loopback HTTP/1 server the emulated services run on (the Runtime API and the fault
+//! proxy here, the key service of `rotation-keyservice`).
 //!
 //! Each server is one tokio task owning its listener and every connection it accepted, so
 //! aborting that task (which happens when the [`LocalServer`] is dropped) closes them all,
-//! including a Runtime API long poll that would otherwise wait forever.
+//! including a Runtime API long poll that would otherwise wait forever. A handler given to
+//! [`LocalServer::start_or_drop`] may answer `None` to close the connection without writing
+//! anything, which is what a service that crashed after acting looks like to its client.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -20,20 +22,39 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
 /// What every handler answers: small, fully buffered bodies.
-pub(crate) type Reply = Response<Full<Bytes>>;
+pub type Reply = Response<Full<Bytes>>;
+
+/// The service "error" that makes hyper close a connection without answering.
+#[derive(Debug, thiserror::Error)]
+#[error("the connection was dropped on purpose (injected fault)")]
+struct DropConnection;
 
 /// A running server; dropping it stops the server and closes its connections.
-pub(crate) struct LocalServer {
+pub struct LocalServer {
     addr: SocketAddr,
     task: JoinHandle<()>,
 }
 
 impl LocalServer {
     /// Binds 127.0.0.1 on a free port and answers every request with `handler`.
-    pub(crate) async fn start<F, Fut>(handler: F) -> std::io::Result<LocalServer>
+    pub async fn start<F, Fut>(handler: F) -> std::io::Result<LocalServer>
     where
         F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Reply> + Send + 'static,
+    {
+        LocalServer::start_or_drop(move |request| {
+            let reply = handler(request);
+            async move { Some(reply.await) }
+        })
+        .await
+    }
+
+    /// Binds 127.0.0.1 on a free port and answers every request with `handler`; a `None`
+    /// answer closes the connection without writing anything.
+    pub async fn start_or_drop<F, Fut>(handler: F) -> std::io::Result<LocalServer>
+    where
+        F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<Reply>> + Send + 'static,
     {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
@@ -42,7 +63,7 @@ impl LocalServer {
     }
 
     /// The address the server listens on.
-    pub(crate) fn addr(&self) -> SocketAddr {
+    pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 }
@@ -56,7 +77,7 @@ impl Drop for LocalServer {
 async fn accept_loop<F, Fut>(listener: TcpListener, handler: Arc<F>)
 where
     F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Reply> + Send + 'static,
+    Fut: Future<Output = Option<Reply>> + Send + 'static,
 {
     let mut connections = JoinSet::new();
     loop {
@@ -75,7 +96,7 @@ where
         let handler = Arc::clone(&handler);
         let service = service_fn(move |request| {
             let reply = handler(request);
-            async move { Ok::<_, Infallible>(reply.await) }
+            async move { reply.await.ok_or(DropConnection) }
         });
         connections.spawn(async move {
             if let Err(error) = http1::Builder::new()
@@ -88,8 +109,8 @@ where
     }
 }
 
-/// A reply with a status and a JSON body.
-pub(crate) fn json_reply(status: u16, body: &serde_json::Value) -> Reply {
+/// A reply with a status and a JSON body (`application/json`).
+pub fn json_reply(status: u16, body: &serde_json::Value) -> Reply {
     let mut reply = Response::new(Full::new(Bytes::from(body.to_string())));
     *reply.status_mut() =
         http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);

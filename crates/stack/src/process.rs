@@ -289,6 +289,26 @@ pub(crate) fn stop_recorded(pid: u32, marker: &str, stop_signal: libc::c_int, gr
     }
 }
 
+/// Runs a set-up program (initdb, mariadb-install-db, python's venv, pip) to completion, as
+/// `account` when given, with stdin closed and stdout and stderr appended to `log`; says
+/// whether it succeeded. The caller names a failure, with [`log_tail`].
+pub(crate) fn run_logged(
+    command: &mut Command,
+    account: Option<crate::account::Account>,
+    log: &Path,
+) -> std::io::Result<bool> {
+    let output = OpenOptions::new().create(true).append(true).open(log)?;
+    if let Some(account) = account {
+        account.run_as(command);
+    }
+    let status = command
+        .stdin(Stdio::null())
+        .stdout(output.try_clone()?)
+        .stderr(output)
+        .status()?;
+    Ok(status.success())
+}
+
 /// Waits until `child` exits, killing it after `timeout`: its exit status, `None` when it had
 /// to be killed.
 pub(crate) fn wait_within(

@@ -1,10 +1,10 @@
 //! The Python virtual environment that holds moto, created once per stack directory.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::process::log_tail;
+use crate::process::{log_tail, run_logged};
 use crate::{StackError, stack_dir};
 
 /// The moto release the stack is tested with; its deviations from AWS are documented against
@@ -67,6 +67,7 @@ impl Venv {
         let python = std::env::var("ROTATION_STACK_PYTHON").unwrap_or_else(|_| "python3".into());
         let created = run_logged(
             Command::new(&python).arg("-m").arg("venv").arg(&self.dir),
+            None,
             log,
         )
         .map_err(|error| match error.kind() {
@@ -87,6 +88,7 @@ impl Venv {
             Command::new(&pip)
                 .args(["install", "--no-input", "--disable-pip-version-check"])
                 .arg(MOTO_REQUIREMENT),
+            None,
             log,
         )
         .map_err(StackError::io("running", &pip))?;
@@ -103,15 +105,4 @@ impl Venv {
         tracing::info!(seconds = started.elapsed().as_secs(), "moto venv ready");
         Ok(())
     }
-}
-
-/// Runs `command` to completion with its output appended to `log`; says whether it succeeded.
-fn run_logged(command: &mut Command, log: &Path) -> std::io::Result<bool> {
-    let output = OpenOptions::new().create(true).append(true).open(log)?;
-    let status = command
-        .stdin(Stdio::null())
-        .stdout(output.try_clone()?)
-        .stderr(output)
-        .status()?;
-    Ok(status.success())
 }

@@ -5,13 +5,13 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use super::binaries::Binaries;
 use crate::StackError;
 use crate::account::Account;
 use crate::files::{self, write_private};
-use crate::process::log_tail;
+use crate::process::{log_tail, run_logged};
 
 /// The administrative user: `root`, with a password, at `localhost` and `127.0.0.1`.
 pub(super) const ROOT: &str = "root";
@@ -78,10 +78,6 @@ fn install_db(
     tmp_dir: &Path,
 ) -> Result<(), StackError> {
     let log = dir.join("install.log");
-    let output = File::create(&log).map_err(StackError::io("creating", &log))?;
-    let errors = output
-        .try_clone()
-        .map_err(StackError::io("opening", &log))?;
     let mut command = Command::new(&binaries.install_db);
     // --no-defaults must come first: the machine's my.cnf describes the system server.
     command
@@ -94,18 +90,13 @@ fn install_db(
             "--skip-name-resolve",
         ])
         .args(storage_options())
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(output)
-        .stderr(errors);
-    if let Some(account) = account {
-        account.run_as(&mut command);
-    }
-    let status = command.status().map_err(|source| StackError::Spawn {
-        program: binaries.install_db.clone(),
-        source,
-    })?;
-    if status.success() {
+        .current_dir(dir);
+    let succeeded =
+        run_logged(&mut command, account, &log).map_err(|source| StackError::Spawn {
+            program: binaries.install_db.clone(),
+            source,
+        })?;
+    if succeeded {
         Ok(())
     } else {
         Err(StackError::InstallDb {

@@ -23,7 +23,7 @@ use super::binaries::Binaries;
 use crate::StackError;
 use crate::account::Account;
 use crate::files::{self, write_private};
-use crate::process::{log_tail, wait_within};
+use crate::process::{log_tail, run_logged, wait_within};
 
 /// The superuser initdb creates.
 pub(super) const SUPERUSER: &str = "postgres";
@@ -176,10 +176,6 @@ fn initdb(
     password_file: &Path,
 ) -> Result<(), StackError> {
     let log = dir.join("initdb.log");
-    let output = File::create(&log).map_err(StackError::io("creating", &log))?;
-    let errors = output
-        .try_clone()
-        .map_err(StackError::io("opening", &log))?;
     let mut command = Command::new(&binaries.initdb);
     command
         .arg("-D")
@@ -187,18 +183,13 @@ fn initdb(
         .args(["-E", "UTF8", "--locale=C", "-U", SUPERUSER])
         .args(["--auth=scram-sha-256", "--no-sync"])
         .arg(format!("--pwfile={}", password_file.display()))
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(output)
-        .stderr(errors);
-    if let Some(account) = account {
-        account.run_as(&mut command);
-    }
-    let status = command.status().map_err(|source| StackError::Spawn {
-        program: binaries.initdb.clone(),
-        source,
-    })?;
-    if status.success() {
+        .current_dir(dir);
+    let succeeded =
+        run_logged(&mut command, account, &log).map_err(|source| StackError::Spawn {
+            program: binaries.initdb.clone(),
+            source,
+        })?;
+    if succeeded {
         Ok(())
     } else {
         Err(StackError::Initdb {
