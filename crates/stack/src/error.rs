@@ -6,7 +6,7 @@ use std::time::Duration;
 /// What went wrong while starting, stopping or describing the local stack.
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
-    /// The Python interpreter that creates the moto venv could not be run.
+    /// The Python interpreter that creates a venv (moto's, or a tool's) could not be run.
     #[error(
         "{python} not found: install python3 with venv support (apt-get install python3-venv), \
          or set ROTATION_STACK_PYTHON to an interpreter"
@@ -30,14 +30,14 @@ pub enum StackError {
         tail: String,
     },
 
-    /// `pip install` of moto into the venv failed.
+    /// `pip install` into a venv failed.
     #[error(
         "pip install {requirement} into {venv} failed (full log: {log}): check that PyPI is \
          reachable, then run again; the log ends with:\n{tail}"
     )]
     PipInstall {
         /// What pip was asked to install.
-        requirement: &'static str,
+        requirement: String,
         /// The venv directory.
         venv: PathBuf,
         /// The log with the full output.

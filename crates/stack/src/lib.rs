@@ -13,7 +13,9 @@
 //! # How
 //!
 //! - [`MotoServer`] runs `moto_server` from a venv under [`stack_dir`], created on first use
-//!   (`python3 -m venv`, then `pip install 'moto[server]==5.2.1'`) under a file lock.
+//!   (`python3 -m venv`, then `pip install 'moto[server]==5.2.1'`) under a file lock;
+//!   [`PythonTool`] does the same for any pinned program from PyPI (the xtask's cargo-lambda,
+//!   cfn-lint and checkov).
 //! - [`PostgresServer`] runs `initdb` and `postgres` from the installed PostgreSQL, as the
 //!   `postgres` user when we are root, with SCRAM passwords, TLS with a self-signed
 //!   certificate for `localhost` and `127.0.0.1` (its path is the CA bundle to verify it),
@@ -79,6 +81,7 @@ pub use moto::MotoServer;
 pub use postgres::PostgresServer;
 pub use redis::RedisServer;
 pub use state::{StackState, current, down, up};
+pub use venv::PythonTool;
 
 use env::StackEnv;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::location::ServerDir;
 use crate::port::start_on_free_port;
 use crate::process::ServerProcess;
-use crate::venv::Venv;
+use crate::venv::MOTO;
 use crate::{Lifetime, StackError};
 
 /// How long moto may take to answer HTTP after it was started.
@@ -35,11 +35,11 @@ impl MotoServer {
     /// The first start in a stack directory creates the venv with moto, which takes about a
     /// minute; later starts take a second or two.
     pub fn start(lifetime: Lifetime) -> Result<MotoServer, StackError> {
-        let venv = Venv::ensure()?;
+        let moto_server = MOTO.ensure()?;
         let dir = ServerDir::create("moto", lifetime)?;
         let log = dir.path().join("moto.log");
         let (process, port) = start_on_free_port(|port| {
-            let mut command = Command::new(venv.moto_server());
+            let mut command = Command::new(&moto_server);
             command
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .current_dir(dir.path());
