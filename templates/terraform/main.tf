@@ -1,0 +1,380 @@
+# One Secrets Manager rotation Lambda (a Rust rotator built by cargo-lambda, runtime
+# provided.al2023), its least-privilege execution role, its log group, the invoke permission for
+# Secrets Manager and an optional rotation schedule. Same resources and permissions as
+# templates/cloudformation/rotator.yaml.
+
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+  account_id = data.aws_caller_identity.current.account_id
+  dns_suffix = data.aws_partition.current.dns_suffix
+
+  # Built rather than read from the function, which needs the role first.
+  function_arn  = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${var.function_name}"
+  log_group     = "/aws/lambda/${var.function_name}"
+  any_secret    = "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:*"
+  any_interface = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-interface/*"
+  via_service   = "secretsmanager.${local.region}.${local.dns_suffix}"
+
+  by_arns = length(var.secret_arns) > 0
+  by_tag  = var.secret_tag_key != null
+  in_vpc  = length(var.vpc_subnet_ids) > 0
+
+  multi_user = contains(["postgres-multi-user", "mysql-multi-user"], var.rotator)
+
+  # null (or, except EXCLUDE_CHARACTERS, empty) leaves a variable unset: the rotator's default.
+  settings = {
+    SECRETS_MANAGER_ENDPOINT      = var.endpoint
+    PASSWORD_LENGTH               = var.password_length == null ? null : tostring(var.password_length)
+    EXCLUDE_NUMBERS               = var.exclude_numbers == null ? null : tostring(var.exclude_numbers)
+    EXCLUDE_PUNCTUATION           = var.exclude_punctuation == null ? null : tostring(var.exclude_punctuation)
+    EXCLUDE_UPPERCASE             = var.exclude_uppercase == null ? null : tostring(var.exclude_uppercase)
+    EXCLUDE_LOWERCASE             = var.exclude_lowercase == null ? null : tostring(var.exclude_lowercase)
+    REQUIRE_EACH_INCLUDED_TYPE    = var.require_each_included_type == null ? null : tostring(var.require_each_included_type)
+    DATABASE_CONNECT_TIMEOUT      = var.database_connect_timeout == null ? null : tostring(var.database_connect_timeout)
+    DATABASE_STATEMENT_TIMEOUT    = var.database_statement_timeout == null ? null : tostring(var.database_statement_timeout)
+    USERNAME_CHARACTER_LIMIT      = var.username_character_limit == null ? null : tostring(var.username_character_limit)
+    MYSQL_RETAIN_CURRENT_PASSWORD = var.mysql_retain_current_password == null ? null : tostring(var.mysql_retain_current_password)
+    ROTATION_STRATEGY             = var.rotation_strategy
+    REPLICA_WAIT_SECONDS          = var.replica_wait_seconds == null ? null : tostring(var.replica_wait_seconds)
+    REPLICA_CONCURRENCY           = var.replica_concurrency == null ? null : tostring(var.replica_concurrency)
+    API_KEY_PROFILE               = var.api_key_profile
+    API_KEY_REVOKE_AT_ONCE        = var.api_key_revoke_at_once == null ? null : tostring(var.api_key_revoke_at_once)
+    SECRETS_MANAGER_MAX_ATTEMPTS  = var.secrets_manager_max_attempts == null ? null : tostring(var.secrets_manager_max_attempts)
+    RUST_LOG                      = var.log_level
+  }
+  environment = merge(
+    { for name, value in local.settings : name => value if value != null && value != "" },
+    var.exclude_characters == null ? {} : { EXCLUDE_CHARACTERS = var.exclude_characters },
+  )
+}
+
+# ---- Execution role -----------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "execution" {
+  statement {
+    sid       = "WriteOwnLogGroup"
+    effect    = "Allow"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group}:*"]
+  }
+
+  # The rotated secrets: exactly these ARNs, or those with the tag, or (default) those whose
+  # rotation function is this one.
+  statement {
+    sid    = "RotatedSecrets"
+    effect = "Allow"
+    actions = [
+      "secretsmanager:DescribeSecret",
+      "secretsmanager:GetSecretValue",
+      "secretsmanager:PutSecretValue",
+      "secretsmanager:UpdateSecretVersionStage",
+    ]
+    resources = local.by_arns ? var.secret_arns : [local.any_secret]
+
+    dynamic "condition" {
+      for_each = local.by_arns ? [] : [1]
+      content {
+        test     = "StringEquals"
+        variable = local.by_tag ? "secretsmanager:ResourceTag/${var.secret_tag_key}" : "secretsmanager:resource/AllowRotationLambdaArn"
+        values   = [local.by_tag ? coalesce(var.secret_tag_value, "-") : local.function_arn]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "RotatedSecretsKey"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = [local.via_service]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.master_secret_arn == null ? [] : [var.master_secret_arn]
+    content {
+      sid       = "ReadMasterSecret"
+      effect    = "Allow"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.master_secret_kms_key_arn == null ? [] : [var.master_secret_kms_key_arn]
+    content {
+      sid       = "MasterSecretKey"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = [local.via_service]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.linked_secret_arns) == 0 ? [] : [var.linked_secret_arns]
+    content {
+      sid       = "UpdateLinkedSecrets"
+      effect    = "Allow"
+      actions   = ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]
+      resources = statement.value
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.linked_secrets_kms_key_arn == null ? [] : [var.linked_secrets_kms_key_arn]
+    content {
+      sid       = "LinkedSecretsKey"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = [local.via_service]
+      }
+    }
+  }
+
+  # VPC: Lambda creates the function's network interfaces with this role.
+  dynamic "statement" {
+    for_each = local.in_vpc ? [1] : []
+    content {
+      sid     = "CreateInterfacesInTheseSubnets"
+      effect  = "Allow"
+      actions = ["ec2:CreateNetworkInterface"]
+      # Subnet and security group IDs are unique; the account is left open for shared VPCs.
+      resources = concat(
+        [local.any_interface],
+        formatlist("arn:${local.partition}:ec2:${local.region}:*:subnet/%s", var.vpc_subnet_ids),
+        formatlist("arn:${local.partition}:ec2:${local.region}:*:security-group/%s", var.vpc_security_group_ids),
+      )
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.in_vpc ? [1] : []
+    content {
+      sid       = "ManageOwnInterfaces"
+      effect    = "Allow"
+      actions   = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+      resources = [local.any_interface]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.in_vpc ? [1] : []
+    content {
+      sid     = "DescribeInterfaces"
+      effect  = "Allow"
+      actions = ["ec2:DescribeNetworkInterfaces"]
+      # DescribeNetworkInterfaces supports no resource-level permission.
+      resources = ["*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.tracing_mode == "Active" ? [1] : []
+    content {
+      sid     = "WriteTraces"
+      effect  = "Allow"
+      actions = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+      # X-Ray's write actions support no resource-level permission.
+      resources = ["*"]
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = (var.secret_tag_key == null) == (var.secret_tag_value == null)
+      error_message = "secret_tag_key and secret_tag_value go together."
+    }
+    precondition {
+      condition     = !(local.by_tag && local.by_arns)
+      error_message = "Give secret_arns or secret_tag_key/secret_tag_value, not both."
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name_prefix          = substr("${var.function_name}-", 0, 38)
+  description          = "Execution role of the Secrets Manager rotation function ${var.function_name} (${var.rotator})"
+  assume_role_policy   = data.aws_iam_policy_document.assume.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
+}
+
+resource "aws_iam_role_policy" "this" {
+  name   = "rotation"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.execution.json
+}
+
+# ---- Function -----------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "this" {
+  name              = local.log_group
+  retention_in_days = var.log_retention_in_days
+  kms_key_id        = var.log_kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_116:A dead-letter queue catches failed asynchronous invocations only; Secrets Manager invokes the rotation function synchronously and retries a failed rotation itself.
+  function_name = var.function_name
+  description   = "Secrets Manager rotation function (${var.rotator})"
+  role          = aws_iam_role.this.arn
+  runtime       = "provided.al2023"
+  handler       = "bootstrap"
+  architectures = [var.architecture]
+  memory_size   = var.memory_size
+  timeout       = var.timeout
+
+  filename          = var.filename
+  source_code_hash  = var.filename == null ? null : filebase64sha256(var.filename)
+  s3_bucket         = var.s3_bucket
+  s3_key            = var.s3_key
+  s3_object_version = var.s3_object_version
+
+  reserved_concurrent_executions = var.reserved_concurrent_executions
+  code_signing_config_arn        = var.code_signing_config_arn
+  kms_key_arn                    = var.environment_kms_key_arn
+
+  tracing_config {
+    mode = var.tracing_mode
+  }
+
+  dynamic "vpc_config" {
+    for_each = local.in_vpc ? [1] : []
+    content {
+      subnet_ids         = var.vpc_subnet_ids
+      security_group_ids = var.vpc_security_group_ids
+    }
+  }
+
+  dynamic "environment" {
+    for_each = length(local.environment) > 0 ? [1] : []
+    content {
+      variables = local.environment
+    }
+  }
+
+  tags = var.tags
+
+  # The ENI permissions must exist before Lambda creates the network interfaces, and the log
+  # group before the first invocation.
+  depends_on = [aws_iam_role_policy.this, aws_cloudwatch_log_group.this]
+
+  lifecycle {
+    precondition {
+      condition     = (var.filename != null) != (var.s3_bucket != null && var.s3_key != null)
+      error_message = "Give filename, or s3_bucket and s3_key (not both)."
+    }
+    precondition {
+      condition     = !local.multi_user || var.master_secret_arn != null
+      error_message = "postgres-multi-user and mysql-multi-user need master_secret_arn (the secret named by masterarn)."
+    }
+    precondition {
+      condition     = var.master_secret_arn == null || contains(["postgres-multi-user", "mysql-multi-user", "replica-fanout", "api-key"], var.rotator)
+      error_message = "Single-user rotators never read a master secret; leave master_secret_arn null."
+    }
+    precondition {
+      condition     = var.master_secret_kms_key_arn == null || var.master_secret_arn != null
+      error_message = "master_secret_kms_key_arn needs master_secret_arn."
+    }
+    precondition {
+      condition     = var.rotation_strategy != "multi-user" || var.master_secret_arn != null
+      error_message = "rotation_strategy multi-user needs master_secret_arn."
+    }
+    precondition {
+      condition     = var.rotator == "replica-fanout" || (var.rotation_strategy == null && var.replica_wait_seconds == null && var.replica_concurrency == null && length(var.linked_secret_arns) == 0)
+      error_message = "rotation_strategy, replica_wait_seconds, replica_concurrency and linked_secret_arns apply to replica-fanout only."
+    }
+    precondition {
+      condition     = var.linked_secrets_kms_key_arn == null || length(var.linked_secret_arns) > 0
+      error_message = "linked_secrets_kms_key_arn needs linked_secret_arns."
+    }
+    precondition {
+      condition     = var.rotator == "api-key" || (var.api_key_profile == null && var.api_key_revoke_at_once == null)
+      error_message = "api_key_profile and api_key_revoke_at_once apply to api-key only."
+    }
+    precondition {
+      condition     = contains(["mysql-single-user", "mysql-multi-user", "replica-fanout"], var.rotator) || (var.username_character_limit == null && var.mysql_retain_current_password == null)
+      error_message = "username_character_limit and mysql_retain_current_password apply to the MySQL rotators (and replica-fanout) only."
+    }
+    precondition {
+      condition     = (length(var.vpc_subnet_ids) > 0) == (length(var.vpc_security_group_ids) > 0)
+      error_message = "vpc_subnet_ids and vpc_security_group_ids go together."
+    }
+    precondition {
+      condition     = var.rotation_secret_arn != null || (var.rotation_schedule_expression == null && var.automatically_after_days == null)
+      error_message = "rotation_schedule_expression and automatically_after_days need rotation_secret_arn."
+    }
+  }
+}
+
+resource "aws_lambda_permission" "invoke" {
+  statement_id   = "SecretsManagerInvoke"
+  action         = "lambda:InvokeFunction"
+  function_name  = aws_lambda_function.this.function_name
+  principal      = var.invoking_service_principal
+  source_account = local.account_id
+}
+
+# ---- Optional rotation schedule -----------------------------------------------------------------
+
+resource "aws_secretsmanager_secret_rotation" "this" {
+  count = var.rotation_secret_arn == null ? 0 : 1
+
+  secret_id           = var.rotation_secret_arn
+  rotation_lambda_arn = aws_lambda_function.this.arn
+  rotate_immediately  = var.rotate_immediately
+
+  rotation_rules {
+    schedule_expression      = var.rotation_schedule_expression
+    automatically_after_days = var.automatically_after_days
+  }
+
+  depends_on = [aws_lambda_permission.invoke]
+
+  lifecycle {
+    precondition {
+      condition     = (var.rotation_schedule_expression == null) != (var.automatically_after_days == null)
+      error_message = "With rotation_secret_arn give exactly one of rotation_schedule_expression and automatically_after_days."
+    }
+    precondition {
+      condition     = !local.by_arns || contains(var.secret_arns, coalesce(var.rotation_secret_arn, "-"))
+      error_message = "rotation_secret_arn must be one of secret_arns, or the role could not rotate it."
+    }
+  }
+}
