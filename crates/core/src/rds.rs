@@ -90,12 +90,7 @@ impl RdsSecret {
         family: EngineFamily,
         source: &ValueSource,
     ) -> Result<Self, SecretError> {
-        let invalid = |field: &'static str, problem: String| SecretError::InvalidField {
-            arn: source.arn.clone(),
-            version: source.version.clone(),
-            field,
-            problem,
-        };
+        let invalid = |field: &'static str, problem: String| source.invalid(field, problem);
         let engine = match json.get("engine") {
             Some(Value::String(engine)) if family.engines().contains(&engine.as_str()) => {
                 engine.clone()
@@ -118,21 +113,7 @@ impl RdsSecret {
                 });
             }
         };
-        let text = |field: &'static str| -> Result<String, SecretError> {
-            match json.get(field) {
-                None | Some(Value::Null) => Err(SecretError::MissingField {
-                    arn: source.arn.clone(),
-                    version: source.version.clone(),
-                    field,
-                }),
-                Some(Value::String(text)) if !text.is_empty() => Ok(text.clone()),
-                Some(Value::String(_)) => Err(invalid(field, "is empty".into())),
-                Some(value) => Err(invalid(
-                    field,
-                    format!("must be a string, not {}", json_type(value)),
-                )),
-            }
-        };
+        let text = |field: &'static str| json.required_string(field, source);
         let host = text("host")?;
         let username = text("username")?;
         let password = SecretString::new(text("password")?);

@@ -127,6 +127,17 @@ impl ValueSource {
             version: version.into(),
         }
     }
+
+    /// [`SecretError::InvalidField`] for `field` of this value: `problem` says what is wrong
+    /// with it ("must be 1 to 65535, not 0"), without quoting a secret.
+    pub fn invalid(&self, field: &'static str, problem: impl Into<String>) -> SecretError {
+        SecretError::InvalidField {
+            arn: self.arn.clone(),
+            version: self.version.clone(),
+            field,
+            problem: problem.into(),
+        }
+    }
 }
 
 /// A JSON object secret that keeps every key, in order, with its JSON type.
@@ -179,6 +190,27 @@ impl JsonSecret {
         self.0.get(key)
     }
 
+    /// A required, non-empty string key. A missing (or null), empty or non-string key is an
+    /// error that names the key and the version, never a value.
+    pub fn required_string(
+        &self,
+        field: &'static str,
+        source: &ValueSource,
+    ) -> Result<String, SecretError> {
+        match self.get(field) {
+            None | Some(Value::Null) => Err(SecretError::MissingField {
+                arn: source.arn.clone(),
+                version: source.version.clone(),
+                field,
+            }),
+            Some(Value::String(text)) if !text.is_empty() => Ok(text.clone()),
+            Some(Value::String(_)) => Err(source.invalid(field, "is empty")),
+            Some(other) => {
+                Err(source.invalid(field, format!("must be a string, not {}", json_type(other))))
+            }
+        }
+    }
+
     /// Sets a key to a string, keeping its position when it exists.
     pub fn set_string(&mut self, key: &str, value: &str) {
         self.0
@@ -215,6 +247,32 @@ mod tests {
 
     fn source() -> ValueSource {
         ValueSource::new("arn:s", "AWSCURRENT")
+    }
+
+    #[test]
+    fn required_strings_name_the_key_and_never_the_value() {
+        let value = SecretString::new(
+            r#"{"host":"db","empty":"","port":5432,"nothing":null,"password":"s3cret-Value"}"#,
+        );
+        let json = JsonSecret::parse(&value, &source()).unwrap();
+        assert_eq!(json.required_string("host", &source()).unwrap(), "db");
+        for (field, expected) in [
+            ("missing", "missing"),
+            ("nothing", "missing"),
+            ("empty", "is empty"),
+            ("port", "must be a string, not a number"),
+        ] {
+            let error = json
+                .required_string(field, &source())
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(field), "{error}");
+            assert!(
+                error.contains(expected) && error.contains("AWSCURRENT"),
+                "{error}"
+            );
+            assert!(!error.contains("s3cret-Value"), "{error}");
+        }
     }
 
     #[test]

@@ -146,27 +146,11 @@ struct Fields<'a> {
 
 impl Fields<'_> {
     fn invalid(&self, field: &'static str, problem: String) -> SecretError {
-        SecretError::InvalidField {
-            arn: self.source.arn.clone(),
-            version: self.source.version.clone(),
-            field,
-            problem,
-        }
+        self.source.invalid(field, problem)
     }
 
     fn text(&self, field: &'static str) -> Result<String, SecretError> {
-        match self.json.get(field) {
-            None | Some(Value::Null) => Err(SecretError::MissingField {
-                arn: self.source.arn.clone(),
-                version: self.source.version.clone(),
-                field,
-            }),
-            Some(Value::String(text)) if !text.is_empty() => Ok(text.clone()),
-            Some(Value::String(_)) => Err(self.invalid(field, "is empty".into())),
-            Some(value) => {
-                Err(self.invalid(field, format!("must be a string, not {}", json_type(value))))
-            }
-        }
+        self.json.required_string(field, self.source)
     }
 
     fn port(&self) -> Result<u16, SecretError> {
