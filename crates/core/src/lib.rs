@@ -20,32 +20,73 @@
 //! - [`PasswordPolicy`]: AWS's password variables, generated locally with a CSPRNG;
 //! - [`lambda::serve`]: the whole `main` of a rotation Lambda.
 //!
-//! A rotator implements [`Rotator`]:
+//! A rotator implements [`Rotator`], and its `main` is one call to [`lambda::serve`]. This is a
+//! complete rotation Lambda for a service that keeps a password per user (the two `// Your
+//! target:` places are where it talks to the service; `cargo xtask new` makes a crate of this
+//! shape, over HTTP, with its tests):
 //!
-//! ```
-//! use rotation_core::{async_trait, Rotator, RotationError, SecretString, StepContext};
+//! ```no_run
+//! use rotation_core::config::{ConfigError, Environment};
+//! use rotation_core::{
+//!     JsonSecret, PasswordPolicy, RotationError, Rotator, SecretString, StepContext,
+//!     ValueSource, async_trait,
+//! };
 //!
-//! /// Rotates a token kept as a bare string; the "target" accepts anything.
-//! struct Tokens;
+//! /// Rotates the `password` of a JSON secret; every other key is kept as it is.
+//! struct MyService {
+//!     passwords: PasswordPolicy,
+//! }
+//!
+//! impl MyService {
+//!     /// Reads `PASSWORD_LENGTH`, `EXCLUDE_CHARACTERS` and the rest once, at start-up: a bad
+//!     /// value stops the Lambda with a message that names the variable.
+//!     fn from_env(env: &dyn Environment) -> Result<MyService, ConfigError> {
+//!         Ok(MyService { passwords: PasswordPolicy::from_env(env, "/@\"'\\")? })
+//!     }
+//! }
 //!
 //! #[async_trait]
-//! impl Rotator for Tokens {
-//!     async fn create(&self, _ctx: &StepContext<'_>, _current: &SecretString)
+//! impl Rotator for MyService {
+//!     /// createSecret: the pending value (stored as `AWSPENDING` by the framework, once).
+//!     async fn create(&self, ctx: &StepContext<'_>, current: &SecretString)
 //!         -> Result<SecretString, RotationError> {
-//!         Ok(SecretString::new("a-new-token"))
+//!         let mut value = JsonSecret::parse(current, &ValueSource::new(ctx.arn, "AWSCURRENT"))?;
+//!         value.set_string("password", self.passwords.generate().expose());
+//!         Ok(value.to_secret_string())
 //!     }
-//!     async fn set(&self, _ctx: &StepContext<'_>) -> Result<(), RotationError> {
+//!
+//!     /// setSecret: make the service accept the pending password. A retry must be harmless.
+//!     async fn set(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
+//!         let pending = ctx.pending().await?;
+//!         let current = ctx.current().await?;
+//!         // Your target: if `pending` already logs in, return; else change the password,
+//!         // authenticated with `current`.
+//!         let _ = (pending, current);
 //!         Ok(())
 //!     }
+//!
+//!     /// testSecret: prove the pending password works. An error keeps `AWSCURRENT` where it is.
 //!     async fn test(&self, ctx: &StepContext<'_>, pending: &SecretString)
 //!         -> Result<(), RotationError> {
+//!         // Your target: log in with `pending`.
 //!         if pending.is_empty() {
-//!             return Err(ctx.fail("the new token is empty"));
+//!             return Err(ctx.fail("the pending value is empty"));
 //!         }
 //!         Ok(())
 //!     }
 //! }
+//!
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> std::process::ExitCode {
+//!     rotation_core::lambda::serve(MyService::from_env).await
+//! }
 //! ```
+//!
+//! finishSecret needs nothing from a rotator: the framework moves `AWSCURRENT` once testSecret
+//! succeeded. [`Rotator::before_finish`] and [`Rotator::finish`] are there for work around it
+//! (updating linked secrets, revoking an old key). Errors are [`RotationError`]s: the framework
+//! reports their `kind` as the Lambda error type, and a rotator's own failures are
+//! [`StepContext::fail`], which names the step and the secret.
 #![warn(missing_docs)]
 
 pub mod config;
