@@ -10,6 +10,10 @@
 //! behaviours that matter: bearer authentication, self-managing keys, an admin key, and faults
 //! injected on demand.
 //!
+//! It also keeps user accounts with passwords that each user changes for itself, the shape of
+//! many internal services' admin APIs: the target of the starter rotator that
+//! `cargo xtask new` generates (`templates/starter/`), whose contract test runs against it.
+//!
 //! # How
 //!
 //! ```no_run
@@ -23,15 +27,23 @@
 //! // ... the client's next mint is throttled with `Retry-After: 1` ...
 //! assert!(service.is_alive_key(&first.key));
 //! println!("{:?}", service.requests()); // e.g. ["POST /v1/keys 429 injected", "POST /v1/keys 201"]
+//!
+//! service.add_user("app", "First-Password-1"); // an account, seeded without HTTP
+//! // ... the client under test changes it with PUT /v1/users/app/password ...
+//! assert!(!service.is_user_password("app", "First-Password-1"));
 //! # Ok(())
 //! # }
 //! ```
 //!
 //! # The HTTP API
 //!
-//! Every request carries `Authorization: Bearer <key>`; any alive key (the admin key made at
-//! start, or a minted, unrevoked one) may manage keys. A missing, unknown or revoked key is
-//! answered `401 {"error": "invalid or revoked key"}`. Bodies are JSON.
+//! The key routes and `POST /v1/users` take `Authorization: Bearer <key>`; any alive key (the
+//! admin key made at start, or a minted, unrevoked one) may manage keys, and only the admin key
+//! may create users. A missing, unknown or revoked key is answered `401 {"error": "invalid or
+//! revoked key"}`. The other user routes take `Authorization: Basic <base64(name:password)>`, a
+//! user acting on itself; missing or wrong credentials are answered `401 {"error": "invalid
+//! user name or password"}` with `WWW-Authenticate: Basic realm="rotation-keyservice"`. Bodies
+//! are JSON; a bad body is `400 {"error": …}`, and the message never quotes it.
 //!
 //! | request | answer |
 //! |---|---|
@@ -40,11 +52,14 @@
 //! | `GET /v1/keys/<id>` | `200 {"id", "name", "created"}`, or `404 {"error": "no such key"}` |
 //! | `DELETE /v1/keys/<id>` | `204`; `404 {"error": "no such key"}` if unknown or already revoked; `403` for `admin` |
 //! | `GET /v1/whoami` | `200 {"id", "name"}` of the calling key (`admin` for the admin key) |
+//! | `POST /v1/users` `{"name": "<1 to 64 of A-Z a-z 0-9 _ . ->", "password": "<8 to 256 chars>"}`, admin key | `201 {"name"}`; `409` if the name is taken; `403` for another key |
+//! | `PUT /v1/users/<name>/password` `{"password": "<8 to 256 chars>"}`, Basic as `<name>` | `204`; `403` when authenticated as another user |
+//! | `GET /v1/users/me`, Basic | `200 {"name"}` of the authenticated user |
 //! | anything else | `404 {"error": "not found"}`, before authentication |
 //!
 //! The service runs as tasks on the caller's tokio runtime and stops, closing its connections,
 //! when the [`KeyService`] is dropped. It keeps everything in memory; it logs (at debug) and
-//! records only methods, paths and statuses, never a key or a body.
+//! records only methods, paths and statuses, never a key, a password or a body.
 #![warn(missing_docs)]
 
 mod api;
@@ -151,6 +166,18 @@ impl KeyService {
         lock(&self.shared.store).mint(name).0
     }
 
+    /// Adds user `name` with `password` directly, without HTTP and without any check on either:
+    /// to seed a test with an account. False, and nothing changed, if the name is taken. The
+    /// request log does not see it.
+    pub fn add_user(&self, name: &str, password: &str) -> bool {
+        lock(&self.shared.store).add_user(name, password)
+    }
+
+    /// Whether `password` is user `name`'s password now (false for an unknown user).
+    pub fn is_user_password(&self, name: &str, password: &str) -> bool {
+        lock(&self.shared.store).is_user_password(name, password)
+    }
+
     /// Every alive minted key, oldest first (the admin key is not one of them).
     pub fn alive(&self) -> Vec<KeyInfo> {
         lock(&self.shared.store).alive()
@@ -213,7 +240,7 @@ impl KeyService {
     }
 
     /// Every HTTP request received so far, in arrival order, as `METHOD path outcome`; never a
-    /// header, a query, a body or a key. The outcome is the status answered (`"POST /v1/keys
+    /// header, a query, a body, a key or a password. The outcome is the status answered (`"POST /v1/keys
     /// 201"`), or for faulted requests `"429 injected"`, `"200 malformed after 201"` or
     /// `"dropped after 201"` (the status the work itself came to).
     pub fn requests(&self) -> Vec<String> {

@@ -1,9 +1,11 @@
-//! The keys: who is alive, and which key a bearer token is.
+//! The keys: who is alive, and which key a bearer token is; and the user accounts, with their
+//! passwords.
 //!
 //! Revoked keys are forgotten at once, so "alive" is simply "stored". The admin key lives apart
 //! from the others: it is never listed and cannot be revoked through the API, only through
 //! [`crate::KeyService::revoke_admin_key`].
 
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::RngExt;
@@ -48,11 +50,13 @@ pub(crate) enum Caller {
     },
 }
 
-/// Every alive key, oldest first, and the admin key.
+/// Every alive key, oldest first, the admin key, and the users.
 pub(crate) struct Store {
     admin_key: String,
     admin_alive: bool,
     keys: Vec<StoredKey>,
+    /// Each user's name and current password.
+    users: BTreeMap<String, String>,
 }
 
 impl Store {
@@ -62,6 +66,7 @@ impl Store {
             admin_key: format!("sk_admin_{}", random_alphanumerics(KEY_RANDOM_CHARS)),
             admin_alive: true,
             keys: Vec::new(),
+            users: BTreeMap::new(),
         }
     }
 
@@ -134,6 +139,34 @@ impl Store {
         self.keys.retain(|key| key.id != id);
         self.keys.len() != before
     }
+
+    /// Adds a user with this password; false (and nothing changed) if the name is taken.
+    pub(crate) fn add_user(&mut self, name: &str, password: &str) -> bool {
+        if self.users.contains_key(name) {
+            return false;
+        }
+        self.users.insert(name.to_owned(), password.to_owned());
+        true
+    }
+
+    /// Whether `password` is the user's current password (false for an unknown user).
+    pub(crate) fn is_user_password(&self, name: &str, password: &str) -> bool {
+        self.users
+            .get(name)
+            .is_some_and(|stored| stored == password)
+    }
+
+    /// Replaces the user's password with `new` if `current` is still its password (checked
+    /// and changed in one step); false, and nothing changed, otherwise.
+    pub(crate) fn change_user_password(&mut self, name: &str, current: &str, new: &str) -> bool {
+        match self.users.get_mut(name) {
+            Some(stored) if stored == current => {
+                new.clone_into(stored);
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 fn random_alphanumerics(n: usize) -> String {
@@ -189,5 +222,21 @@ mod tests {
         assert!(!store.revoke(ADMIN_ID));
         store.revoke_admin_key();
         assert_eq!(store.caller(&admin), None);
+    }
+
+    #[test]
+    fn a_user_name_is_taken_once_and_only_the_current_password_matches() {
+        let mut store = Store::new();
+        assert!(store.add_user("app", "first-password"));
+        assert!(!store.add_user("app", "other-password"));
+        assert!(store.is_user_password("app", "first-password"));
+        assert!(!store.is_user_password("app", "other-password"));
+        assert!(!store.is_user_password("nobody", "first-password"));
+        assert!(!store.change_user_password("app", "wrong-password", "second-password"));
+        assert!(store.is_user_password("app", "first-password"));
+        assert!(store.change_user_password("app", "first-password", "second-password"));
+        assert!(!store.is_user_password("app", "first-password"));
+        assert!(store.is_user_password("app", "second-password"));
+        assert!(!store.change_user_password("nobody", "first-password", "x-password"));
     }
 }

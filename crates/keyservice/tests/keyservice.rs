@@ -1,8 +1,10 @@
 //! The key service over real HTTP on 127.0.0.1, with hyper's client and a raw socket.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Method, Request};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -29,7 +31,7 @@ impl Answer {
     }
 }
 
-/// Sends one request with a fresh client (no pooled connection carries over between calls).
+/// Sends one request as `key` (a bearer key), with a fresh client.
 async fn send(
     service: &KeyService,
     method: Method,
@@ -37,12 +39,25 @@ async fn send(
     key: Option<&str>,
     body: Option<&str>,
 ) -> Result<Answer, hyper_util::client::legacy::Error> {
+    let authorization = key.map(|key| format!("Bearer {key}"));
+    send_authorized(service, method, path, authorization, body).await
+}
+
+/// Sends one request with this `Authorization` header, with a fresh client (no pooled
+/// connection carries over between calls).
+async fn send_authorized(
+    service: &KeyService,
+    method: Method,
+    path: &str,
+    authorization: Option<String>,
+    body: Option<&str>,
+) -> Result<Answer, hyper_util::client::legacy::Error> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut request = Request::builder()
         .method(method)
         .uri(format!("{}{path}", service.base_url()));
-    if let Some(key) = key {
-        request = request.header(AUTHORIZATION, format!("Bearer {key}"));
+    if let Some(authorization) = authorization {
+        request = request.header(AUTHORIZATION, authorization);
     }
     if body.is_some() {
         request = request.header(CONTENT_TYPE, "application/json");
@@ -71,6 +86,32 @@ async fn call(
     send(service, method, path, key, body)
         .await
         .unwrap_or_else(|error| panic!("no answer to {path}: {error:?}"))
+}
+
+/// Sends one request as user `name` with `password` (Basic authentication).
+async fn call_as_user(
+    service: &KeyService,
+    method: Method,
+    path: &str,
+    (name, password): (&str, &str),
+    body: Option<&str>,
+) -> Answer {
+    let authorization = format!("Basic {}", BASE64.encode(format!("{name}:{password}")));
+    send_authorized(service, method, path, Some(authorization), body)
+        .await
+        .unwrap_or_else(|error| panic!("no answer to {path}: {error:?}"))
+}
+
+/// `PUT /v1/users/<name>/password` with `new`, as user `as_user`.
+async fn change_password(
+    service: &KeyService,
+    name: &str,
+    as_user: (&str, &str),
+    new: &str,
+) -> Answer {
+    let path = format!("/v1/users/{name}/password");
+    let body = json!({ "password": new }).to_string();
+    call_as_user(service, Method::PUT, &path, as_user, Some(&body)).await
 }
 
 /// `POST /v1/keys` with `name`, as `key`.
@@ -473,4 +514,303 @@ async fn nothing_recorded_holds_a_key_and_dropping_stops_the_service() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert!(refused, "the service still listens after being dropped");
+}
+
+#[tokio::test]
+async fn the_admin_key_creates_users_once_and_other_keys_may_not() {
+    let service = KeyService::start().await.unwrap();
+    let admin = service.admin_key();
+    let body = json!({"name": "app.svc_1-a", "password": "First-Password-1"}).to_string();
+    let answer = call(
+        &service,
+        Method::POST,
+        "/v1/users",
+        Some(&admin),
+        Some(&body),
+    )
+    .await;
+    assert_eq!(answer.status, 201);
+    assert_eq!(answer.json(), json!({"name": "app.svc_1-a"}));
+    assert!(service.is_user_password("app.svc_1-a", "First-Password-1"));
+
+    let again = json!({"name": "app.svc_1-a", "password": "Other-Password-2"}).to_string();
+    let answer = call(
+        &service,
+        Method::POST,
+        "/v1/users",
+        Some(&admin),
+        Some(&again),
+    )
+    .await;
+    assert_eq!(answer.status, 409);
+    assert!(answer.json()["error"].is_string());
+    assert!(service.is_user_password("app.svc_1-a", "First-Password-1"));
+
+    let minted = service.mint("not admin");
+    let other = json!({"name": "other", "password": "First-Password-1"}).to_string();
+    let answer = call(
+        &service,
+        Method::POST,
+        "/v1/users",
+        Some(&minted.key),
+        Some(&other),
+    )
+    .await;
+    assert_eq!(answer.status, 403);
+    for key in [None, Some("sk_live_made_up")] {
+        let answer = call(&service, Method::POST, "/v1/users", key, Some(&other)).await;
+        assert_eq!(answer.status, 401);
+    }
+    assert!(!service.is_user_password("other", "First-Password-1"));
+
+    // A user's own credentials are not a key.
+    let basic = ("app.svc_1-a", "First-Password-1");
+    let answer = call_as_user(&service, Method::POST, "/v1/users", basic, Some(&other)).await;
+    assert_eq!(answer.status, 401);
+}
+
+#[tokio::test]
+async fn bad_user_bodies_are_400_without_quoting_them() {
+    let service = KeyService::start().await.unwrap();
+    let admin = service.admin_key();
+    let long_name = json!({"name": "n".repeat(65), "password": "Password-123"}).to_string();
+    let long_password = json!({"name": "app", "password": "p".repeat(257)}).to_string();
+    for body in [
+        "",
+        "not json",
+        r#"{"name": "app"}"#,
+        r#"{"name": "", "password": "Password-123"}"#,
+        r#"{"name": "a/b", "password": "Password-123"}"#,
+        r#"{"name": "app", "password": "Pass-12"}"#,
+        r#"{"name": "app", "password": 12345678}"#,
+        long_name.as_str(),
+        long_password.as_str(),
+    ] {
+        let answer = call(
+            &service,
+            Method::POST,
+            "/v1/users",
+            Some(&admin),
+            Some(body),
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{body}");
+        let message = answer.json()["error"].as_str().unwrap().to_owned();
+        assert!(
+            !message.contains("Password-123") && !message.contains("Pass-12"),
+            "{message}"
+        );
+    }
+    let longest = json!({"name": "n".repeat(64), "password": "p".repeat(256)}).to_string();
+    let answer = call(
+        &service,
+        Method::POST,
+        "/v1/users",
+        Some(&admin),
+        Some(&longest),
+    )
+    .await;
+    assert_eq!(answer.status, 201);
+
+    assert!(service.add_user("app", "Password-123"));
+    for body in [
+        "",
+        "[]",
+        r#"{"password": "short"}"#,
+        r#"{"new": "Password-456"}"#,
+    ] {
+        let answer = change_password_raw(&service, "app", ("app", "Password-123"), body).await;
+        assert_eq!(answer.status, 400, "{body}");
+    }
+    assert!(service.is_user_password("app", "Password-123"));
+}
+
+/// `PUT /v1/users/<name>/password` with a body as it is.
+async fn change_password_raw(
+    service: &KeyService,
+    name: &str,
+    as_user: (&str, &str),
+    body: &str,
+) -> Answer {
+    let path = format!("/v1/users/{name}/password");
+    call_as_user(service, Method::PUT, &path, as_user, Some(body)).await
+}
+
+#[tokio::test]
+async fn a_user_changes_its_own_password_and_the_old_one_stops_working() {
+    let service = KeyService::start().await.unwrap();
+    assert!(service.add_user("app", "First-Password-1"));
+    assert!(
+        !service.add_user("app", "Other-Password-2"),
+        "the name is taken"
+    );
+
+    let answer = call_as_user(
+        &service,
+        Method::GET,
+        "/v1/users/me",
+        ("app", "First-Password-1"),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json(), json!({"name": "app"}));
+
+    let answer = change_password(
+        &service,
+        "app",
+        ("app", "First-Password-1"),
+        "Second:Password-2",
+    )
+    .await;
+    assert_eq!(answer.status, 204);
+    assert!(answer.body.is_empty());
+    assert!(service.is_user_password("app", "Second:Password-2"));
+    assert!(!service.is_user_password("app", "First-Password-1"));
+
+    // The old password is refused everywhere; the new one (with a colon) logs in.
+    let answer = call_as_user(
+        &service,
+        Method::GET,
+        "/v1/users/me",
+        ("app", "First-Password-1"),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(
+        answer.headers[WWW_AUTHENTICATE],
+        r#"Basic realm="rotation-keyservice""#
+    );
+    assert_eq!(
+        answer.json(),
+        json!({"error": "invalid user name or password"})
+    );
+    let answer = change_password(
+        &service,
+        "app",
+        ("app", "First-Password-1"),
+        "Third-Password-3",
+    )
+    .await;
+    assert_eq!(answer.status, 401);
+    let answer = call_as_user(
+        &service,
+        Method::GET,
+        "/v1/users/me",
+        ("app", "Second:Password-2"),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert!(service.is_user_password("app", "Second:Password-2"));
+
+    assert_eq!(
+        service.requests(),
+        [
+            "GET /v1/users/me 200",
+            "PUT /v1/users/app/password 204",
+            "GET /v1/users/me 401",
+            "PUT /v1/users/app/password 401",
+            "GET /v1/users/me 200",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn wrong_missing_or_bearer_credentials_are_401_and_another_user_is_403() {
+    let service = KeyService::start().await.unwrap();
+    assert!(service.add_user("app", "App-Password-1"));
+    assert!(service.add_user("other", "Other-Password-2"));
+
+    for credentials in [
+        ("app", "wrong-password"),
+        ("nobody", "App-Password-1"),
+        ("", ""),
+    ] {
+        let answer = call_as_user(&service, Method::GET, "/v1/users/me", credentials, None).await;
+        assert_eq!(answer.status, 401, "{credentials:?}");
+        let answer = change_password(&service, "app", credentials, "New-Password-3").await;
+        assert_eq!(answer.status, 401, "{credentials:?}");
+    }
+    let admin = service.admin_key();
+    for key in [None, Some(admin.as_str())] {
+        let answer = call(&service, Method::GET, "/v1/users/me", key, None).await;
+        assert_eq!(answer.status, 401);
+        let body = json!({"password": "New-Password-3"}).to_string();
+        let answer = call(
+            &service,
+            Method::PUT,
+            "/v1/users/app/password",
+            key,
+            Some(&body),
+        )
+        .await;
+        assert_eq!(answer.status, 401);
+    }
+
+    // Authenticated, but as someone else: refused before the body is read, nothing changed.
+    let answer = change_password(
+        &service,
+        "app",
+        ("other", "Other-Password-2"),
+        "New-Password-3",
+    )
+    .await;
+    assert_eq!(answer.status, 403);
+    assert!(answer.json()["error"].is_string());
+    let answer = change_password_raw(&service, "nobody", ("other", "Other-Password-2"), "").await;
+    assert_eq!(answer.status, 403);
+    assert!(service.is_user_password("app", "App-Password-1"));
+    assert!(service.is_user_password("other", "Other-Password-2"));
+}
+
+#[tokio::test]
+async fn faults_apply_to_user_routes_and_nothing_recorded_holds_a_password() {
+    let service = KeyService::start().await.unwrap();
+    assert!(service.add_user("app", "App-Password-1"));
+    service.fail_next(1, 503, None, Some("PUT"), Some("/v1/users/"));
+    service.drop_after_work_next(1, Some("PUT"), Some("/v1/users/app/password"));
+
+    let answer =
+        change_password(&service, "app", ("app", "App-Password-1"), "New-Password-2").await;
+    assert_eq!(answer.status, 503);
+    assert!(
+        service.is_user_password("app", "App-Password-1"),
+        "a failed request changes nothing"
+    );
+
+    let authorization = format!("Basic {}", BASE64.encode("app:App-Password-1"));
+    let body = json!({"password": "New-Password-2"}).to_string();
+    let dropped = send_authorized(
+        &service,
+        Method::PUT,
+        "/v1/users/app/password",
+        Some(authorization),
+        Some(&body),
+    )
+    .await;
+    assert!(dropped.is_err(), "expected no answer");
+    assert!(
+        service.is_user_password("app", "New-Password-2"),
+        "the change was made"
+    );
+
+    let answer = call_as_user(
+        &service,
+        Method::GET,
+        "/v1/users/me",
+        ("app", "New-Password-2"),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    let log = service.requests().join("\n");
+    assert_eq!(
+        log,
+        "PUT /v1/users/app/password 503 injected\n\
+         PUT /v1/users/app/password dropped after 204\n\
+         GET /v1/users/me 200"
+    );
+    assert!(!log.contains("Password") && !format!("{service:?}").contains("Password"));
 }
