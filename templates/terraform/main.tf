@@ -305,7 +305,7 @@ resource "aws_lambda_function" "this" {
       error_message = "postgres-multi-user and mysql-multi-user need master_secret_arn (the secret named by masterarn)."
     }
     precondition {
-      condition     = var.master_secret_arn == null || contains(["postgres-multi-user", "mysql-multi-user", "replica-fanout", "api-key"], var.rotator)
+      condition     = var.master_secret_arn == null || contains(["postgres-multi-user", "mysql-multi-user", "replica-fanout", "api-key", "custom"], var.rotator)
       error_message = "Single-user rotators never read a master secret; leave master_secret_arn null."
     }
     precondition {
@@ -317,8 +317,12 @@ resource "aws_lambda_function" "this" {
       error_message = "rotation_strategy multi-user needs master_secret_arn."
     }
     precondition {
-      condition     = var.rotator == "replica-fanout" || (var.rotation_strategy == null && var.replica_wait_seconds == null && var.replica_concurrency == null && length(var.linked_secret_arns) == 0)
-      error_message = "rotation_strategy, replica_wait_seconds, replica_concurrency and linked_secret_arns apply to replica-fanout only."
+      condition     = var.rotator == "replica-fanout" || (var.rotation_strategy == null && var.replica_wait_seconds == null && var.replica_concurrency == null)
+      error_message = "rotation_strategy, replica_wait_seconds and replica_concurrency apply to replica-fanout only."
+    }
+    precondition {
+      condition     = length(var.linked_secret_arns) == 0 || contains(["replica-fanout", "custom"], var.rotator)
+      error_message = "linked_secret_arns apply to replica-fanout (its replicaSecretArns) and custom only."
     }
     precondition {
       condition     = var.linked_secrets_kms_key_arn == null || length(var.linked_secret_arns) > 0
@@ -331,6 +335,10 @@ resource "aws_lambda_function" "this" {
     precondition {
       condition     = contains(["mysql-single-user", "mysql-multi-user", "replica-fanout"], var.rotator) || (var.username_character_limit == null && var.mysql_retain_current_password == null)
       error_message = "username_character_limit and mysql_retain_current_password apply to the MySQL rotators (and replica-fanout) only."
+    }
+    precondition {
+      condition     = !contains(["api-key", "custom"], var.rotator) || (var.database_connect_timeout == null && var.database_statement_timeout == null)
+      error_message = "database_connect_timeout and database_statement_timeout apply to the database rotators; api-key and custom read neither."
     }
     precondition {
       condition     = (length(var.vpc_subnet_ids) > 0) == (length(var.vpc_security_group_ids) > 0)

@@ -15,17 +15,17 @@ variable "function_name" {
 }
 
 variable "rotator" {
-  description = "Which rotator binary the zip holds; it also selects the permissions."
+  description = "Which rotator binary the zip holds; it also selects the permissions. custom: a rotator of your own (e.g. from `cargo xtask new`), with the base permissions plus master_secret_arn and linked_secret_arns if given."
   type        = string
 
   validation {
-    condition     = contains(["postgres-single-user", "postgres-multi-user", "mysql-single-user", "mysql-multi-user", "replica-fanout", "api-key"], var.rotator)
-    error_message = "rotator: one of postgres-single-user, postgres-multi-user, mysql-single-user, mysql-multi-user, replica-fanout, api-key."
+    condition     = contains(["postgres-single-user", "postgres-multi-user", "mysql-single-user", "mysql-multi-user", "replica-fanout", "api-key", "custom"], var.rotator)
+    error_message = "rotator: one of postgres-single-user, postgres-multi-user, mysql-single-user, mysql-multi-user, replica-fanout, api-key, custom."
   }
 }
 
 variable "filename" {
-  description = "Local path of the zip built by `cargo xtask package`, e.g. target/lambda/arm64/postgres-single-user/bootstrap.zip. Give this or s3_bucket and s3_key."
+  description = "Local path of the zip built by `cargo xtask package`, e.g. target/lambda/arm64/postgres-single-user/bootstrap.zip (custom: the generated crate's target/lambda/<name>/bootstrap.zip). Give this or s3_bucket and s3_key."
   type        = string
   default     = null
 }
@@ -151,7 +151,7 @@ variable "kms_key_arn" {
 # ---- Related secrets ----------------------------------------------------------------------------
 
 variable "master_secret_arn" {
-  description = "Secret named by the rotated secret's masterarn (AWS's masterSecretArn): GetSecretValue. Required by the multi-user rotators; optional for replica-fanout; for api-key the admin secret named by adminarn."
+  description = "Secret named by the rotated secret's masterarn (AWS's masterSecretArn): GetSecretValue. Required by the multi-user rotators; optional for replica-fanout; for api-key the admin secret named by adminarn; optional for custom (a secret its rotator reads with StepContext::other_secret)."
   type        = string
   default     = null
 }
@@ -163,7 +163,7 @@ variable "master_secret_kms_key_arn" {
 }
 
 variable "linked_secret_arns" {
-  description = "replica-fanout only: the linked secrets named by replicaSecretArns (GetSecretValue and PutSecretValue)."
+  description = "replica-fanout and custom only (GetSecretValue and PutSecretValue): replica-fanout's linked secrets named by replicaSecretArns; the secrets a custom rotator writes with StepContext::put_other_secret_current."
   type        = list(string)
   default     = []
 }
@@ -199,7 +199,7 @@ variable "endpoint" {
   }
 }
 
-# ---- Passwords (database rotators) --------------------------------------------------------------
+# ---- Passwords (database rotators, custom) ------------------------------------------------------
 
 variable "password_length" {
   description = "PASSWORD_LENGTH, 1 to 4096. Null: 32."
@@ -213,7 +213,7 @@ variable "password_length" {
 }
 
 variable "exclude_characters" {
-  description = "EXCLUDE_CHARACTERS (AWS's excludeCharacters). Null: the rotator's default for its engine. An empty string sets the variable empty: exclude nothing."
+  description = "EXCLUDE_CHARACTERS (AWS's excludeCharacters). Null: the rotator's default for its engine (custom: the one its from_env gives). An empty string sets the variable empty: exclude nothing."
   type        = string
   default     = null
 }
@@ -251,7 +251,7 @@ variable "require_each_included_type" {
 # ---- Database rotators --------------------------------------------------------------------------
 
 variable "database_connect_timeout" {
-  description = "DATABASE_CONNECT_TIMEOUT in seconds, 0.1 to 60. Null: 5."
+  description = "DATABASE_CONNECT_TIMEOUT in seconds, 0.1 to 60 (not custom). Null: 5."
   type        = number
   default     = null
 
@@ -262,7 +262,7 @@ variable "database_connect_timeout" {
 }
 
 variable "database_statement_timeout" {
-  description = "DATABASE_STATEMENT_TIMEOUT in seconds, 0.1 to 300. Null: 10."
+  description = "DATABASE_STATEMENT_TIMEOUT in seconds, 0.1 to 300 (not custom). Null: 10."
   type        = number
   default     = null
 

@@ -1,6 +1,6 @@
 //! Running cargo itself, and where its outputs land.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
@@ -21,7 +21,27 @@ fn cargo() -> Command {
 /// Runs `cargo <args>`, echoing the command, and fails if it fails.
 pub fn run(args: &[&str]) -> anyhow::Result<()> {
     eprintln!("$ cargo {}", args.join(" "));
-    let status = cargo()
+    checked(cargo(), args)
+}
+
+/// Runs `cargo <args>` in `dir`, a crate outside this workspace, with this workspace's target
+/// directory (so that it reuses what the workspace compiled, and finds the stack's venv there),
+/// echoing the command, and fails if it fails.
+pub fn run_in(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let target = std::path::absolute(target_dir())?;
+    eprintln!(
+        "$ (cd {} && CARGO_TARGET_DIR={} cargo {})",
+        dir.display(),
+        target.display(),
+        args.join(" ")
+    );
+    let mut command = cargo();
+    command.current_dir(dir).env("CARGO_TARGET_DIR", target);
+    checked(command, args)
+}
+
+fn checked(mut command: Command, args: &[&str]) -> anyhow::Result<()> {
+    let status = command
         .args(args)
         .status()
         .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;

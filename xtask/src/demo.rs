@@ -4,6 +4,10 @@
 //! creates a user and its secret, rotates it through the real binary under the Lambda Runtime
 //! API, and shows the labels before and after, which password logs in, and the time of each
 //! step.
+//!
+//! `cargo xtask demo --zip <arch>` runs the same rotations with the binaries inside the zips
+//! of `cargo xtask package` instead, so that what ships is what was seen working (arm64 ones
+//! through qemu-user on an x86_64 machine).
 
 use std::collections::BTreeMap;
 
@@ -11,16 +15,18 @@ use anyhow::{Context, bail};
 use rotation_local::RotationDriver;
 use rotation_stack::{Lifetime, Stack};
 
-use crate::cargo;
 use crate::scenario::{self, Strategy, Target};
+use crate::{cargo, package};
 
 const INITIAL_PASSWORD: &str = "Demo-Initial-Password-1";
 
 /// Runs the demo.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    if !args.is_empty() {
-        bail!("usage: cargo xtask demo");
-    }
+    let zip_arch = match args {
+        [] => None,
+        [flag, arch] if flag == "--zip" => Some(arch.as_str()),
+        _ => bail!("usage: cargo xtask demo [--zip arm64|x86_64]"),
+    };
     let binaries = [
         "postgres-single-user",
         "postgres-multi-user",
@@ -29,7 +35,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "replica-fanout",
         "api-key",
     ]
-    .map(|name| cargo::build_release(name).map(|path| (name, path)));
+    .map(|name| {
+        let path = match zip_arch {
+            None => cargo::build_release(name),
+            Some(arch) => package::unpack(arch, name),
+        };
+        path.map(|path| (name, path))
+    });
     let binaries: BTreeMap<&str, std::path::PathBuf> =
         binaries.into_iter().collect::<Result<_, _>>()?;
     println!("== starting a private local stack (moto, PostgreSQL and MariaDB, both with TLS)");

@@ -7,8 +7,12 @@
 mod bench;
 mod cargo;
 mod demo;
+mod new;
+mod package;
+mod programs;
 mod scenario;
 mod stack;
+mod templates;
 mod test;
 
 use std::process::ExitCode;
@@ -21,9 +25,18 @@ commands:
                running one, and print its variables (eval \"$(cargo xtask stack up)\")
   stack env    print `export NAME='value'` lines for the running stack
   stack down   stop the local stack and delete its data
-  demo         run a rotation end to end against the local stack
+  demo [--zip arm64|x86_64]
+               run rotations end to end against the local stack, with release builds or with
+               the binaries in the zips of `package` (arm64 ones through qemu-user)
   test         run the test suite
-  bench [ROTATOR...]  run the benchmarks (all four rotators, or those named)";
+  bench [ROTATOR...]  run the benchmarks (all four rotators, or those named)
+  new <name> [--dir <path>] [--git <url>]
+               a new rotator crate from templates/starter (in ./<name> unless --dir), with the
+               framework crates by path from this checkout, or from the git repository <url>
+  package [ROTATOR...] [--arch arm64|x86_64]
+               build the Lambda zips with cargo-lambda (every rotator, both architectures, or
+               those named) into target/lambda/<arch>/<rotator>/bootstrap.zip
+  templates    check the deployment templates (cfn-lint, checkov, terraform fmt)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,6 +49,9 @@ fn main() -> ExitCode {
         "demo" => demo::run(&args[1..]),
         "test" => test::run(&args[1..]),
         "bench" => bench::run(&args[1..]),
+        "package" => package::run(&args[1..]),
+        "templates" => templates::run(&args[1..]),
+        "new" => new::run(&args[1..]),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

@@ -1,9 +1,11 @@
 //! `cargo xtask test`: everything CI runs, from a clean clone.
 //!
-//! Formatting and lints first (cheap, and the most common failure), then the rotator binaries
-//! the end-to-end tests drive, then every test of the workspace: unit tests, doc tests, the
-//! local driver's tests, and the end-to-end tests against a private moto and PostgreSQL that
-//! each test binary starts for itself (the first run installs moto in a venv under `target/`).
+//! Formatting and lints first (cheap, and the most common failure; the deployment templates'
+//! too), then the rotator binaries the end-to-end tests drive, then every test of the
+//! workspace: unit tests, doc tests, the local driver's tests, and the end-to-end tests against
+//! a private moto and PostgreSQL that each test binary starts for itself (the first run
+//! installs moto in a venv under `target/`), and last a rotator crate generated from the
+//! starter template, built and tested on its own.
 
 use anyhow::bail;
 
@@ -25,6 +27,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         bail!("usage: cargo xtask test");
     }
     cargo::run(&["fmt", "--all", "--check"])?;
+    // The deployment templates: cfn-lint, checkov, terraform fmt.
+    crate::templates::check()?;
     cargo::run(&[
         "clippy",
         "--workspace",
@@ -41,6 +45,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     // Plain `cargo test` builds examples as ordinary binaries (the local driver's tests run
     // one) and runs the doc tests; `--all-targets` would build examples as test binaries.
     cargo::run(&["test", "--workspace"])?;
+    // A rotator generated from templates/starter builds, passes the contract and lints clean.
+    crate::new::check_starter()?;
     println!("cargo xtask test: every check passed");
     Ok(())
 }

@@ -19,7 +19,7 @@ use crate::{StackError, stack_dir};
 /// use rotation_stack::PythonTool;
 ///
 /// const LINT: PythonTool = PythonTool::new("template-lint", &["cfn-lint==1.58.0"], "cfn-lint");
-/// # fn main() -> Result<(), rotation_stack::StackError> {
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let cfn_lint = LINT.ensure()?; // <stack dir>/venv-template-lint/bin/cfn-lint
 /// std::process::Command::new(cfn_lint).arg("template.yaml").status()?;
 /// # Ok(())
@@ -111,20 +111,25 @@ impl PythonTool {
 
     fn create(&self, dir: &Path, log: &Path) -> Result<(), StackError> {
         if dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(StackError::io("removing unfinished venv", dir))?;
+            std::fs::remove_dir_all(dir)
+                .map_err(StackError::io("removing unfinished venv", dir))?;
         }
         // Each attempt starts a fresh log, so that its tail explains this failure.
         File::create(log).map_err(StackError::io("creating", log))?;
         let started = std::time::Instant::now();
         tracing::info!(venv = %dir.display(), tool = self.name, "creating a Python venv (once)");
         let python = std::env::var("ROTATION_STACK_PYTHON").unwrap_or_else(|_| "python3".into());
-        let created = run_logged(Command::new(&python).arg("-m").arg("venv").arg(dir), None, log)
-            .map_err(|error| match error.kind() {
-                std::io::ErrorKind::NotFound => StackError::PythonMissing {
-                    python: python.clone(),
-                },
-                _ => StackError::io("running", &python)(error),
-            })?;
+        let created = run_logged(
+            Command::new(&python).arg("-m").arg("venv").arg(dir),
+            None,
+            log,
+        )
+        .map_err(|error| match error.kind() {
+            std::io::ErrorKind::NotFound => StackError::PythonMissing {
+                python: python.clone(),
+            },
+            _ => StackError::io("running", &python)(error),
+        })?;
         if !created {
             return Err(StackError::VenvCreate {
                 venv: dir.to_path_buf(),
