@@ -20,6 +20,16 @@ locals {
   any_interface = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-interface/*"
   via_service   = "secretsmanager.${local.region}.${local.dns_suffix}"
 
+  # One KMS statement per key given: the rotated secrets' (read and write), the master secret's
+  # (read) and the linked secrets' (read and write).
+  kms_grants = {
+    for sid, grant in {
+      RotatedSecretsKey = { key = var.kms_key_arn, actions = ["kms:Decrypt", "kms:GenerateDataKey"] }
+      MasterSecretKey   = { key = var.master_secret_kms_key_arn, actions = ["kms:Decrypt"] }
+      LinkedSecretsKey  = { key = var.linked_secrets_kms_key_arn, actions = ["kms:Decrypt", "kms:GenerateDataKey"] }
+    } : sid => grant if grant.key != null
+  }
+
   by_arns = length(var.secret_arns) > 0
   by_tag  = var.secret_tag_key != null
   in_vpc  = length(var.vpc_subnet_ids) > 0
@@ -98,13 +108,14 @@ data "aws_iam_policy_document" "execution" {
     }
   }
 
+  # The KMS keys of the rotated, master and linked secrets, each used only through Secrets Manager.
   dynamic "statement" {
-    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    for_each = local.kms_grants
     content {
-      sid       = "RotatedSecretsKey"
+      sid       = statement.key
       effect    = "Allow"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [statement.value]
+      actions   = statement.value.actions
+      resources = [statement.value.key]
 
       condition {
         test     = "StringEquals"
@@ -125,44 +136,12 @@ data "aws_iam_policy_document" "execution" {
   }
 
   dynamic "statement" {
-    for_each = var.master_secret_kms_key_arn == null ? [] : [var.master_secret_kms_key_arn]
-    content {
-      sid       = "MasterSecretKey"
-      effect    = "Allow"
-      actions   = ["kms:Decrypt"]
-      resources = [statement.value]
-
-      condition {
-        test     = "StringEquals"
-        variable = "kms:ViaService"
-        values   = [local.via_service]
-      }
-    }
-  }
-
-  dynamic "statement" {
     for_each = length(var.linked_secret_arns) == 0 ? [] : [var.linked_secret_arns]
     content {
       sid       = "UpdateLinkedSecrets"
       effect    = "Allow"
       actions   = ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]
       resources = statement.value
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.linked_secrets_kms_key_arn == null ? [] : [var.linked_secrets_kms_key_arn]
-    content {
-      sid       = "LinkedSecretsKey"
-      effect    = "Allow"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [statement.value]
-
-      condition {
-        test     = "StringEquals"
-        variable = "kms:ViaService"
-        values   = [local.via_service]
-      }
     }
   }
 
