@@ -622,3 +622,289 @@ async fn no_password_reaches_the_rotator_output_or_the_database_log() {
 }
 
 rotation_e2e::database_scenarios!(Rotator::PostgresMultiUser);
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12, points 2 and 4 (PostgreSQL): what the database user controls (its role's settings,
+// its database's settings, the names it picks) is data to the master session, never code; and
+// setSecret changes only the pending user.
+// ---------------------------------------------------------------------------------------------
+
+mod trust {
+    use super::*;
+    use sqlx::Connection;
+    use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+
+    /// A session of a user kept open (a client that stays connected through a rotation).
+    async fn open_session(port: u16, user: &str, password: &str) -> Result<PgConnection, String> {
+        let options = PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(port)
+            .username(user)
+            .password(password)
+            .database("postgres")
+            .ssl_mode(PgSslMode::Disable);
+        PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// A query run by the superuser, first column as text.
+    async fn su(sql: String) -> Option<String> {
+        let pg = &stack().postgres;
+        text_as(pg.port(), pg.superuser(), pg.superuser_password(), &sql).await
+    }
+
+    /// A role's settings as `database:name=value` lines (`*` for every database), sorted,
+    /// without the `role` setting that makes a clone act as its original.
+    fn settings_of(role: &str) -> String {
+        format!(
+            "SELECT coalesce(string_agg(coalesce(d.datname::text, '*') || ':' || c, E'\\n' \
+             ORDER BY coalesce(d.datname::text, '*') || ':' || c), '') \
+             FROM pg_db_role_setting s LEFT JOIN pg_database d ON d.oid = s.setdatabase, \
+             unnest(s.setconfig) c \
+             WHERE s.setrole = (SELECT oid FROM pg_roles WHERE rolname = {}) \
+             AND c NOT LIKE 'role=%'",
+            quote_literal(role)
+        )
+    }
+
+    /// A role's attributes as one line.
+    fn attributes_of(role: &str) -> String {
+        format!(
+            "SELECT concat_ws(' ', rolsuper, rolcreatedb, rolcreaterole, rolcanlogin, \
+             rolconnlimit, coalesce(rolvaliduntil::text, 'never')) \
+             FROM pg_roles WHERE rolname = {}",
+            quote_literal(role)
+        )
+    }
+
+    async fn role_count(name: &str) -> String {
+        su(format!(
+            "SELECT count(*)::text FROM pg_roles WHERE rolname = {}",
+            quote_literal(name)
+        ))
+        .await
+        .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_backslash_quote_payload_in_a_role_setting_never_runs_as_the_master() {
+        let world = World::new().await;
+        let pg = world.postgres();
+        let role = unique("victim_");
+        let password = unique("Initial-Pass-");
+        create_role(pg, &role, &password).await;
+        let database = unique("appdb_");
+        admin(
+            pg,
+            &[format!(
+                "CREATE DATABASE {} OWNER {}",
+                quote_ident(&database),
+                quote_ident(&role)
+            )],
+        )
+        .await;
+        // Everything below is done by the user itself, with no privilege but owning its
+        // database: standard_conforming_strings off there (where the master session opens),
+        // and two settings of its own role whose values end a literal written with only the
+        // single quote doubled.
+        let pwned = unique("pwned_");
+        let creates_a_role = format!("x\\'; CREATE ROLE {pwned} SUPERUSER LOGIN; --");
+        let makes_itself_superuser =
+            format!("y\\'; ALTER ROLE {} SUPERUSER; --", quote_ident(&role));
+        run_as(
+            pg.port(),
+            &role,
+            &password,
+            &[
+                &format!(
+                    "ALTER DATABASE {} SET standard_conforming_strings = off",
+                    quote_ident(&database)
+                ),
+                &format!(
+                    "ALTER ROLE {} SET application_name = {}",
+                    quote_ident(&role),
+                    quote_literal(&creates_a_role)
+                ),
+                &format!(
+                    "ALTER ROLE {} IN DATABASE {} SET application_name = {}",
+                    quote_ident(&role),
+                    quote_ident(&database),
+                    quote_literal(&makes_itself_superuser)
+                ),
+            ],
+        )
+        .await
+        .expect("a user may set these on itself and on the database it owns");
+        let master = world.master_secret().await;
+        let mut secret = secret_json(pg, &role, &password);
+        secret["dbname"] = json!(database);
+        secret["masterarn"] = json!(master);
+        let arn = world
+            .create_secret(&unique("payload-"), &secret.to_string())
+            .await;
+
+        let function = world.function(BIN, &[]).await;
+        let report = world.driver.rotate(&function, &arn).await.unwrap();
+
+        assert_eq!(role_count(&pwned).await, "0", "the payload created a role");
+        assert_eq!(
+            su(attributes_of(&role))
+                .await
+                .unwrap_or_default()
+                .split(' ')
+                .next(),
+            Some("f"),
+            "the payload made the user a superuser"
+        );
+        // The rotation either copies the settings verbatim or fails clearly; here it copies.
+        assert!(report.succeeded(), "{report}");
+        let expected = su(settings_of(&role)).await;
+        assert!(
+            expected
+                .as_deref()
+                .unwrap_or_default()
+                .contains(&creates_a_role),
+            "{expected:?}"
+        );
+        assert_eq!(su(settings_of(&clone_of(&role))).await, expected);
+        let current = world.value(&arn, "AWSCURRENT").await.unwrap();
+        login(pg.port(), &clone_of(&role), &password_of(&current))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn hostile_names_and_setting_values_are_copied_verbatim_in_both_directions() {
+        let world = World::new().await;
+        let pg = world.postgres();
+        let role = unique("o'k\"; \\ü_");
+        let password = unique("Initial-Pass-");
+        create_role(pg, &role, &password).await;
+        let database = unique("d'b\"; \\ö ");
+        let r = quote_ident(&role);
+        admin(
+            pg,
+            &[
+                format!("CREATE DATABASE {} OWNER {r}", quote_ident(&database)),
+                format!(
+                    "ALTER DATABASE {} SET standard_conforming_strings = off",
+                    quote_ident(&database)
+                ),
+                format!(
+                    "ALTER ROLE {r} SET application_name = {}",
+                    quote_literal("a'b\\'c; \\\\ d\\n ü -- /*")
+                ),
+                format!(
+                    "ALTER ROLE {r} IN DATABASE {} SET search_path = {}, {}, {}",
+                    quote_ident(&database),
+                    quote_literal("sch'ema"),
+                    quote_literal("back\\slash\\'; x"),
+                    quote_literal("\"quoted\", ü")
+                ),
+                format!("ALTER ROLE {r} SET statement_timeout = '5s'"),
+                format!(
+                    "ALTER ROLE {r} SET \"myapp.tenant\" = {}",
+                    quote_literal("t\\'; DROP ROLE x; --")
+                ),
+            ],
+        )
+        .await;
+        let master = world.master_secret().await;
+        let mut secret = secret_json(pg, &role, &password);
+        secret["dbname"] = json!(database);
+        secret["masterarn"] = json!(master);
+        let arn = world
+            .create_secret(&unique("hostile-"), &secret.to_string())
+            .await;
+        let expected = su(settings_of(&role)).await;
+        assert_eq!(
+            expected.as_deref().map(|s| s.lines().count()),
+            Some(4),
+            "{expected:?}"
+        );
+        let function = world.function(BIN, &[]).await;
+        for round in 1..=3 {
+            let report = world.driver.rotate(&function, &arn).await.unwrap();
+            assert!(report.succeeded(), "round {round}: {report}");
+            assert_eq!(su(settings_of(&role)).await, expected, "round {round}");
+            assert_eq!(
+                su(settings_of(&clone_of(&role))).await,
+                expected,
+                "round {round}"
+            );
+            let current = world.value(&arn, "AWSCURRENT").await.unwrap();
+            let user = current["username"].as_str().unwrap().to_owned();
+            login(pg.port(), &user, &password_of(&current))
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn set_secret_leaves_the_live_clone_alone_and_repairs_it_when_it_is_pending() {
+        let world = World::new().await;
+        let pg = world.postgres();
+        let (arn, role, first_password) = world.multi_user_with_secret("live").await;
+        let clone = clone_of(&role);
+        let function = world.function(BIN, &[]).await;
+        let report = world.driver.rotate(&function, &arn).await.unwrap();
+        assert!(report.succeeded(), "{report}");
+        let clone_password = password_of(&world.value(&arn, "AWSCURRENT").await.unwrap());
+
+        // The operator changes the original; the clone (AWSCURRENT now) differs from it.
+        let r = quote_ident(&role);
+        admin(
+            pg,
+            &[
+                format!("ALTER ROLE {r} CONNECTION LIMIT 1 VALID UNTIL '2099-01-01 00:00:00+00'"),
+                format!("ALTER ROLE {r} SET lock_timeout = '2s'"),
+            ],
+        )
+        .await;
+        let clone_attributes = su(attributes_of(&clone)).await;
+        let clone_settings = su(settings_of(&clone)).await;
+        assert_ne!(clone_attributes, su(attributes_of(&role)).await);
+
+        // A client of the current user stays connected through the rotation.
+        let held = open_session(pg.port(), &clone, &clone_password)
+            .await
+            .unwrap();
+        let token = world.driver.start_rotation(&arn).await.unwrap();
+        let report = world
+            .driver
+            .run_steps(&function, &arn, &token, &["createSecret", "setSecret"])
+            .await;
+        assert!(report.succeeded(), "{report}");
+        // setSecret changed the original (pending) only: the current user logs in again
+        // while its first session is still open, with the attributes and settings it had.
+        login(pg.port(), &clone, &clone_password)
+            .await
+            .unwrap_or_else(|e| panic!("the current user must keep logging in: {e}"));
+        assert_eq!(su(attributes_of(&clone)).await, clone_attributes);
+        assert_eq!(su(settings_of(&clone)).await, clone_settings);
+        let report = world
+            .driver
+            .run_steps(&function, &arn, &token, &["testSecret", "finishSecret"])
+            .await;
+        assert!(report.succeeded(), "{report}");
+        login(pg.port(), &clone, &clone_password)
+            .await
+            .unwrap_or_else(|e| panic!("AWSPREVIOUS must keep logging in: {e}"));
+        assert_eq!(su(attributes_of(&clone)).await, clone_attributes);
+        assert_ne!(
+            password_of(&world.value(&arn, "AWSCURRENT").await.unwrap()),
+            first_password
+        );
+        drop(held);
+
+        // The next rotation makes the clone pending: now it is brought in line.
+        let report = world.driver.rotate(&function, &arn).await.unwrap();
+        assert!(report.succeeded(), "{report}");
+        assert_eq!(
+            su(attributes_of(&clone)).await,
+            su(attributes_of(&role)).await
+        );
+        assert_eq!(su(settings_of(&clone)).await, su(settings_of(&role)).await);
+    }
+}
