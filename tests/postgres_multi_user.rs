@@ -504,12 +504,39 @@ async fn attributes_settings_and_memberships_reach_the_clone_and_drift_is_repair
         ],
     )
     .await;
+    // The second rotation makes the original pending: the clone is AWSCURRENT, so it keeps
+    // its drift; the original gets the role granted to the clone.
+    let clone_before = su(attributes(clone.clone())).await;
+    let report = world.driver.rotate(&function, &arn).await.unwrap();
+    assert!(report.succeeded(), "{report}");
+    assert_eq!(su(attributes(clone.clone())).await, clone_before);
+    let in_clone_session = run_as(
+        pg.port(),
+        &clone,
+        &clone_password,
+        &["SHOW lock_timeout", "SHOW search_path"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        in_clone_session,
+        vec![Some("3s".to_string()), Some("\"my schema\", public".into())]
+    );
+    let original_is_member = su(format!(
+        "SELECT pg_has_role({}, {}, 'MEMBER')::text",
+        quote_literal(&role),
+        quote_literal(&later_group)
+    ))
+    .await;
+    assert_eq!(original_is_member.as_deref(), Some("true"));
+    // The third makes the clone pending: its drift is repaired from the original.
     let report = world.driver.rotate(&function, &arn).await.unwrap();
     assert!(report.succeeded(), "{report}");
     assert_eq!(
         su(attributes(clone.clone())).await,
         su(attributes(role.clone())).await
     );
+    let clone_password = password_of(&world.value(&arn, "AWSCURRENT").await.unwrap());
     let in_clone_session = run_as(
         pg.port(),
         &clone,
@@ -530,14 +557,7 @@ async fn attributes_settings_and_memberships_reach_the_clone_and_drift_is_repair
             Some("\"my schema\", public".into())
         ]
     );
-    let original_is_member = su(format!(
-        "SELECT pg_has_role({}, {}, 'MEMBER')::text",
-        quote_literal(&role),
-        quote_literal(&later_group)
-    ))
-    .await;
-    assert_eq!(original_is_member.as_deref(), Some("true"));
-    // A third rotation finds the pair in step and changes nothing but the password.
+    // A fourth rotation finds the pair in step and changes nothing but the password.
     let report = world.driver.rotate(&function, &arn).await.unwrap();
     assert!(report.succeeded(), "{report}");
     assert_eq!(

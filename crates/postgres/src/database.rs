@@ -1,4 +1,9 @@
 //! PostgreSQL as a [`Database`]: tokio-postgres over rustls.
+//!
+//! Every session sets [`sql::SESSION_SETTINGS`] before anything else, and runs what
+//! [`crate::sql`] builds only through [`execute`] (the extended protocol, one statement per
+//! call): no database or role default, and no text from the catalog, can make a session of the
+//! master user run a statement the rotator did not write.
 
 use async_trait::async_trait;
 use rotation_core::{EngineFamily, SecretString};
@@ -8,7 +13,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 use tracing::debug;
 
-use crate::sql;
+use crate::sql::{self, Statement};
 
 /// The database used when the secret has no `dbname` (AWS's default).
 pub const DEFAULT_DATABASE: &str = "postgres";
@@ -58,7 +63,7 @@ impl Database for Postgres {
             .password(password.expose())
             .dbname(endpoint.dbname.as_deref().unwrap_or(DEFAULT_DATABASE))
             .application_name("secrets-manager-rotation");
-        let client = match tls {
+        let client: Client = match tls {
             None => {
                 config.ssl_mode(SslMode::Disable);
                 let (client, connection) = config.connect(NoTls).await.map_err(classify)?;
@@ -75,6 +80,17 @@ impl Database for Postgres {
                 client
             }
         };
+        // A failure here is the server's answer to a login that succeeded: not a rejection,
+        // so the caller does not try other credentials on it.
+        client
+            .execute_typed(sql::SESSION_SETTINGS, &[])
+            .await
+            .map_err(|error| {
+                LoginError::Failed(format!(
+                    "could not set the session's settings after logging in: {}",
+                    describe(&error)
+                ))
+            })?;
         Ok(Session { client })
     }
 
@@ -84,21 +100,30 @@ impl Database for Postgres {
         user: &str,
         password: &SecretString,
     ) -> Result<(), String> {
-        session
-            .client
-            .batch_execute(&sql::alter_password(user, password))
-            .await
-            .map_err(|error| describe(&error))
+        execute(&session.client, &sql::alter_password(user, password)).await
     }
 
     async fn probe(&self, session: &mut Session) -> Result<(), String> {
         session
             .client
-            .simple_query("SELECT now()")
+            .execute_typed("SELECT pg_catalog.now()", &[])
             .await
             .map(|_| ())
             .map_err(|error| describe(&error))
     }
+}
+
+/// Runs one statement built by [`crate::sql`], on its own, through the extended protocol (an
+/// unnamed statement: Parse, Bind, Execute, Sync in one round trip, which poolers accept). The
+/// server's Parse refuses text holding a second statement, so a literal that ended early is an
+/// error, never a second command. The error is the server's message, without the statement
+/// (which may hold a verifier).
+pub async fn execute(client: &Client, statement: &Statement) -> Result<(), String> {
+    client
+        .execute_typed(statement.text(), &[])
+        .await
+        .map(|_| ())
+        .map_err(|error| describe(&error))
 }
 
 fn spawn_connection<S, T>(connection: tokio_postgres::Connection<S, T>)
@@ -156,5 +181,115 @@ fn classify(error: tokio_postgres::Error) -> LoginError {
         | "connection closed" => LoginError::Unreachable(reason),
         "authentication error" => LoginError::Rejected(reason),
         _ => LoginError::Failed(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rotation_stack::{Lifetime, PostgresServer};
+
+    use super::*;
+
+    async fn session(server: &PostgresServer, dbname: &str) -> Session {
+        let endpoint = Endpoint {
+            host: "127.0.0.1".into(),
+            port: server.port(),
+            dbname: Some(dbname.into()),
+        };
+        let password = SecretString::new(server.superuser_password());
+        Postgres
+            .open(&endpoint, server.superuser(), &password, None)
+            .await
+            .unwrap_or_else(|e| panic!("the superuser logs in to {dbname}: {e}"))
+    }
+
+    async fn show(session: &Session, setting: &str) -> String {
+        session
+            .client()
+            .query_one("SELECT pg_catalog.current_setting($1)", &[&setting])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// One server for the cases below: the extended protocol refuses a second statement, and a
+    /// database's defaults do not reach a session's settings.
+    #[tokio::test]
+    async fn sessions_refuse_a_second_statement_and_ignore_the_database_defaults() {
+        let server = tokio::task::spawn_blocking(|| PostgresServer::start(Lifetime::WithProcess))
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+        let admin = session(&server, DEFAULT_DATABASE).await;
+        for statement in [
+            "CREATE DATABASE \"hostile\"",
+            "ALTER DATABASE \"hostile\" SET standard_conforming_strings = off",
+            "ALTER DATABASE \"hostile\" SET search_path = public, pg_catalog",
+            "ALTER DATABASE \"hostile\" SET DateStyle = 'SQL, DMY'",
+            "ALTER DATABASE \"hostile\" SET TimeZone = 'Asia/Kathmandu'",
+        ] {
+            admin.client().batch_execute(statement).await.unwrap();
+        }
+
+        let session = session(&server, "hostile").await;
+        for (setting, forced) in [
+            ("standard_conforming_strings", "on"),
+            ("search_path", ""),
+            ("DateStyle", "ISO, DMY"),
+            ("TimeZone", "UTC"),
+        ] {
+            assert_eq!(show(&session, setting).await, forced, "{setting}");
+        }
+
+        let error = execute(
+            session.client(),
+            &Statement::unchecked("SELECT 1; CREATE ROLE pwned"),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            error.contains("cannot insert multiple commands into a prepared statement"),
+            "{error}"
+        );
+        let pwned: i64 = session
+            .client()
+            .query_one(
+                "SELECT pg_catalog.count(*) FROM pg_catalog.pg_roles WHERE rolname = 'pwned'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(pwned, 0);
+
+        // A built literal with a backslash-quote reads back as written.
+        let payload = "x\\'; CREATE ROLE pwned; --";
+        execute(
+            session.client(),
+            &sql::set_role_setting(
+                server.superuser(),
+                Some("hostile"),
+                "application_name",
+                payload,
+            ),
+        )
+        .await
+        .unwrap();
+        let stored: Vec<String> = session
+            .client()
+            .query_one(
+                "SELECT s.setconfig FROM pg_catalog.pg_db_role_setting s \
+                 JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase \
+                 WHERE d.datname = 'hostile' AND s.setrole = \
+                 (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = pg_catalog.current_user())",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(
+            stored.contains(&format!("application_name={payload}")),
+            "{stored:?}"
+        );
     }
 }

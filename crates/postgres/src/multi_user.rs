@@ -10,24 +10,28 @@
 //!   session of `app_clone` starts with `current_user = app`, so whatever it creates is owned by
 //!   `app`, and it has exactly `app`'s privileges. Either user can use what the other created,
 //!   in both directions, over any number of rotations, with no grants to manage.
-//! - **The clone mirrors the original.** At every rotation, the original's attributes
-//!   (`CREATEDB`, `CREATEROLE`, `CONNECTION LIMIT`, `VALID UNTIL`, and `SUPERUSER`,
-//!   `REPLICATION`, `BYPASSRLS` when they differ) and per-role settings (`search_path`,
-//!   `statement_timeout`, ... including `IN DATABASE` ones) are copied to the clone, which also
-//!   loses settings the original does not have. Only differences are sent, so a master user that
-//!   is not a superuser (RDS's) is never asked to change a superuser-only attribute. The clone
-//!   is always `LOGIN` and `INHERIT` (so the login-time checks, such as `CONNECT` on the
+//! - **The clone mirrors the original.** Each time the clone is the pending user, the
+//!   original's attributes (`CREATEDB`, `CREATEROLE`, `CONNECTION LIMIT`, `VALID UNTIL`, and
+//!   `SUPERUSER`, `REPLICATION`, `BYPASSRLS` when they differ) and per-role settings
+//!   (`search_path`, `statement_timeout`, ... including `IN DATABASE` ones) are copied to it, and
+//!   it loses settings the original does not have. Only differences are sent, so a master user
+//!   that is not a superuser (RDS's) is never asked to change a superuser-only attribute. The
+//!   clone is always `LOGIN` and `INHERIT` (so the login-time checks, such as `CONNECT` on the
 //!   database, see the original's privileges too).
-//! - **Drift is repaired.** The original is the source of truth for attributes and settings: a
-//!   change made to the clone only is undone at the next rotation (make it on the original).
-//!   Memberships are the exception: a role granted to the clone directly (`GRANT reporting TO
-//!   app_clone`) is granted to the original too (with its admin option), since a clone session
-//!   acts as the original and would not otherwise have it. Roles granted to the original reach
-//!   the clone through its membership.
+//! - **Only the pending user changes.** The other user is `AWSCURRENT`: clients log in with it
+//!   (and with `AWSPREVIOUS`) through every step, so setSecret never touches it. Drift is
+//!   repaired on the pending user only: a change made to the clone alone is undone the next time
+//!   the clone is pending (make it on the original); a change made to the original reaches the
+//!   clone then too. Memberships go the other way: a role granted to the clone directly
+//!   (`GRANT reporting TO app_clone`) is granted to the original (with its admin option) the
+//!   next time the original is pending, since a clone session acts as the original and would
+//!   not otherwise have it. Roles granted to the original reach the clone through its
+//!   membership.
 //! - **A second user created beforehand is adopted**, not re-created: it gets the new password
 //!   and the membership and settings above.
 //! - **The password reaches the server only as a SCRAM verifier.** Everything runs in one
-//!   transaction, as the master user.
+//!   transaction, as the master user, each statement on its own through the extended protocol
+//!   (see [`crate::sql`] for why nothing read from the catalog can run as code there).
 //!
 //! The holes, by design of PostgreSQL roles:
 //!
@@ -41,16 +45,17 @@
 //! - objects owned by `app_clone` before this rotator took over (AWS's template) stay its own:
 //!   reassign them once as above;
 //! - when the secret starts with a `_clone` user whose original does not exist, the original is
-//!   created as a copy of it, and the objects the clone owns stay the clone's.
+//!   created as a copy of it, and the objects the clone owns stay the clone's; the clone starts
+//!   acting as the original at its own next turn as the pending user.
 
 use async_trait::async_trait;
 use rotation_core::SecretString;
 use rotation_db::{CloneDatabase, UserPair};
 use tokio_postgres::Client;
 
-use crate::database::{Postgres, Session, describe};
+use crate::database::{Postgres, Session, execute};
 use crate::role::{RoleState, Setting};
-use crate::sql;
+use crate::sql::{self, Statement};
 
 /// PostgreSQL's longest identifier, in bytes (`NAMEDATALEN - 1`): a longer name would be
 /// silently truncated.
@@ -59,46 +64,56 @@ pub const MAX_USERNAME_BYTES: usize = 63;
 /// The setting that makes a clone session act as the original.
 const ROLE_SETTING: &str = "role";
 
-/// The statements that set the pending user's password and bring the pair in line, given what
-/// the catalog says about the original and the clone (`None`: the role does not exist).
+/// The statements that set the pending user's password and bring it in line with its pair,
+/// given what the catalog says about the original and the clone (`None`: the role does not
+/// exist). Only the pending user changes: the other one is `AWSCURRENT`, and clients still
+/// log in with it (and with `AWSPREVIOUS`) through every step, so its attributes, settings and
+/// memberships stay as they are; it is brought in line when its turn to be pending comes.
 pub fn plan(
     users: UserPair<'_>,
     original: Option<&RoleState>,
     clone: Option<&RoleState>,
     password: &SecretString,
-) -> Vec<String> {
-    let (original_name, clone_name) = (users.original(), users.clone_user());
-    let pending_exists = if users.is_pending_original() {
-        original.is_some()
+) -> Vec<Statement> {
+    if users.is_pending_original() {
+        plan_for_original(users, original, clone, password)
     } else {
-        clone.is_some()
-    };
-    let mut statements = vec![if pending_exists {
-        sql::alter_login_password(users.pending, password)
-    } else {
-        sql::create_login_role(users.pending, password)
-    }];
-    let created = RoleState::new_login_role();
-    // The original is the source of truth; when it is being created (the secret started with a
-    // `_clone` user), it is made a copy of the clone first.
-    let truth = original.or(clone).unwrap_or(&created);
-    let truth_settings: Vec<&Setting> = truth
-        .settings
+        plan_for_clone(users, original, clone, password)
+    }
+}
+
+/// `CREATE ROLE` when the pending user does not exist, else `ALTER ROLE`, with the password.
+fn set_password(name: &str, now: Option<&RoleState>, password: &SecretString) -> Statement {
+    match now {
+        Some(_) => sql::alter_login_password(name, password),
+        None => sql::create_login_role(name, password),
+    }
+}
+
+/// The settings of `role` that a copy takes: all but the one that makes a clone act as its
+/// original.
+fn copied_settings(role: &RoleState) -> Vec<&Setting> {
+    role.settings
         .iter()
         .filter(|s| !s.name.eq_ignore_ascii_case(ROLE_SETTING))
-        .collect();
-    let original_now = original.unwrap_or(&created);
-    if original.is_none() {
-        sync_role(
-            &mut statements,
-            original_name,
-            &created,
-            &truth.attributes,
-            &truth_settings,
-        );
-    }
+        .collect()
+}
 
+/// The clone is pending (the original is `AWSCURRENT`): it becomes a member of the original,
+/// acting as it, with the original's attributes and settings.
+fn plan_for_clone(
+    users: UserPair<'_>,
+    original: Option<&RoleState>,
+    clone: Option<&RoleState>,
+    password: &SecretString,
+) -> Vec<Statement> {
+    let (original_name, clone_name) = (users.original(), users.clone_user());
+    let created = RoleState::new_login_role();
+    let mut statements = vec![set_password(clone_name, clone, password)];
     let clone_now = clone.unwrap_or(&created);
+    // The original just logged in as the current user, so it exists; were it gone, the clone
+    // would get a new role's attributes rather than the original being touched.
+    let truth = original.unwrap_or(&created);
     if !clone_now.is_member_of(original_name) {
         statements.push(sql::grant_membership(original_name, clone_name, false));
     }
@@ -110,7 +125,7 @@ pub fn plan(
         name: ROLE_SETTING.to_owned(),
         value: original_name.to_owned(),
     };
-    let mut clone_settings = truth_settings;
+    let mut clone_settings = copied_settings(truth);
     clone_settings.push(&act_as_original);
     sync_role(
         &mut statements,
@@ -119,9 +134,35 @@ pub fn plan(
         &clone_attributes,
         &clone_settings,
     );
+    statements
+}
 
+/// The original is pending (the clone is `AWSCURRENT`): it gets the roles granted to the clone
+/// directly (a clone session acts as the original, so would not otherwise have them); when it
+/// does not exist (the secret started with a `_clone` user), it is created as a copy of the
+/// clone. The clone is made a member acting as it at its own next turn.
+fn plan_for_original(
+    users: UserPair<'_>,
+    original: Option<&RoleState>,
+    clone: Option<&RoleState>,
+    password: &SecretString,
+) -> Vec<Statement> {
+    let (original_name, clone_name) = (users.original(), users.clone_user());
+    let created = RoleState::new_login_role();
+    let mut statements = vec![set_password(original_name, original, password)];
+    let clone_now = clone.unwrap_or(&created);
+    if original.is_none() {
+        sync_role(
+            &mut statements,
+            original_name,
+            &created,
+            &clone_now.attributes,
+            &copied_settings(clone_now),
+        );
+    }
+    let original_now = original.unwrap_or(&created);
     for membership in &clone_now.memberships {
-        if membership.role == original_name {
+        if membership.role == original_name || membership.role == clone_name {
             continue;
         }
         let held = original_now
@@ -141,7 +182,7 @@ pub fn plan(
 
 /// Brings a role's attributes and settings to the target ones.
 fn sync_role(
-    statements: &mut Vec<String>,
+    statements: &mut Vec<Statement>,
     name: &str,
     now: &RoleState,
     attributes: &crate::role::Attributes,
@@ -173,7 +214,8 @@ fn sync_role(
     }
 }
 
-/// Runs the plan in one transaction; rolls back on the first error.
+/// Runs the plan in the open transaction, each statement on its own through the extended
+/// protocol; stops at the first error.
 async fn apply(
     client: &Client,
     users: UserPair<'_>,
@@ -184,10 +226,7 @@ async fn apply(
     for statement in plan(users, original.as_ref(), clone.as_ref(), password) {
         // The error says what the server refused; the statement (with the verifier) is not
         // repeated in it.
-        client
-            .batch_execute(&statement)
-            .await
-            .map_err(|e| describe(&e))?;
+        execute(client, &statement).await?;
     }
     Ok(())
 }
@@ -209,18 +248,12 @@ impl CloneDatabase for Postgres {
         password: &SecretString,
     ) -> Result<(), String> {
         let client = session.client();
-        client
-            .batch_execute(sql::BEGIN)
-            .await
-            .map_err(|e| describe(&e))?;
+        execute(client, &sql::BEGIN).await?;
         match apply(client, users, password).await {
-            Ok(()) => client
-                .batch_execute(sql::COMMIT)
-                .await
-                .map_err(|e| describe(&e)),
+            Ok(()) => execute(client, &sql::COMMIT).await,
             Err(reason) => {
                 // The session is dropped after this; a failed rollback changes nothing.
-                let _ = client.batch_execute(sql::ROLLBACK).await;
+                let _ = execute(client, &sql::ROLLBACK).await;
                 Err(reason)
             }
         }
@@ -245,14 +278,24 @@ mod tests {
         SecretString::new("never-in-sql")
     }
 
-    fn without_verifier(statements: Vec<String>) -> Vec<String> {
+    fn without_verifier(statements: Vec<Statement>) -> Vec<String> {
         statements
-            .into_iter()
-            .map(|s| match s.find(" PASSWORD ") {
-                Some(at) => format!("{} PASSWORD <verifier>", &s[..at]),
-                None => s,
+            .iter()
+            .map(|s| match s.text().find(" PASSWORD ") {
+                Some(at) => format!("{} PASSWORD <verifier>", &s.text()[..at]),
+                None => s.text().to_owned(),
             })
             .collect()
+    }
+
+    /// The role a statement changes: the one after `ROLE`, or after `TO` in a `GRANT`.
+    fn changed_role(statement: &str) -> &str {
+        let rest = match statement.find(" TO \"") {
+            Some(at) if statement.starts_with("GRANT ") => &statement[at + 4..],
+            _ => &statement[statement.find(" ROLE \"").map_or(0, |at| at + 6)..],
+        };
+        let end = rest[1..].find('"').map_or(rest.len(), |at| at + 2);
+        &rest[..end]
     }
 
     fn original() -> RoleState {
@@ -301,7 +344,11 @@ mod tests {
                 "ALTER ROLE \"app_clone\" SET \"role\" = 'app'",
             ]
         );
-        assert!(statements.iter().all(|s| !s.contains("never-in-sql")));
+        assert!(
+            statements
+                .iter()
+                .all(|s| !s.text().contains("never-in-sql"))
+        );
     }
 
     #[test]
@@ -318,8 +365,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn drift_is_repaired_from_the_original_and_clone_memberships_go_to_the_original() {
+    /// A clone that drifted: its own limit, NOINHERIT, a setting and a membership of its own;
+    /// and an original with a setting the clone lacks.
+    fn drifted() -> (RoleState, RoleState) {
         let mut clone = synced_clone();
         clone.attributes.connection_limit = 3;
         clone.attributes.inherit = false;
@@ -338,16 +386,71 @@ mod tests {
             name: "statement_timeout".into(),
             value: "5s".into(),
         });
+        (original, clone)
+    }
+
+    #[test]
+    fn drift_is_repaired_on_the_clone_when_the_clone_is_pending() {
+        let (original, clone) = drifted();
+        assert_eq!(
+            without_verifier(plan(FIRST, Some(&original), Some(&clone), &password())),
+            vec![
+                "ALTER ROLE \"app_clone\" WITH LOGIN PASSWORD <verifier>",
+                "ALTER ROLE \"app_clone\" WITH INHERIT CONNECTION LIMIT 10",
+                "ALTER ROLE \"app_clone\" SET \"statement_timeout\" = '5s'",
+                "ALTER ROLE \"app_clone\" IN DATABASE \"shop\" RESET \"work_mem\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn when_the_original_is_pending_the_live_clone_is_left_alone_and_its_roles_reach_the_original()
+    {
+        let (original, clone) = drifted();
         assert_eq!(
             without_verifier(plan(SECOND, Some(&original), Some(&clone), &password())),
             vec![
                 "ALTER ROLE \"app\" WITH LOGIN PASSWORD <verifier>",
-                "ALTER ROLE \"app_clone\" WITH INHERIT CONNECTION LIMIT 10",
-                "ALTER ROLE \"app_clone\" SET \"statement_timeout\" = '5s'",
-                "ALTER ROLE \"app_clone\" IN DATABASE \"shop\" RESET \"work_mem\"",
                 "GRANT \"writers\" TO \"app\" WITH ADMIN OPTION",
             ]
         );
+    }
+
+    #[test]
+    fn only_the_pending_user_ever_changes() {
+        let (drifted_original, drifted_clone) = drifted();
+        let expired = RoleState {
+            attributes: Attributes {
+                connection_limit: 0,
+                valid_until: Some("2000-01-01 00:00:00+00".into()),
+                ..Attributes::of_new_login_role()
+            },
+            ..original()
+        };
+        let states = [
+            None,
+            Some(original()),
+            Some(synced_clone()),
+            Some(drifted_original),
+            Some(drifted_clone),
+            Some(expired),
+            Some(RoleState::new_login_role()),
+        ];
+        for users in [FIRST, SECOND] {
+            for original in &states {
+                for clone in &states {
+                    let statements = plan(users, original.as_ref(), clone.as_ref(), &password());
+                    let pending = format!("\"{}\"", users.pending);
+                    for statement in &statements {
+                        assert_eq!(
+                            changed_role(statement.text()),
+                            pending,
+                            "{statement:?} with {users:?}, {original:?}, {clone:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
@@ -366,7 +469,7 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_original_is_created_as_a_copy_of_the_clone() {
+    fn a_missing_original_is_created_as_a_copy_of_the_clone_and_the_clone_is_left_alone() {
         let mut clone = original();
         clone.memberships = vec![Membership {
             role: "readers".into(),
@@ -378,10 +481,62 @@ mod tests {
                 "CREATE ROLE \"app\" WITH LOGIN PASSWORD <verifier>",
                 "ALTER ROLE \"app\" WITH CREATEDB CONNECTION LIMIT 10",
                 "ALTER ROLE \"app\" SET \"search_path\" = 'app', 'public'",
-                "GRANT \"app\" TO \"app_clone\"",
-                "ALTER ROLE \"app_clone\" SET \"role\" = 'app'",
                 "GRANT \"readers\" TO \"app\"",
             ]
+        );
+        // At the clone's next turn, it becomes a member acting as the original.
+        let created = RoleState {
+            memberships: clone.memberships.clone(),
+            ..original()
+        };
+        assert_eq!(
+            without_verifier(plan(FIRST, Some(&created), Some(&clone), &password())),
+            vec![
+                "ALTER ROLE \"app_clone\" WITH LOGIN PASSWORD <verifier>",
+                "GRANT \"app\" TO \"app_clone\"",
+                "ALTER ROLE \"app_clone\" SET \"role\" = 'app'",
+            ]
+        );
+    }
+
+    #[test]
+    fn hostile_catalog_text_stays_inside_its_quotes() {
+        let hostile = RoleState {
+            settings: vec![
+                Setting {
+                    database: Some("d'b\"; \\".into()),
+                    name: "application_name".into(),
+                    value: "x\\'; CREATE ROLE pwned; --".into(),
+                },
+                Setting {
+                    database: None,
+                    name: "search_path".into(),
+                    value: "\"a\\'; DROP ROLE x; --\", public".into(),
+                },
+            ],
+            memberships: vec![Membership {
+                role: "g\"; ALTER ROLE app SUPERUSER; --".into(),
+                admin: false,
+            }],
+            ..original()
+        };
+        let mut clone = synced_clone();
+        clone.memberships = hostile.memberships.clone();
+        assert_eq!(
+            without_verifier(plan(
+                FIRST,
+                Some(&hostile),
+                Some(&synced_clone()),
+                &password()
+            ))[1..],
+            [
+                "ALTER ROLE \"app_clone\" IN DATABASE \"d'b\"\"; \\\" SET \"application_name\" = E'x\\\\''; CREATE ROLE pwned; --'",
+                "ALTER ROLE \"app_clone\" SET \"search_path\" = E'a\\\\''; DROP ROLE x; --', 'public'",
+            ]
+        );
+        assert_eq!(
+            without_verifier(plan(SECOND, Some(&original()), Some(&clone), &password()))[1],
+            "GRANT \"g\"\"; ALTER ROLE app SUPERUSER; --\" TO \"app\""
         );
     }
 }

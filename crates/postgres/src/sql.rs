@@ -1,20 +1,100 @@
 //! The one place that builds PostgreSQL SQL text. DDL cannot take bind parameters, so
-//! identifiers and literals are quoted here and nowhere else.
+//! identifiers and literals are quoted here and nowhere else, and every statement built here is
+//! a [`Statement`], which the sessions send on its own through the extended protocol
+//! ([`crate::database::execute`]).
+//!
+//! Text quoted here comes from the secret (user names) and from the catalog (setting names and
+//! values, role names, `VALID UNTIL`), which the database user partly writes: it is data, never
+//! code. Three defences hold it so, each enough against the attack that motivated it (a user
+//! that owns its database turns `standard_conforming_strings` off there and stores
+//! `\'; <statement>; --` in a setting of its own role):
+//!
+//! - a literal holding a backslash is written in the `E'...'` form with backslashes doubled, so
+//!   it reads the same whatever `standard_conforming_strings` says ([`quote_literal`]);
+//! - every session sets `standard_conforming_strings`, `search_path`, `DateStyle` and
+//!   `TimeZone` itself before anything else ([`SESSION_SETTINGS`]), so no database or role
+//!   default changes how the built text or the catalog's answers read;
+//! - a statement goes through the extended protocol, whose Parse message refuses a second
+//!   statement: a literal that ended early would be an error, not a second command.
+
+use std::borrow::Cow;
 
 use rotation_core::SecretString;
 
-/// Quotes an identifier: wrapped in double quotes, inner double quotes doubled. Any other
-/// character (quotes, semicolons, spaces, non-ASCII) is then literal; NUL cannot occur in a Rust
-/// string from JSON that PostgreSQL would accept anyway.
-pub fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+/// One SQL statement built in this module. Its text holds at most a SCRAM verifier, never a
+/// password, but `Debug` still hides what follows `PASSWORD`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Statement(Cow<'static, str>);
+
+impl Statement {
+    /// Only the builders below make statements from text.
+    fn built(text: String) -> Statement {
+        Statement(Cow::Owned(text))
+    }
+
+    /// The SQL text.
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+
+    /// Text that did not go through this module's builders, for the tests that check the
+    /// session refuses what the builders never produce.
+    #[cfg(test)]
+    pub(crate) fn unchecked(text: &str) -> Statement {
+        Statement(Cow::Owned(text.to_owned()))
+    }
 }
 
-/// Quotes a string literal (standard_conforming_strings, on by default since 9.1): wrapped in
-/// single quotes, inner single quotes doubled. With `E''` avoided, a backslash is literal.
-pub fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+#[cfg(test)]
+impl PartialEq<&str> for Statement {
+    fn eq(&self, other: &&str) -> bool {
+        self.text() == *other
+    }
 }
+
+impl std::fmt::Debug for Statement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.find(" PASSWORD ") {
+            Some(at) => write!(f, "{} PASSWORD <redacted>", &self.0[..at]),
+            None => f.write_str(&self.0),
+        }
+    }
+}
+
+/// Quotes an identifier: wrapped in double quotes, inner double quotes doubled. Any other
+/// character (quotes, backslashes, semicolons, spaces, non-ASCII) is then literal, whatever the
+/// session's settings; NUL cannot occur in a name PostgreSQL accepts.
+pub fn quote_identifier(name: &str) -> String {
+    postgres_protocol::escape::escape_identifier(name)
+}
+
+/// Quotes a string literal so that it reads the same under either value of
+/// `standard_conforming_strings`: inner single quotes doubled and, when the text holds a
+/// backslash, the `E'...'` form with backslashes doubled (libpq's `PQescapeLiteral`).
+pub fn quote_literal(text: &str) -> String {
+    // The library puts a space before `E'` (so that it cannot glue onto a preceding
+    // identifier); every caller here puts the literal after a space or a comma already.
+    postgres_protocol::escape::escape_literal(text)
+        .trim_start()
+        .to_owned()
+}
+
+/// What every session sets first, through the extended protocol, before it runs anything else:
+/// a database or role default written by the database user (`ALTER DATABASE ... SET`,
+/// `ALTER ROLE ... SET`) then changes nothing in how the rotator's text is read:
+///
+/// - `standard_conforming_strings = on`: a backslash in a plain literal is literal;
+/// - `search_path = ''`: only `pg_catalog` (always first when not listed) resolves the
+///   functions and operators of the rotator's queries, so no function or operator that the user
+///   created runs in the master session;
+/// - `DateStyle = ISO` and `TimeZone = UTC`: `rolvaliduntil::text` is unambiguous.
+///
+/// The function is schema-qualified, so it is `pg_catalog`'s even before `search_path` is set.
+pub const SESSION_SETTINGS: &str = "SELECT \
+     pg_catalog.set_config('standard_conforming_strings', 'on', false), \
+     pg_catalog.set_config('search_path', '', false), \
+     pg_catalog.set_config('DateStyle', 'ISO', false), \
+     pg_catalog.set_config('TimeZone', 'UTC', false)";
 
 /// The SCRAM-SHA-256 verifier of a password (`SCRAM-SHA-256$4096:salt$StoredKey:ServerKey`),
 /// computed here with a fresh random salt, after SASLprep exactly as the server does it.
@@ -25,42 +105,42 @@ pub fn scram_verifier(password: &SecretString) -> String {
 }
 
 /// `ALTER ROLE "user" PASSWORD 'SCRAM-SHA-256$...'`.
-pub fn alter_password(user: &str, password: &SecretString) -> String {
-    format!(
+pub fn alter_password(user: &str, password: &SecretString) -> Statement {
+    Statement::built(format!(
         "ALTER ROLE {} PASSWORD {}",
         quote_identifier(user),
         quote_literal(&scram_verifier(password))
-    )
+    ))
 }
 
 /// `CREATE ROLE "user" WITH LOGIN PASSWORD 'SCRAM-SHA-256$...'` (multi-user: the alternate user
 /// does not exist yet).
-pub fn create_login_role(user: &str, password: &SecretString) -> String {
-    format!(
+pub fn create_login_role(user: &str, password: &SecretString) -> Statement {
+    Statement::built(format!(
         "CREATE ROLE {} WITH LOGIN PASSWORD {}",
         quote_identifier(user),
         quote_literal(&scram_verifier(password))
-    )
+    ))
 }
 
 /// `ALTER ROLE "user" WITH LOGIN PASSWORD 'SCRAM-SHA-256$...'` (multi-user: the alternate user
 /// exists, created by an earlier rotation or by the operator).
-pub fn alter_login_password(user: &str, password: &SecretString) -> String {
-    format!(
+pub fn alter_login_password(user: &str, password: &SecretString) -> Statement {
+    Statement::built(format!(
         "ALTER ROLE {} WITH LOGIN PASSWORD {}",
         quote_identifier(user),
         quote_literal(&scram_verifier(password))
-    )
+    ))
 }
 
 /// `GRANT "group" TO "member"`, `WITH ADMIN OPTION` when asked.
-pub fn grant_membership(group: &str, member: &str, admin: bool) -> String {
-    format!(
+pub fn grant_membership(group: &str, member: &str, admin: bool) -> Statement {
+    Statement::built(format!(
         "GRANT {} TO {}{}",
         quote_identifier(group),
         quote_identifier(member),
         if admin { " WITH ADMIN OPTION" } else { "" }
-    )
+    ))
 }
 
 /// One option of `ALTER ROLE ... WITH`.
@@ -114,33 +194,33 @@ impl RoleOption {
 }
 
 /// `ALTER ROLE "role" WITH <options>`.
-pub fn alter_role_options(role: &str, options: &[RoleOption]) -> String {
+pub fn alter_role_options(role: &str, options: &[RoleOption]) -> Statement {
     let options: Vec<String> = options.iter().map(RoleOption::render).collect();
-    format!(
+    Statement::built(format!(
         "ALTER ROLE {} WITH {}",
         quote_identifier(role),
         options.join(" ")
-    )
+    ))
 }
 
 /// `ALTER ROLE "role" [IN DATABASE "db"] SET name = value`: a per-role setting, with the value
 /// as `pg_db_role_setting` stores it (what `SHOW` prints).
-pub fn set_role_setting(role: &str, database: Option<&str>, name: &str, value: &str) -> String {
-    format!(
+pub fn set_role_setting(role: &str, database: Option<&str>, name: &str, value: &str) -> Statement {
+    Statement::built(format!(
         "{} SET {} = {}",
         alter_role_in(role, database),
         setting_name(name),
         setting_value(name, value)
-    )
+    ))
 }
 
 /// `ALTER ROLE "role" [IN DATABASE "db"] RESET name`.
-pub fn reset_role_setting(role: &str, database: Option<&str>, name: &str) -> String {
-    format!(
+pub fn reset_role_setting(role: &str, database: Option<&str>, name: &str) -> Statement {
+    Statement::built(format!(
         "{} RESET {}",
         alter_role_in(role, database),
         setting_name(name)
-    )
+    ))
 }
 
 fn alter_role_in(role: &str, database: Option<&str>) -> String {
@@ -221,11 +301,11 @@ fn split_identifier_list(value: &str) -> Vec<String> {
 }
 
 /// Starts the transaction that multi-user rotation's statements run in.
-pub const BEGIN: &str = "BEGIN";
+pub const BEGIN: Statement = Statement(Cow::Borrowed("BEGIN"));
 /// Commits it.
-pub const COMMIT: &str = "COMMIT";
+pub const COMMIT: Statement = Statement(Cow::Borrowed("COMMIT"));
 /// Rolls it back.
-pub const ROLLBACK: &str = "ROLLBACK";
+pub const ROLLBACK: Statement = Statement(Cow::Borrowed("ROLLBACK"));
 
 /// A role's attributes (bind `$1`: the name). `rolvaliduntil` as text, in the session's
 /// `DateStyle`, so that it can be given back as it is.
@@ -261,15 +341,39 @@ mod tests {
     }
 
     #[test]
-    fn literals_are_quoted() {
-        assert_eq!(quote_literal("it's"), "'it''s'");
-        assert_eq!(quote_literal("back\\slash"), "'back\\slash'");
+    fn literals_read_the_same_whatever_standard_conforming_strings_says() {
+        for (text, quoted) in [
+            ("it's", "'it''s'"),
+            ("plain", "'plain'"),
+            ("", "''"),
+            ("üñí; -- /*", "'üñí; -- /*'"),
+            ("back\\slash", "E'back\\\\slash'"),
+            // The attack: with only the quote doubled, `\'` would end the literal when
+            // standard_conforming_strings is off, and the rest would run as a statement.
+            (
+                "x\\'; CREATE ROLE pwned; --",
+                "E'x\\\\''; CREATE ROLE pwned; --'",
+            ),
+            ("\\", "E'\\\\'"),
+        ] {
+            assert_eq!(quote_literal(text), quoted, "{text}");
+        }
+    }
+
+    #[test]
+    fn statements_print_without_what_follows_password() {
+        let sql = alter_login_password("app", &SecretString::new("x"));
+        assert_eq!(
+            format!("{sql:?}"),
+            "ALTER ROLE \"app\" WITH LOGIN PASSWORD <redacted>"
+        );
+        assert_eq!(format!("{BEGIN:?}"), "BEGIN");
     }
 
     #[test]
     fn alter_never_contains_the_password() {
         let password = SecretString::new("S3cr3t!pass'word");
-        let sql = alter_password("u\"ser", &password);
+        let sql = alter_password("u\"ser", &password).text().to_owned();
         assert!(!sql.contains("S3cr3t"), "{sql}");
         assert!(
             sql.starts_with("ALTER ROLE \"u\"\"ser\" PASSWORD 'SCRAM-SHA-256$4096:"),
@@ -289,6 +393,7 @@ mod tests {
             create_login_role("a\"b", &password),
             alter_login_password("a\"b", &password),
         ] {
+            let sql = sql.text();
             assert!(!sql.contains("S3cr3t"), "{sql}");
             assert!(sql.contains("ROLE \"a\"\"b\" WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:"));
         }
