@@ -235,6 +235,26 @@ mod tests {
         }
     }
 
+    /// Recorded MySQL 5.7 lines (column names unquoted) of a user that created a column whose
+    /// name carries a second statement and granted itself a privilege on it: a replayed line
+    /// must be refused, or be one statement with every name quoted.
+    #[test]
+    fn mysql_5_7_unquoted_column_payloads_are_quoted_or_refused() {
+        let lines = [
+            "GRANT SELECT (a) ON *.* TO 'app'@'%'; CREATE USER 'x'@'%'; -- ) ON `shop`.`t` TO 'app'@'%'",
+            "GRANT SELECT (id, a) ON *.* TO 'app'@'%' WITH GRANT OPTION; DROP DATABASE mysql; --) ON `shop`.`t` TO 'app'@'%'",
+        ];
+        for line in lines {
+            if let Ok(grant) = parse_line(line) {
+                let statement = grant.for_account(TO);
+                assert!(
+                    !statement.contains(';'),
+                    "a chained statement is replayed: {statement}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn mysql_8_lines() {
         let cases = [
