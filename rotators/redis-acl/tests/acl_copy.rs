@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use rotation_stack::{Lifetime, RedisServer};
-use rotation_testkit::rotation_local::{FunctionOptions, LocalFunction, RotationDriver};
+use rotation_testkit::rotation_local::{
+    FunctionOptions, LocalFunction, RotationDriver, RotationReport,
+};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -143,40 +145,9 @@ const PROBES: [&[&str]; 6] = [
     &["GET", "app:1\u{a0}+@all"],
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_key_pattern_carrying_rules_gives_the_clone_no_more_rights_than_the_original() {
-    let user = unique("u");
-    let clone = format!("{user}_clone");
-    let password = unique("Initial-Pass-");
-    let mut admin = Admin::connect().await;
-    // Patterns whose text, re-split on Unicode whitespace, reads as `+@all`: at the top level
-    // and in a selector. Redis accepts them (it refuses only ASCII whitespace).
-    let new_password = format!(">{password}");
-    let created = admin
-        .call(&[
-            "ACL",
-            "SETUSER",
-            &user,
-            "on",
-            &new_password,
-            "~app:1\u{a0}+@all",
-            "&news\u{2003}+@all",
-            "-@all",
-            "+get",
-            "(~sel\u{a0}+@all %R~r\u{a0}allkeys -@all +get)",
-        ])
-        .await;
-    assert_eq!(created, Reply::Line("+OK".into()));
-    let mut original_may = Vec::new();
-    for probe in PROBES {
-        original_may.push(admin.may(&user, probe).await);
-    }
-    assert_eq!(
-        original_may,
-        [false, false, false, false, false, true],
-        "the original may only GET its one odd key"
-    );
-
+/// Rotates `user` as a multi-user secret (the master is Redis's administrative user) through
+/// the real binary; the report of the four steps.
+async fn rotate_multi_user(user: &str, password: &str) -> RotationReport {
     let moto = rotation_testkit::moto();
     let driver = RotationDriver::new(&moto.endpoint()).await;
     let create = |name: String, value: String| {
@@ -231,10 +202,49 @@ async fn a_key_pattern_carrying_rules_gives_the_clone_no_more_rights_than_the_or
     )
     .await
     .expect("the rotator starts");
-    let report = driver
+    driver
         .rotate(&function, &arn)
         .await
-        .expect("rotation starts");
+        .expect("rotation starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_pattern_carrying_rules_gives_the_clone_no_more_rights_than_the_original() {
+    let user = unique("u");
+    let clone = format!("{user}_clone");
+    let password = unique("Initial-Pass-");
+    let mut admin = Admin::connect().await;
+    // Patterns whose text, re-split on Unicode whitespace, reads as `+@all`: at the top level
+    // and in a selector. Redis accepts them (it refuses only ASCII whitespace).
+    let new_password = format!(">{password}");
+    let created = admin
+        .call(&[
+            "ACL",
+            "SETUSER",
+            &user,
+            "on",
+            &new_password,
+            "~app:1\u{a0}+@all",
+            "&news\u{2003}+@all",
+            "-@all",
+            "+get",
+            // testSecret logs in as the clone and runs PING.
+            "+ping",
+            "(~sel\u{a0}+@all %R~r\u{a0}allkeys -@all +get)",
+        ])
+        .await;
+    assert_eq!(created, Reply::Line("+OK".into()));
+    let mut original_may = Vec::new();
+    for probe in PROBES {
+        original_may.push(admin.may(&user, probe).await);
+    }
+    assert_eq!(
+        original_may,
+        [false, false, false, false, false, true],
+        "the original may only GET its one odd key"
+    );
+
+    let report = rotate_multi_user(&user, &password).await;
 
     // Whatever the rotation did, the clone may do no more than the original.
     let mut clone_may = Vec::new();
@@ -254,4 +264,38 @@ async fn a_key_pattern_carrying_rules_gives_the_clone_no_more_rights_than_the_or
         admin.permissions(&clone).await,
         admin.permissions(&user).await
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_argument_holding_a_space_fails_the_rotation_and_gives_the_clone_nothing() {
+    let user = unique("f");
+    let clone = format!("{user}_clone");
+    let password = unique("Initial-Pass-");
+    let mut admin = Admin::connect().await;
+    // Redis 7 accepts a space in a first-argument rule and prints it as it is:
+    // `-@all +ping +select|a +@all`, which reads as `+@all` when split.
+    let new_password = format!(">{password}");
+    let created = admin
+        .call(&[
+            "ACL",
+            "SETUSER",
+            &user,
+            "on",
+            &new_password,
+            "~app:*",
+            "-@all",
+            "+ping",
+            "+select|a +@all",
+        ])
+        .await;
+    assert_eq!(created, Reply::Line("+OK".into()));
+    assert!(!admin.may(&user, &["FLUSHALL"]).await);
+
+    let report = rotate_multi_user(&user, &password).await;
+    let failure = report.failure().expect("the rotation must fail");
+    assert_eq!(failure.step, "setSecret", "{report}");
+    let text = format!("{:?}", failure.invocation.outcome);
+    assert!(text.contains("first-argument rule"), "{text}");
+    assert!(!admin.may(&clone, &["FLUSHALL"]).await);
+    assert!(!text.contains(&password), "the password in an error");
 }
