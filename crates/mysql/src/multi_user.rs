@@ -189,16 +189,12 @@ async fn copy_account(
 ) -> Result<(), String> {
     let target_account = sql::account(target, host);
     let (plugin, limits) = settings(conn, source, host).await?;
-    if !target_exists {
-        let statement = sql::create_user(version, &target_account, &plugin, &throwaway_password());
-        execute_secret(conn, statement, &format!("creating {target_account}")).await?;
-    }
     let lines: Vec<String> = rows(conn, &sql::show_grants(source, host))
         .await
         .map_err(|e| format!("SHOW GRANTS for {source}@{host}: {}", describe(&e)))?;
     let (from, to) = (Account::new(source, host), Account::new(target, host));
-    // Every line is parsed and checked before any is run: a line that is not understood
-    // leaves the account as it was.
+    // Every line is parsed and checked before anything is run: a line that is not understood
+    // leaves the account as it was (or not created).
     let mut statements = Vec::with_capacity(lines.len() + 2);
     for line in &lines {
         statements.push(replayed(conn, line, &from, &to).await?);
@@ -215,6 +211,10 @@ async fn copy_account(
                 )
             })?;
         statements.extend(sql::default_roles(&target_account, &roles));
+    }
+    if !target_exists {
+        let statement = sql::create_user(version, &target_account, &plugin, &throwaway_password());
+        execute_secret(conn, statement, &format!("creating {target_account}")).await?;
     }
     for statement in &statements {
         execute(conn, statement).await?;
