@@ -298,21 +298,24 @@ async fn grants_options_roles_hosts_and_limits_reach_the_clone_and_drift_is_repa
     let password = password_of(&world.value(&arn, "AWSCURRENT").await.unwrap());
     mysql_login(db.port(), &clone, &password).await.unwrap();
 
-    // Drift: a grant added to the original reaches the clone at the next rotation.
+    // Drift: a grant added to the original reaches the clone at the next rotation where the
+    // clone is pending; while the clone is live (the original pending), it is left alone.
     mysql_admin(db, &[format!("GRANT UPDATE ON `{extra}`.* TO {loopback}")]).await;
+    let update = format!("GRANT UPDATE ON `{extra}`.* TO");
     let report = world.driver.rotate(&function, &arn).await.unwrap();
     assert!(report.succeeded(), "{report}");
     let grants = grants_of(db, &clone, "127.0.0.1").await;
-    assert!(
-        has_grant(&grants, &format!("GRANT UPDATE ON `{extra}`.* TO"), "`"),
-        "{grants:?}"
-    );
+    assert!(!has_grant(&grants, &update, "`"), "{grants:?}");
     let current = world.value(&arn, "AWSCURRENT").await.unwrap();
     assert_eq!(current["username"], json!(user));
     mysql_login(db.port(), &user, &password_of(&current))
         .await
         .unwrap();
     mysql_login(db.port(), &clone, &password).await.unwrap();
+    let report = world.driver.rotate(&function, &arn).await.unwrap();
+    assert!(report.succeeded(), "{report}");
+    let grants = grants_of(db, &clone, "127.0.0.1").await;
+    assert!(has_grant(&grants, &update, "`"), "{grants:?}");
 }
 
 #[tokio::test]
@@ -411,3 +414,262 @@ async fn no_password_reaches_the_rotator_output_or_the_general_log() {
 }
 
 rotation_e2e::database_scenarios!(Rotator::MySqlMultiUser);
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12, points 3 and 4 (MySQL): replayed grants are rebuilt from parsed parts and sent one
+// statement per call; setSecret changes only the pending user.
+// ---------------------------------------------------------------------------------------------
+mod trust_boundaries {
+    use super::*;
+
+    /// What an account is, host by host: the authentication data, TLS requirements, limits and
+    /// grants of every host entry (empty when the user does not exist).
+    async fn account_state(db: &MariaDbServer, user: &str) -> Vec<String> {
+        let hosts = root_rows(
+            db,
+            &format!(
+                "SELECT Host FROM mysql.user WHERE User = {} ORDER BY Host",
+                mysql_literal(user)
+            ),
+        )
+        .await;
+        let mut state = Vec::new();
+        for host in hosts {
+            let row = root_rows(
+                db,
+                &format!(
+                    "SELECT CONCAT_WS('|', Host, plugin, authentication_string, ssl_type, \
+                     max_questions, max_updates, max_connections, max_user_connections) \
+                     FROM mysql.user WHERE User = {} AND Host = {}",
+                    mysql_literal(user),
+                    mysql_literal(&host)
+                ),
+            )
+            .await;
+            state.extend(row);
+            state.extend(grants_of(db, user, &host).await);
+        }
+        state
+    }
+
+    /// After `step`: the versions labelled AWSCURRENT and AWSPREVIOUS whose user is not the
+    /// pending one still log in (the pending user is the one setSecret may change).
+    async fn live_versions_log_in(world: &World, arn: &str, pending_user: &str, step: &str) {
+        let db = world.mariadb();
+        for label in ["AWSCURRENT", "AWSPREVIOUS"] {
+            let Some(value) = world.value(arn, label).await else {
+                continue;
+            };
+            let user = value["username"].as_str().unwrap().to_owned();
+            if user == pending_user {
+                continue;
+            }
+            mysql_login(db.port(), &user, &password_of(&value))
+                .await
+                .unwrap_or_else(|e| panic!("after {step}: {label} ({user}) cannot log in: {e}"));
+        }
+    }
+
+    /// One rotation step by step: after each step, the live versions log in and the live
+    /// user's accounts are exactly as they were.
+    async fn rotate_checking_live_users(
+        world: &World,
+        function: &rotation_local::LocalFunction,
+        arn: &str,
+        round: u32,
+    ) {
+        let db = world.mariadb();
+        let current = world.value(arn, "AWSCURRENT").await.unwrap();
+        let live_user = current["username"].as_str().unwrap().to_owned();
+        let pending_user = match live_user.strip_suffix("_clone") {
+            Some(original) => original.to_owned(),
+            None => clone_of(&live_user),
+        };
+        let live_before = account_state(db, &live_user).await;
+        let token = world.driver.start_rotation(arn).await.unwrap();
+        for step in STEPS {
+            let report = world.driver.run_steps(function, arn, &token, &[step]).await;
+            assert!(report.succeeded(), "round {round}, {step}: {report}");
+            let step = format!("round {round}, {step}");
+            live_versions_log_in(world, arn, &pending_user, &step).await;
+            assert_eq!(
+                account_state(db, &live_user).await,
+                live_before,
+                "after {step}: the live user {live_user} changed"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn set_secret_changes_only_the_pending_user_and_live_credentials_keep_every_host() {
+        let world = World::new().await;
+        let db = world.mariadb();
+        let (arn, user, password) = pair(&world).await;
+        let clone = clone_of(&user);
+        let shop = unique("d");
+        let function = world.function(BIN, &[]).await;
+        rotate_checking_live_users(&world, &function, &arn, 1).await;
+
+        // The original gains a second host entry (REQUIRE NONE, its current password); the
+        // clone, now AWSCURRENT, is given other limits by an administrator.
+        let loopback = format!("{}@'127.0.0.1'", mysql_literal(&user));
+        mysql_admin(
+            db,
+            &[
+                format!("CREATE DATABASE `{shop}`"),
+                format!(
+                    "CREATE USER {loopback} IDENTIFIED BY {} REQUIRE NONE",
+                    mysql_literal(&password)
+                ),
+                format!("GRANT SELECT ON `{shop}`.* TO {loopback}"),
+                format!(
+                    "ALTER USER {}@'%' WITH MAX_QUERIES_PER_HOUR 777 MAX_USER_CONNECTIONS 5",
+                    mysql_literal(&clone)
+                ),
+            ],
+        )
+        .await;
+        mysql_login(db.port(), &user, &password).await.unwrap();
+
+        // Round 2: the original is pending, the clone is live.
+        rotate_checking_live_users(&world, &function, &arn, 2).await;
+        // Round 3: the clone is pending again and only now gets the new host and grant.
+        rotate_checking_live_users(&world, &function, &arn, 3).await;
+        let current = world.value(&arn, "AWSCURRENT").await.unwrap();
+        assert_eq!(current["username"], json!(clone));
+        mysql_login(db.port(), &clone, &password_of(&current))
+            .await
+            .unwrap();
+        assert!(
+            has_grant(
+                &grants_of(db, &clone, "127.0.0.1").await,
+                &format!("GRANT SELECT ON `{shop}`.* TO"),
+                "`"
+            ),
+            "drift is repaired when the clone is pending"
+        );
+    }
+
+    /// Rows of the grant tables as text, to compare before and after.
+    async fn grant_tables(db: &MariaDbServer) -> Vec<String> {
+        let mut rows = Vec::new();
+        for statement in [
+            "SELECT CONCAT_WS('|', 'user', User, Host) FROM mysql.user",
+            "SELECT CONCAT_WS('|', 'db', User, Host, Db) FROM mysql.db",
+            "SELECT CONCAT_WS('|', 'table', User, Host, Db, Table_name, Table_priv, Column_priv) \
+             FROM mysql.tables_priv",
+            "SELECT CONCAT_WS('|', 'column', User, Host, Db, Table_name, Column_name, Column_priv) \
+             FROM mysql.columns_priv",
+            "SELECT CONCAT_WS('|', 'routine', User, Host, Db, Routine_name, Proc_priv) \
+             FROM mysql.procs_priv",
+            "SELECT CONCAT_WS('|', 'role', User, Host, Role) FROM mysql.roles_mapping",
+            "SELECT CONCAT_WS('|', 'proxy', User, Host, Proxied_user) FROM mysql.proxies_priv",
+            "SELECT CONCAT_WS('|', 'database', SCHEMA_NAME) FROM information_schema.SCHEMATA",
+        ] {
+            rows.extend(root_rows(db, statement).await);
+        }
+        rows.sort();
+        rows
+    }
+
+    #[tokio::test]
+    async fn hostile_database_table_and_column_names_are_replayed_quoted_one_statement_per_call() {
+        let world = World::new().await;
+        let db = world.mariadb();
+        let (arn, user, _) = pair(&world).await;
+        let clone = clone_of(&user);
+        // Names that close a quote and chain a second statement, in every quoting style.
+        let schema = format!("{}`; CREATE USER 'pwn_db'@'%'; -- '\"", unique("d"));
+        let table = "t`) ON *.* TO 'pwn_t'@'%'; DROP DATABASE mysql; --'\"".to_owned();
+        let column = "c`) ON *.* TO 'pwn_c'@'%'; CREATE USER 'pwn_c'@'%' -- '\\".to_owned();
+        let routine = "p`; CREATE USER 'pwn_p'@'%'; --".to_owned();
+        let ident = |name: &str| format!("`{}`", name.replace('`', "``"));
+        let (s, t, c, p) = (
+            ident(&schema),
+            ident(&table),
+            ident(&column),
+            ident(&routine),
+        );
+        let account = format!("{}@'%'", mysql_literal(&user));
+        mysql_admin(
+            db,
+            &[
+                format!("CREATE DATABASE {s}"),
+                format!("CREATE TABLE {s}.{t} ({c} INT, other INT)"),
+                format!("CREATE PROCEDURE {s}.{p}() SELECT 1"),
+                format!("GRANT SELECT ({c}), UPDATE ({c}, other) ON {s}.{t} TO {account}"),
+                format!("GRANT INSERT ON {s}.{t} TO {account} WITH GRANT OPTION"),
+                format!("GRANT DELETE ON {s}.* TO {account}"),
+                format!("GRANT EXECUTE ON PROCEDURE {s}.{p} TO {account}"),
+            ],
+        )
+        .await;
+        let before = grant_tables(db).await;
+        let function = world.function(BIN, &[]).await;
+        let report = world.driver.rotate(&function, &arn).await.unwrap();
+        assert!(report.succeeded(), "{report}");
+
+        // Nothing but the clone appeared in the grant tables. Other tests of this binary
+        // create users at the same time: rows are judged by whether they could come from the
+        // payloads (the users they name, this test's schema, the system database) or are ours.
+        let after = grant_tables(db).await;
+        // The payloads name users `pwn_*` and `x`.
+        let grantee = |row: &String| row.split('|').nth(1).map(str::to_owned);
+        let payload_user =
+            |row: &String| grantee(row).is_some_and(|user| user.starts_with("pwn_") || user == "x");
+        let ours = |row: &String| {
+            payload_user(row)
+                || row.contains(&schema)
+                || row.contains(&user)
+                || row == "database|mysql"
+        };
+        let added: Vec<&String> = after.iter().filter(|row| !before.contains(row)).collect();
+        let removed: Vec<&String> = before.iter().filter(|row| !after.contains(row)).collect();
+        assert!(
+            !removed.iter().any(|row| ours(row)),
+            "rows disappeared: {removed:?}"
+        );
+        assert!(after.contains(&"database|mysql".to_owned()));
+        for row in added.into_iter().filter(|row| ours(row)) {
+            assert!(
+                row.split('|').nth(1) == Some(clone.as_str()),
+                "a row that is not the clone's appeared: {row:?}"
+            );
+        }
+        assert!(!after.iter().any(payload_user), "{after:?}");
+        // The clone has exactly the original's grants.
+        let mine = |grants: Vec<String>, name: &str| -> Vec<String> {
+            let grantee = format!("TO `{name}`@`%`");
+            grants
+                .iter()
+                .map(|line| line.split(&grantee).next().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            mine(grants_of(db, &clone, "%").await, &clone),
+            mine(grants_of(db, &user, "%").await, &user)
+        );
+        let current = world.value(&arn, "AWSCURRENT").await.unwrap();
+        mysql_login(db.port(), &clone, &password_of(&current))
+            .await
+            .unwrap();
+
+        // Every grant reached the server as a prepared statement (which holds one statement),
+        // never as a text query (which may hold several).
+        let log = std::fs::read_to_string(db.general_log_path()).unwrap();
+        let clone_grants: Vec<&str> = log
+            .lines()
+            .filter(|line| line.contains("GRANT ") && line.contains(&format!("'{clone}'")))
+            .collect();
+        assert!(
+            !clone_grants.is_empty(),
+            "no grant for the clone in the log"
+        );
+        for line in clone_grants {
+            assert!(
+                line.contains("Prepare\t") || line.contains("Execute\t"),
+                "a grant sent as a text query: {line}"
+            );
+        }
+    }
+}

@@ -141,6 +141,9 @@ impl Database for MySql {
             .pass(Some(password.expose()))
             .db_name(endpoint.dbname.clone())
             .prefer_socket(false)
+            // Statements are prepared once and closed at once (`execute`): none stays cached
+            // on the server with a password hash in it.
+            .stmt_cache_size(0)
             .ssl_opts(tls.map(ssl_options));
         let conn = Conn::new(options).await.map_err(classify)?;
         Ok(Session { conn: Some(conn) })
@@ -156,7 +159,7 @@ impl Database for MySql {
         debug!(%version, retain = self.retain_current_password, "setting the password");
         // Refused here, before anything is sent, when the server has no dual passwords.
         let statement = self.own_password_statement(&version, password)?;
-        run_secret(session.conn()?, statement, "setting the password").await
+        execute_secret(session.conn()?, statement, "setting the password").await
     }
 
     async fn probe(&self, session: &mut Session) -> Result<(), String> {
@@ -183,14 +186,48 @@ fn ssl_options(tls: TlsRequest<'_>) -> SslOpts {
     }
 }
 
-/// Runs a statement that holds a password or its hash; the error gives only the server's
-/// error code and the account (a syntax error message would quote the statement).
-pub(crate) async fn run_secret(
+/// Runs one statement through the prepared-statement protocol and closes it.
+///
+/// mysql_async always asks for `CLIENT_MULTI_STATEMENTS`, so a text query may hold several
+/// statements; a prepared statement is exactly one (the server refuses `;` and a second
+/// statement at prepare time). Every statement this crate builds goes through here, so text
+/// that came from the server (names in `SHOW GRANTS`) or from a secret can never chain a
+/// statement of its own, whatever the quoting.
+async fn prepared(conn: &mut Conn, statement: &str) -> Result<(), mysql_async::Error> {
+    let prepared = conn.prep(statement).await?;
+    let result = conn.exec_drop(&prepared, ()).await;
+    let closed = conn.close(prepared).await;
+    result.and(closed)
+}
+
+/// The rows of one statement built here (`SHOW GRANTS FOR …`), through the prepared-statement
+/// protocol as [`prepared`].
+pub(crate) async fn rows<T: mysql_async::prelude::FromRow + Send + 'static>(
+    conn: &mut Conn,
+    statement: &str,
+) -> Result<Vec<T>, mysql_async::Error> {
+    let prepared = conn.prep(statement).await?;
+    let result = conn.exec(&prepared, ()).await;
+    let closed = conn.close(prepared).await;
+    result.and_then(|rows| closed.map(|()| rows))
+}
+
+/// Runs one statement that holds no secret ([`prepared`]); the error names it.
+pub(crate) async fn execute(conn: &mut Conn, statement: &str) -> Result<(), String> {
+    debug!(statement, "running");
+    prepared(conn, statement)
+        .await
+        .map_err(|e| format!("{statement}: {}", describe(&e)))
+}
+
+/// Runs one statement that holds a password or its hash ([`prepared`]); the error gives only
+/// the server's error code and `what` (a syntax error message would quote the statement).
+pub(crate) async fn execute_secret(
     conn: &mut Conn,
     statement: String,
     what: &str,
 ) -> Result<(), String> {
-    conn.query_drop(statement).await.map_err(|e| match e {
+    prepared(conn, &statement).await.map_err(|e| match e {
         mysql_async::Error::Server(server) => {
             format!("{what}: the server refused it (error {})", server.code)
         }

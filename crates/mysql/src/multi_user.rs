@@ -1,36 +1,36 @@
 //! Multi-user rotation on MySQL and MariaDB: `app` and `app_clone` take turns, the master user
 //! sets the pending one's password and keeps the pair in step.
 //!
-//! At every setSecret, in a session of the master user:
+//! setSecret changes **only the pending user**: the other one is AWSCURRENT (or, right after
+//! finishSecret, AWSPREVIOUS), with live clients, and a host entry created for it, or TLS
+//! requirements or limits copied onto it, would refuse them from a host they logged in from
+//! (MySQL picks the most specific host entry). What is done, in a session of the master user,
+//! is decided by [`plan`] from the host entries alone:
 //!
-//! - **Every host entry** of the original is found (`SELECT Host FROM mysql.user WHERE User =
-//!   ?`), not just `'%'` (AWS's template fails on other hosts). For each host, the clone
-//!   `'app_clone'@'host'` is created when missing, or adopted when it exists (only its password
-//!   and the copied settings change). A new account gets the original's authentication plugin
-//!   on MySQL when it is a password plugin; on MariaDB always `mysql_native_password`, since any
-//!   other plugin would need the password in plaintext in the statement (and the general log).
-//! - **Every line of `SHOW GRANTS`** of the original at that host is replayed for the clone at
-//!   the same host ([`crate::grants`]): privileges with their `WITH GRANT OPTION` (AWS drops
-//!   it), role grants with `WITH ADMIN OPTION`, MySQL 8 partial revokes, MariaDB's default
-//!   role. The password part of MariaDB's `GRANT USAGE … IDENTIFIED BY PASSWORD '*…'` is never
-//!   copied.
-//! - **TLS requirements and resource limits** are copied from `mysql.user`
-//!   (`ALTER USER … REQUIRE … WITH MAX_…`), and MySQL 8's default roles from
-//!   `mysql.default_roles`.
+//! - **The clone is pending**: for every host entry of the original (`SELECT Host FROM
+//!   mysql.user WHERE User = ?`, not just `'%'`: AWS's template fails on other hosts), the clone
+//!   `'app_clone'@'host'` is created when missing, or adopted when it exists, and made a copy of
+//!   the original at that host: every line of `SHOW GRANTS`, parsed and rebuilt
+//!   ([`crate::grants`]: privileges with their `WITH GRANT OPTION`, which AWS drops, role grants
+//!   with `WITH ADMIN OPTION`, MySQL 8 partial revokes, MariaDB's default role), TLS
+//!   requirements and resource limits from `mysql.user`, MySQL 8's default roles from
+//!   `mysql.default_roles`. A new account gets the original's authentication plugin on MySQL
+//!   when it is a password plugin; on MariaDB always `mysql_native_password`, since any other
+//!   plugin would need the password in plaintext in the statement (and the general log).
+//! - **The original is pending**: it is left as it is (it is the source of truth) apart from its
+//!   password; a grant added to it reaches the clone at the next rotation where the clone is
+//!   pending. When the original does not exist (the secret started with a `_clone` user), it is
+//!   created as a copy of the clone.
 //! - **The password is set last**, on every host entry of the pending user: MariaDB gets the
 //!   `mysql_native_password` hash (`ALTER USER … IDENTIFIED BY PASSWORD '*…'`), MySQL 5.7.6+
 //!   `ALTER USER … IDENTIFIED BY '…'`, which it masks in its logs. A new account is created with
 //!   a random password nobody holds, so it cannot be used before its grants are in place.
 //!
-//! The original is the source of truth at every rotation, whichever user is pending, so a grant
-//! added to the original reaches the clone at the next rotation (drift repair). When the
-//! original does not exist (the secret started with a `_clone` user), it is created as a copy of
-//! the clone.
+//! Every statement is sent on its own through the prepared-statement protocol
+//! ([`crate::database::execute`]), which takes exactly one statement.
 //!
 //! Grants are only ever added: a privilege the clone has and the original lacks is **not**
-//! revoked. The clone is the current user every second rotation, with live sessions; revoking
-//! from it during a rotation could break clients that depend on a grant an administrator gave
-//! it on purpose. Revoke such grants by hand.
+//! revoked, since an administrator may have given it on purpose. Revoke such grants by hand.
 //!
 //! Not atomic: MySQL commits account statements one by one. The order makes a failed run safe
 //! to repeat: until the last step the pending password does not log in, so the next setSecret
@@ -43,12 +43,61 @@ use rand::RngExt;
 use rand::distr::Alphanumeric;
 use rotation_core::SecretString;
 use rotation_db::{CloneDatabase, UserPair};
-use tracing::debug;
 
-use crate::database::{MySql, Session, describe, run_secret};
-use crate::grants;
+use crate::database::{MySql, Session, describe, execute, execute_secret, rows};
+use crate::grants::{self, Account};
 use crate::sql::{self, AccountLimits};
 use crate::version::{Flavor, ServerVersion};
+
+/// What setSecret does to the pair before setting the pending user's password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan<'a> {
+    /// The user copied from, onto the pending user; `None` leaves the pending user's grants and
+    /// settings as they are.
+    pub source: Option<&'a str>,
+    /// The hosts copied, each with whether the pending user already has that host entry.
+    pub hosts: Vec<(String, bool)>,
+}
+
+/// Decides, from the host entries of the original and the clone, what may change: only the
+/// pending user, copied from the original (or, when the original does not exist, created from
+/// the clone).
+pub fn plan<'a>(
+    users: UserPair<'a>,
+    original_hosts: &[String],
+    clone_hosts: &[String],
+) -> Result<Plan<'a>, String> {
+    let (original, clone) = (users.original(), users.clone_user());
+    if original_hosts.is_empty() && clone_hosts.is_empty() {
+        return Err(format!(
+            "neither {original} nor {clone} exists in mysql.user"
+        ));
+    }
+    let (source, source_hosts, target_hosts) = if users.is_pending_original() {
+        if !original_hosts.is_empty() {
+            return Ok(Plan {
+                source: None,
+                hosts: Vec::new(),
+            });
+        }
+        (clone, clone_hosts, original_hosts)
+    } else {
+        if original_hosts.is_empty() {
+            return Ok(Plan {
+                source: None,
+                hosts: Vec::new(),
+            });
+        }
+        (original, original_hosts, clone_hosts)
+    };
+    Ok(Plan {
+        source: Some(source),
+        hosts: source_hosts
+            .iter()
+            .map(|host| (host.clone(), target_hosts.contains(host)))
+            .collect(),
+    })
+}
 
 /// The host entries of a user.
 async fn hosts(conn: &mut Conn, user: &str) -> Result<Vec<String>, String> {
@@ -92,14 +141,6 @@ async fn settings(
     Ok((row.0.unwrap_or_default(), limits))
 }
 
-/// Runs a statement that holds no secret; the error names it.
-async fn run(conn: &mut Conn, statement: &str) -> Result<(), String> {
-    debug!(statement, "running");
-    conn.query_drop(statement)
-        .await
-        .map_err(|e| format!("{statement}: {}", describe(&e)))
-}
-
 /// A password nobody holds, for an account until its real password is set.
 fn throwaway_password() -> SecretString {
     let text: String = rand::rng()
@@ -110,30 +151,55 @@ fn throwaway_password() -> SecretString {
     SecretString::new(text)
 }
 
+/// The statements that give `target` what one line of `SHOW GRANTS` gives `source`: the line is
+/// parsed ([`grants::parse_line`]), a table's privileges are checked against the grant tables
+/// (where a name MySQL 5.7 printed unquoted cannot pass for more privileges), and the statement
+/// is rebuilt with every name quoted.
+async fn replayed(
+    conn: &mut Conn,
+    line: &str,
+    source: &Account,
+    target: &Account,
+) -> Result<String, String> {
+    let grant = grants::parse_line(line, source)
+        .map_err(|e| format!("copying the grants of {source}: {e}"))?;
+    if let Some((database, table)) = grant.table() {
+        let key = (source.user.as_str(), source.host.as_str(), database, table);
+        let table_privileges: Option<String> = conn
+            .exec_first(sql::TABLE_PRIVILEGES, key)
+            .await
+            .map_err(|e| format!("reading mysql.tables_priv: {}", describe(&e)))?;
+        let columns: Vec<(String, String)> = conn
+            .exec(sql::COLUMN_PRIVILEGES, key)
+            .await
+            .map_err(|e| format!("reading mysql.columns_priv: {}", describe(&e)))?;
+        grants::check_table_privileges(&grant, &table_privileges.unwrap_or_default(), &columns)
+            .map_err(|e| format!("copying the grants of {source}: {e}"))?;
+    }
+    Ok(grant.statement(target))
+}
+
 /// Makes `target` at `host` a copy of `source` at `host` (creating it when missing).
 async fn copy_account(
     conn: &mut Conn,
     version: &ServerVersion,
     source: &str,
     target: &str,
-    host: &str,
-    target_exists: bool,
+    (host, target_exists): &(String, bool),
 ) -> Result<(), String> {
     let target_account = sql::account(target, host);
     let (plugin, limits) = settings(conn, source, host).await?;
-    if !target_exists {
-        let statement = sql::create_user(version, &target_account, &plugin, &throwaway_password());
-        run_secret(conn, statement, &format!("creating {target_account}")).await?;
-    }
-    let lines: Vec<String> = conn
-        .query(sql::show_grants(source, host))
+    let lines: Vec<String> = rows(conn, &sql::show_grants(source, host))
         .await
         .map_err(|e| format!("SHOW GRANTS for {source}@{host}: {}", describe(&e)))?;
+    let (from, to) = (Account::new(source, host), Account::new(target, host));
+    // Every line is parsed and checked before anything is run: a line that is not understood
+    // leaves the account as it was (or not created).
+    let mut statements = Vec::with_capacity(lines.len() + 2);
     for line in &lines {
-        let grant = grants::parse_line(line)?;
-        run(conn, &grant.for_account(&target_account)).await?;
+        statements.push(replayed(conn, line, &from, &to).await?);
     }
-    run(conn, &sql::copy_limits(&target_account, &limits)).await?;
+    statements.push(sql::copy_limits(&target_account, &limits));
     if version.flavor == Flavor::MySql && version.at_least(8, 0, 0) {
         let roles: Vec<(String, String)> = conn
             .exec(sql::DEFAULT_ROLES, (source, host))
@@ -144,15 +210,19 @@ async fn copy_account(
                     describe(&e)
                 )
             })?;
-        if let Some(statement) = sql::default_roles(&target_account, &roles) {
-            run(conn, &statement).await?;
-        }
+        statements.extend(sql::default_roles(&target_account, &roles));
+    }
+    if !target_exists {
+        let statement = sql::create_user(version, &target_account, &plugin, &throwaway_password());
+        execute_secret(conn, statement, &format!("creating {target_account}")).await?;
+    }
+    for statement in &statements {
+        execute(conn, statement).await?;
     }
     Ok(())
 }
 
-/// Brings the pair in step from the original (or from the clone when the original does not
-/// exist), then sets the pending user's password on every host entry.
+/// Brings the pending user in step ([`plan`]), then sets its password on every host entry.
 async fn apply(
     session: &mut Session,
     users: UserPair<'_>,
@@ -160,27 +230,18 @@ async fn apply(
 ) -> Result<(), String> {
     let version = session.version().await?;
     let conn = session.conn()?;
-    let (original, clone) = (users.original(), users.clone_user());
-    let original_hosts = hosts(conn, original).await?;
-    let clone_hosts = hosts(conn, clone).await?;
-    let (source, source_hosts, target, target_hosts) = if original_hosts.is_empty() {
-        (clone, clone_hosts, original, original_hosts)
-    } else {
-        (original, original_hosts, clone, clone_hosts)
-    };
-    if source_hosts.is_empty() {
-        return Err(format!(
-            "neither {original} nor {clone} exists in mysql.user"
-        ));
-    }
-    for host in &source_hosts {
-        let exists = target_hosts.contains(host);
-        copy_account(conn, &version, source, target, host, exists).await?;
+    let original_hosts = hosts(conn, users.original()).await?;
+    let clone_hosts = hosts(conn, users.clone_user()).await?;
+    let plan = plan(users, &original_hosts, &clone_hosts)?;
+    if let Some(source) = plan.source {
+        for host in &plan.hosts {
+            copy_account(conn, &version, source, users.pending, host).await?;
+        }
     }
     for host in hosts(conn, users.pending).await? {
         let account = sql::account(users.pending, &host);
         let statement = sql::set_user_password(&version, &account, password);
-        run_secret(
+        execute_secret(
             conn,
             statement,
             &format!("setting the password of {account}"),
@@ -221,6 +282,60 @@ mod tests {
         assert!(!db.username_fits("abcdefghijk_clone"));
         assert!(db.username_fits("üüüüüüüüüü_clone"));
         assert_eq!(CloneDatabase::username_limit(&MySql::default()), 16);
+    }
+
+    /// The pair, the original's hosts, the clone's hosts, the source and the hosts copied.
+    type Case<'a> = (
+        UserPair<'a>,
+        &'a [&'a str],
+        &'a [&'a str],
+        Option<&'a str>,
+        Vec<(&'a str, bool)>,
+    );
+
+    #[test]
+    fn only_the_pending_user_is_changed() {
+        let hosts = |list: &[&str]| list.iter().map(|h| h.to_string()).collect::<Vec<_>>();
+        let to_clone = UserPair {
+            pending: "app_clone",
+            current: "app",
+        };
+        let to_original = UserPair {
+            pending: "app",
+            current: "app_clone",
+        };
+        let cases: [Case<'_>; 5] = [
+            // The clone is pending: copied from the original on every host of the original.
+            (
+                to_clone,
+                &["%", "127.0.0.1"],
+                &["%"],
+                Some("app"),
+                vec![("%", true), ("127.0.0.1", false)],
+            ),
+            // The original is pending: the live clone is left alone, whatever its hosts.
+            (to_original, &["%", "127.0.0.1"], &["%"], None, vec![]),
+            (to_original, &["%"], &["%", "10.0.0.%"], None, vec![]),
+            // The original does not exist: created from the clone.
+            (
+                to_original,
+                &[],
+                &["%", "localhost"],
+                Some("app_clone"),
+                vec![("%", false), ("localhost", false)],
+            ),
+            // The clone is pending and the original does not exist: nothing to copy from.
+            (to_clone, &[], &["%"], None, vec![]),
+        ];
+        for (users, original, clone, source, copied) in cases {
+            let plan = plan(users, &hosts(original), &hosts(clone)).unwrap();
+            let copied: Vec<(String, bool)> =
+                copied.iter().map(|(h, e)| (h.to_string(), *e)).collect();
+            assert_eq!(plan.source, source, "{users:?} {original:?} {clone:?}");
+            assert_eq!(plan.hosts, copied, "{users:?} {original:?} {clone:?}");
+        }
+        let error = plan(to_clone, &[], &[]).unwrap_err();
+        assert_eq!(error, "neither app nor app_clone exists in mysql.user");
     }
 
     #[test]

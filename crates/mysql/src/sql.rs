@@ -1,5 +1,8 @@
 //! The one place that builds MySQL/MariaDB SQL text: quoting, and the password statements per
-//! server flavour and version.
+//! server flavour and version. Every value in a statement is a literal quoted here (or a
+//! number); the statements replayed from `SHOW GRANTS` are rebuilt in [`crate::grants`]. Each
+//! statement is sent on its own through the prepared-statement protocol
+//! ([`crate::database::execute`]).
 
 use rotation_core::SecretString;
 use sha1::{Digest, Sha1};
@@ -113,6 +116,17 @@ pub const ACCOUNT_SETTINGS: &str = "SELECT CAST(plugin AS CHAR), CAST(ssl_type A
 /// default role in `SHOW GRANTS` instead.
 pub const DEFAULT_ROLES: &str = "SELECT DEFAULT_ROLE_USER, DEFAULT_ROLE_HOST \
      FROM mysql.default_roles WHERE USER = ? AND HOST = ?";
+
+/// An account's table-level privileges on one table, as `mysql.tables_priv` holds them (bind
+/// parameters: user, host, database, table): `Select,Insert,Grant`.
+pub const TABLE_PRIVILEGES: &str = "SELECT CAST(Table_priv AS CHAR) FROM mysql.tables_priv \
+     WHERE User = ? AND Host = ? AND Db = ? AND Table_name = ?";
+
+/// An account's column privileges on one table, as `mysql.columns_priv` holds them (bind
+/// parameters: user, host, database, table): column name and `Select,Update`.
+pub const COLUMN_PRIVILEGES: &str = "SELECT CAST(Column_name AS CHAR), \
+     CAST(Column_priv AS CHAR) FROM mysql.columns_priv \
+     WHERE User = ? AND Host = ? AND Db = ? AND Table_name = ?";
 
 /// `SHOW GRANTS FOR 'user'@'host'`.
 pub fn show_grants(user: &str, host: &str) -> String {

@@ -7,9 +7,21 @@
 //! (`(...)`), and the payload sanitisation flag. What is not: passwords (the clone gets its
 //! own), and `on`/`off`/`nopass` (the clone is always on, with a password).
 //!
-//! Limits: Redis prints the rules of each kind joined by spaces, so a pattern that contains a
-//! space cannot be told apart and is copied as two patterns; and Redis 6's answer (keys as an
-//! array, `allkeys` flags) is not understood: the rotation then fails with a message saying so.
+//! # Token by token
+//!
+//! Redis prints the rules of each kind joined by single ASCII spaces, and refuses ASCII
+//! whitespace inside a key or channel pattern, but accepts any other byte: a pattern may hold
+//! `U+00A0` followed by `+@all`. So the printed text is split on the ASCII space only (never on
+//! Unicode whitespace), and every token must be a rule of its field's kind (`~`/`%R~`/`%W~`/
+//! `%RW~` for keys, `&` for channels, `+`/`-` for commands): a pattern never becomes a rule of
+//! another kind. Inside a selector, which Redis re-splits with its own quoting rules
+//! (`sdssplitargs`: quotes and `\x..` escapes), every token is sent double-quoted and escaped,
+//! so that Redis reads back exactly the bytes it printed.
+//!
+//! Refused with a message (the rotation fails, nothing is copied): a first-argument rule
+//! (`+select|0`; deprecated since Redis 7.0), whose argument may hold a space that would read
+//! as more rules; a field that is not UTF-8; and Redis 6's answer (keys as an array,
+//! `allkeys` flags).
 
 use crate::resp::Reply;
 
@@ -43,7 +55,10 @@ pub fn rules_of(reply: &Reply) -> Result<Option<Vec<String>>, String> {
             let Reply::Array(Some(items)) = selector else {
                 return Err(unsupported("a selector"));
             };
-            let inner = permissions(&Fields::of(items)?)?;
+            let inner: Vec<String> = permissions(&Fields::of(items)?)?
+                .iter()
+                .map(|rule| selector_quoted(rule))
+                .collect();
             rules.push(format!("({})", inner.join(" ")));
         }
     }
@@ -55,14 +70,106 @@ fn permissions(fields: &Fields<'_>) -> Result<Vec<String>, String> {
     // Explicitly none first: after `reset`, a server with `acl-pubsub-default allchannels`
     // would otherwise give the clone every channel the original does not have.
     let mut rules = vec!["resetchannels".to_owned()];
-    for field in ["channels", "keys", "commands"] {
-        let text = match fields.get(field) {
+    for field in [Field::Channels, Field::Keys, Field::Commands] {
+        let text = match fields.get(field.name()) {
             None => String::new(),
-            Some(value) => value.text().ok_or_else(|| unsupported(field))?,
+            Some(Reply::Bulk(Some(bytes))) => String::from_utf8(bytes.clone()).map_err(|_| {
+                format!(
+                    "ACL GETUSER answered {} that are not UTF-8: they cannot be copied exactly",
+                    field.name()
+                )
+            })?,
+            Some(Reply::Simple(text)) => text.clone(),
+            Some(_) => return Err(unsupported(field.name())),
         };
-        rules.extend(text.split_whitespace().map(str::to_owned));
+        // Redis joins the rules with one ASCII space; nothing else separates them.
+        for token in text.split(' ').filter(|token| !token.is_empty()) {
+            field.check(token)?;
+            rules.push(token.to_owned());
+        }
     }
     Ok(rules)
+}
+
+/// A field of `ACL GETUSER` that holds rules, and the kind of rule it may hold.
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    Channels,
+    Keys,
+    Commands,
+}
+
+/// The container commands of Redis 7 and 8, whose `cmd|sub` rules name a subcommand (no
+/// space possible) rather than a first argument (any bytes).
+const CONTAINER_COMMANDS: [&str; 15] = [
+    "acl", "client", "cluster", "command", "config", "function", "latency", "memory", "module",
+    "object", "pubsub", "script", "slowlog", "xgroup", "xinfo",
+];
+
+impl Field {
+    fn name(self) -> &'static str {
+        match self {
+            Field::Channels => "channels",
+            Field::Keys => "keys",
+            Field::Commands => "commands",
+        }
+    }
+
+    /// Whether `token` is a rule of this field's kind; an error saying which rule is not.
+    fn check(self, token: &str) -> Result<(), String> {
+        let fits = match self {
+            Field::Channels => token.starts_with('&'),
+            Field::Keys => ["~", "%R~", "%W~", "%RW~"]
+                .iter()
+                .any(|prefix| token.starts_with(prefix)),
+            Field::Commands => {
+                let Some(rule) = token.strip_prefix('+').or_else(|| token.strip_prefix('-')) else {
+                    return Err(self.refuse("a rule that does not start with + or -"));
+                };
+                if let Some((command, _)) = rule.split_once('|')
+                    && !CONTAINER_COMMANDS.contains(&command.to_ascii_lowercase().as_str())
+                {
+                    return Err(self.refuse(
+                        "a first-argument rule (such as +select|0): its argument may hold a \
+                         space that reads as more rules, so it cannot be copied safely; \
+                         replace it on the original (first-argument rules are deprecated \
+                         since Redis 7.0) or give the clone its rules by hand",
+                    ));
+                }
+                true
+            }
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(self.refuse("a rule of another kind"))
+        }
+    }
+
+    fn refuse(self, what: &str) -> String {
+        format!(
+            "ACL GETUSER answered {} holding {what}; refusing to copy the user's rules",
+            self.name()
+        )
+    }
+}
+
+/// A rule as one argument of Redis's `sdssplitargs`, which reads a selector: double-quoted,
+/// with `\`, `"` and every byte outside printable ASCII escaped, so that quotes and escapes
+/// in a pattern are read back as the bytes they are.
+fn selector_quoted(rule: &str) -> String {
+    let mut quoted = String::with_capacity(rule.len() + 2);
+    quoted.push('"');
+    for byte in rule.bytes() {
+        match byte {
+            b'"' => quoted.push_str("\\\""),
+            b'\\' => quoted.push_str("\\\\"),
+            b' '..=b'~' => quoted.push(char::from(byte)),
+            other => quoted.push_str(&format!("\\x{other:02x}")),
+        }
+    }
+    quoted.push('"');
+    quoted
 }
 
 fn unsupported(field: &str) -> String {
@@ -156,8 +263,78 @@ mod tests {
                 "%R~bar",
                 "-@all",
                 "+get",
-                "(resetchannels ~x -@all +set)"
+                "(\"resetchannels\" \"~x\" \"-@all\" \"+set\")"
             ]
+        );
+    }
+
+    /// A Redis 7 reply with the given keys, channels and commands, and one selector.
+    fn user(keys: &[u8], channels: &[u8], commands: &[u8], selector_keys: &[u8]) -> Reply {
+        let raw = |bytes: &[u8]| Reply::Bulk(Some(bytes.to_vec()));
+        array(vec![
+            bulk("flags"),
+            array(vec![bulk("on")]),
+            bulk("commands"),
+            raw(commands),
+            bulk("keys"),
+            raw(keys),
+            bulk("channels"),
+            raw(channels),
+            bulk("selectors"),
+            array(vec![array(vec![
+                bulk("commands"),
+                bulk("-@all +get"),
+                bulk("keys"),
+                raw(selector_keys),
+                bulk("channels"),
+                bulk(""),
+            ])]),
+        ])
+    }
+
+    #[test]
+    fn patterns_are_copied_token_by_token_and_never_become_other_rules() {
+        let nbsp = "~app:*\u{a0}+@all";
+        let rules = rules_of(&user(
+            nbsp.as_bytes(),
+            "&n\u{2003}+@all".as_bytes(),
+            b"-@all +get +config|get",
+            "~s\u{a0}+@all ~\"\\x2a\" %R~r\\".as_bytes(),
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            rules,
+            [
+                "resetchannels",
+                "&n\u{2003}+@all",
+                nbsp,
+                "-@all",
+                "+get",
+                "+config|get",
+                "(\"resetchannels\" \"~s\\xc2\\xa0+@all\" \"~\\\"\\\\x2a\\\"\" \"%R~r\\\\\" \"-@all\" \"+get\")",
+            ]
+        );
+        assert!(!rules.iter().any(|rule| rule == "+@all"));
+    }
+
+    #[test]
+    fn rules_of_another_kind_or_first_arguments_are_refused() {
+        let refused: [(&[u8], &[u8], &[u8]); 5] = [
+            (b"~a +@all", b"", b"-@all"),
+            (b"~a", b"&b ~*", b"-@all"),
+            (b"~a", b"", b"-@all allcommands"),
+            (b"~a", b"", b"-@all +select|a +@all"),
+            (b"~a\xa0", b"", b"-@all"),
+        ];
+        for (keys, channels, commands) in refused {
+            let error = rules_of(&user(keys, channels, commands, b"~x")).unwrap_err();
+            assert!(error.contains("ACL GETUSER answered"), "{error}");
+        }
+        let error = rules_of(&user(b"~a", b"", b"-@all", b"~x +@all")).unwrap_err();
+        assert!(
+            error.contains("keys holding a rule of another kind"),
+            "{error}"
         );
     }
 
