@@ -9,6 +9,7 @@ use tokio_postgres::{Client, NoTls};
 use tracing::debug;
 
 use crate::sql;
+use crate::tls::RecordingConnect;
 
 /// The database used when the secret has no `dbname` (AWS's default).
 pub const DEFAULT_DATABASE: &str = "postgres";
@@ -20,6 +21,7 @@ pub struct Postgres;
 /// An open session; the connection task ends when it is dropped.
 pub struct Session {
     client: Client,
+    tls_version: Option<String>,
 }
 
 impl std::fmt::Debug for Session {
@@ -66,16 +68,22 @@ impl Database for Postgres {
                 client
             }
             Some(tls) => {
+                // Require, not Prefer: an `N` answer comes back as an error that `classify`
+                // names NoTls, and the Connector decides what the secret allows then.
                 config.ssl_mode(SslMode::Require);
-                let rustls_config = tls.client_config();
-                let connector =
-                    tokio_postgres_rustls::MakeRustlsConnect::new((*rustls_config).clone());
+                let (connector, version) = RecordingConnect::new(tls.client_config());
                 let (client, connection) = config.connect(connector).await.map_err(classify)?;
                 spawn_connection(connection);
-                client
+                return Ok(Session {
+                    client,
+                    tls_version: version.get().cloned(),
+                });
             }
         };
-        Ok(Session { client })
+        Ok(Session {
+            client,
+            tls_version: None,
+        })
     }
 
     async fn set_own_password(
@@ -98,6 +106,10 @@ impl Database for Postgres {
             .await
             .map(|_| ())
             .map_err(|error| describe(&error))
+    }
+
+    fn tls_version(&self, session: &Session) -> Option<String> {
+        session.tls_version.clone()
     }
 }
 
@@ -128,7 +140,10 @@ pub fn describe(error: &tokio_postgres::Error) -> String {
     text
 }
 
-/// Sorts a connection error into refused, unreachable, TLS or other.
+/// What tokio-postgres says when the server answers `N` to the SSLRequest.
+const NO_TLS: &str = "server does not support TLS";
+
+/// Sorts a connection error into refused, unreachable, no TLS, TLS failed, or other.
 fn classify(error: tokio_postgres::Error) -> LoginError {
     let reason = describe(&error);
     if let Some(db) = error.as_db_error() {
@@ -149,6 +164,10 @@ fn classify(error: tokio_postgres::Error) -> LoginError {
     }
     let kind = error.to_string();
     match kind.as_str() {
+        // tokio-postgres's words for an `N` answer to the SSLRequest (SslMode::Require).
+        "error performing TLS handshake" if reason.ends_with(NO_TLS) => {
+            LoginError::NoTls(reason)
+        }
         "error performing TLS handshake" => LoginError::Tls(reason),
         "error connecting to server"
         | "error communicating with the server"
