@@ -495,7 +495,11 @@ mod tests {
         ];
         for (mode, without_tls, failed_handshake) in cases {
             assert_eq!(mode.accepts_a_server_without_tls(), without_tls, "{mode:?}");
-            assert_eq!(mode.retries_a_failed_handshake(), failed_handshake, "{mode:?}");
+            assert_eq!(
+                mode.retries_a_failed_handshake(),
+                failed_handshake,
+                "{mode:?}"
+            );
         }
         assert_eq!(TlsMode::Disable.first_attempt(), None);
     }
@@ -504,7 +508,9 @@ mod tests {
         let key = rcgen::KeyPair::generate().unwrap();
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
         params.self_signed(&key).unwrap()
     }
 

@@ -165,9 +165,7 @@ fn classify(error: tokio_postgres::Error) -> LoginError {
     let kind = error.to_string();
     match kind.as_str() {
         // tokio-postgres's words for an `N` answer to the SSLRequest (SslMode::Require).
-        "error performing TLS handshake" if reason.ends_with(NO_TLS) => {
-            LoginError::NoTls(reason)
-        }
+        "error performing TLS handshake" if reason.ends_with(NO_TLS) => LoginError::NoTls(reason),
         "error performing TLS handshake" => LoginError::Tls(reason),
         "error connecting to server"
         | "error communicating with the server"
