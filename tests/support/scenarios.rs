@@ -418,7 +418,8 @@ pub async fn tls_modes_verify_the_server_and_fall_back_only_when_allowed(rotator
                 false,
                 "TLS failed",
             ),
-            (json!({}), false, "localhost", true, "PLAINTEXT"),
+            // `ssl` absent: a certificate that does not verify stops the login (no plaintext).
+            (json!({}), false, "localhost", false, "DATABASE_CA_BUNDLE"),
         ]);
     } else {
         cases.push((json!({"ssl": true}), true, "127.0.0.1", true, ""));

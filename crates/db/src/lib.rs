@@ -11,6 +11,7 @@
 
 pub mod login;
 pub mod multi_user;
+pub mod rds;
 pub mod single_user;
 pub mod tls;
 

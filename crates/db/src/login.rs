@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rotation_core::config::{ConfigError, Environment, seconds_var};
 use rotation_core::{Deadline, EngineFamily, SecretString};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::tls::{TlsMode, TlsRequest, TlsSettings};
 
@@ -48,8 +48,18 @@ pub enum LoginError {
     /// The server could not be reached, or did not answer in time.
     #[error("database unreachable: {0}")]
     Unreachable(String),
-    /// The TLS handshake failed (no TLS on the server, untrusted certificate, wrong host name).
-    #[error("TLS failed: {0}")]
+    /// The server offers no TLS at all (PostgreSQL answered `N` to the SSLRequest; a MySQL
+    /// server without the SSL capability): the one case `ssl` absent logs in in plaintext.
+    #[error("the server offers no TLS: {0}")]
+    NoTls(String),
+    /// The server offers TLS, and the handshake failed (a certificate that does not chain to a
+    /// trusted root, a wrong host name, no common protocol).
+    #[error(
+        "TLS failed: {0}; to trust the server's certificate authority, give its PEM in \
+         DATABASE_CA_BUNDLE (the RDS and Aurora CAs, the Mozilla roots and the system bundle are \
+         trusted already), or set \"sslmode\" in the secret for an explicit choice (\"require\": \
+         encrypted without verifying the certificate)"
+    )]
     Tls(String),
     /// Anything else the server said.
     #[error("{0}")]
@@ -92,6 +102,22 @@ pub trait Database: Send + Sync + 'static {
 
     /// Runs a trivial query to prove the session works.
     async fn probe(&self, session: &mut Self::Session) -> Result<(), String>;
+
+    /// The TLS protocol version of a session opened with TLS (`TLSv1.3`), for the login log;
+    /// `None` when the engine cannot tell.
+    fn tls_version(&self, _session: &Self::Session) -> Option<String> {
+        None
+    }
+}
+
+/// Whether a failed TLS attempt is retried in plaintext: a server without TLS when the mode
+/// accepts one, a failed handshake only for libpq's `prefer` (which never verifies).
+pub fn plaintext_after(mode: TlsMode, error: &LoginError) -> bool {
+    match error {
+        LoginError::NoTls(_) => mode.accepts_a_server_without_tls(),
+        LoginError::Tls(_) => mode.retries_a_failed_handshake(),
+        _ => false,
+    }
 }
 
 /// Connection settings of the process.
@@ -148,8 +174,8 @@ impl<D: Database> Connector<D> {
         &self.db
     }
 
-    /// Logs in. A TLS failure is retried in plaintext only when the mode allows it (and says
-    /// so in a WARN log); a refusal or a silent host is reported at once.
+    /// Logs in. A failed TLS attempt is retried in plaintext only as [`plaintext_after`]
+    /// allows (and says so in a WARN log); a refusal or a silent host is reported at once.
     pub async fn login(
         &self,
         login: &Login<'_>,
@@ -160,15 +186,14 @@ impl<D: Database> Connector<D> {
         };
         let request = TlsRequest::new(verification, &self.settings.tls);
         match self.attempt(login, Some(request), deadline).await {
-            Err(LoginError::Tls(reason)) if login.tls.falls_back() => {
+            Err(error) if plaintext_after(login.tls, &error) => {
                 warn!(
                     host = %login.endpoint.host,
                     port = login.endpoint.port,
                     user = login.user,
-                    reason = %reason,
-                    "TLS to the database failed; retrying in PLAINTEXT because the secret does not \
-                     require TLS (set \"ssl\": true or an \"sslmode\" to forbid this, and \
-                     DATABASE_CA_BUNDLE to trust a private CA)"
+                    reason = %error,
+                    "no TLS to the database; logging in in PLAINTEXT because the secret does not \
+                     require TLS (set \"ssl\": true or an \"sslmode\" to forbid this)"
                 );
                 self.attempt(login, None, deadline).await
             }
@@ -183,7 +208,7 @@ impl<D: Database> Connector<D> {
         deadline: Deadline,
     ) -> Result<D::Session, LoginError> {
         let limit = deadline.cap(self.settings.connect_timeout);
-        let with_tls = tls.is_some();
+        let mode = tls.map_or("plaintext", |tls| tls.verification.as_str());
         let started = std::time::Instant::now();
         let open = self
             .db
@@ -196,14 +221,32 @@ impl<D: Database> Connector<D> {
                 limit.as_millis()
             ))),
         };
-        debug!(
-            endpoint = %login.endpoint,
-            user = login.user,
-            tls = with_tls,
-            ok = result.is_ok(),
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "login attempt"
-        );
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &result {
+            Ok(session) => {
+                let version = tls.and_then(|_| self.db.tls_version(session));
+                info!(
+                    endpoint = %login.endpoint,
+                    user = login.user,
+                    tls = mode,
+                    tls_version = version.as_deref().unwrap_or(if tls.is_some() {
+                        "unknown"
+                    } else {
+                        "none"
+                    }),
+                    elapsed_ms,
+                    "logged in to the database"
+                );
+            }
+            Err(error) => debug!(
+                endpoint = %login.endpoint,
+                user = login.user,
+                tls = mode,
+                error = %error,
+                elapsed_ms,
+                "login attempt failed"
+            ),
+        }
         result
     }
 
@@ -221,6 +264,41 @@ impl<D: Database> Connector<D> {
                 "{what} did not finish within {} ms",
                 limit.as_millis()
             )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plaintext_follows_only_a_server_without_tls_unless_the_mode_never_verifies() {
+        let no_tls = LoginError::NoTls("server does not support TLS".into());
+        let failed = LoginError::Tls("invalid peer certificate: UnknownIssuer".into());
+        let refused = LoginError::Rejected("password authentication failed".into());
+        let silent = LoginError::Unreachable("timeout".into());
+        // (mode, after no TLS, after a failed handshake)
+        let cases = [
+            (TlsMode::Prefer { verify: true }, true, false),
+            (TlsMode::Prefer { verify: false }, true, true),
+            (TlsMode::Require, false, false),
+            (TlsMode::VerifyCa, false, false),
+            (TlsMode::VerifyFull, false, false),
+        ];
+        for (mode, after_no_tls, after_failure) in cases {
+            assert_eq!(plaintext_after(mode, &no_tls), after_no_tls, "{mode:?}");
+            assert_eq!(plaintext_after(mode, &failed), after_failure, "{mode:?}");
+            assert!(!plaintext_after(mode, &refused), "{mode:?}");
+            assert!(!plaintext_after(mode, &silent), "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn a_tls_failure_says_the_way_out() {
+        let text = LoginError::Tls("invalid peer certificate: UnknownIssuer".into()).to_string();
+        for needle in ["UnknownIssuer", "DATABASE_CA_BUNDLE", "sslmode"] {
+            assert!(text.contains(needle), "{needle:?} in {text}");
         }
     }
 }

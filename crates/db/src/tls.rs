@@ -2,14 +2,23 @@
 //!
 //! | secret | meaning |
 //! |---|---|
-//! | no `ssl` (AWS default) | verified TLS; if TLS itself fails, plaintext with a WARN log |
-//! | `ssl: true` / `"true"` | verified TLS (chain and host name), no fallback |
+//! | no `ssl` (AWS default) | verified TLS (chain and host name); plaintext, with a WARN log, only when the server offers no TLS at all; a certificate that fails verification is an error |
+//! | `ssl: true` / `"true"` | verified TLS (chain and host name), no plaintext |
 //! | `ssl: false` / `"false"` | plaintext |
-//! | `sslmode` (wins over `ssl`) | `disable`, `prefer` (unverified TLS, plaintext if TLS fails), `require` (unverified TLS), `verify-ca` (chain only), `verify-full` (chain and host name) |
+//! | `sslmode` (wins over `ssl`) | `disable`, `prefer` (unverified TLS; plaintext when the server offers no TLS or the handshake fails, as libpq), `require` (unverified TLS), `verify-ca` (chain only), `verify-full` (chain and host name) |
 //!
-//! Verification trusts the Mozilla roots, the system's store and the PEM certificates of
-//! `DATABASE_CA_BUNDLE` (for RDS: the RDS global bundle). Only a TLS failure falls back to
-//! plaintext: a wrong password or a silent host does not cost a second attempt.
+//! One trust store for every engine (PostgreSQL, MySQL/MariaDB, their replicas):
+//!
+//! | source | read |
+//! |---|---|
+//! | the Mozilla roots (webpki-roots) | compiled in |
+//! | the system bundle: `SSL_CERT_FILE` / `SSL_CERT_DIR` when set (as rustls-native-certs reads them), else the distribution's bundle file | on the first TLS login |
+//! | the RDS and Aurora CAs ([`crate::rds`]) | compiled in, parsed on the first TLS login |
+//! | `DATABASE_CA_BUNDLE` (PEM) | at start-up (a bad file fails the start) |
+//!
+//! The fallback to plaintext with `ssl` absent takes only a server that says it has no TLS
+//! (PostgreSQL answers `N` to the SSLRequest; a MySQL server without the SSL capability): a
+//! certificate that does not verify is an attack or a missing CA, and both must stop the login.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -30,7 +39,8 @@ use rustls::{
 pub enum TlsMode {
     /// Plaintext.
     Disable,
-    /// TLS (verified or not); plaintext with a WARN log when the TLS handshake fails.
+    /// TLS (verified or not); plaintext with a WARN log when the server offers no TLS, and,
+    /// without verification (libpq's `prefer`), when the handshake fails.
     Prefer {
         /// Whether the TLS attempt verifies the chain and host name.
         verify: bool,
@@ -71,7 +81,7 @@ impl TlsMode {
                 tracing::warn!(
                     version = %source.version,
                     "the secret's \"ssl\" value is neither true nor false; treating it as absent, \
-                     as AWS's templates do (verified TLS, plaintext if TLS fails)"
+                     as AWS's templates do (verified TLS; plaintext only from a server without TLS)"
                 );
                 TlsMode::Prefer { verify: true }
             }
@@ -88,9 +98,16 @@ impl TlsMode {
         }
     }
 
-    /// Whether a failed TLS handshake may be retried in plaintext.
-    pub fn falls_back(self) -> bool {
+    /// Whether a server that offers no TLS may be logged in to in plaintext.
+    pub fn accepts_a_server_without_tls(self) -> bool {
         matches!(self, TlsMode::Prefer { .. })
+    }
+
+    /// Whether a failed TLS handshake (certificate, host name, protocol) may be retried in
+    /// plaintext: only for libpq's `prefer`, which never verifies, so no certificate failure
+    /// can lead there.
+    pub fn retries_a_failed_handshake(self) -> bool {
+        matches!(self, TlsMode::Prefer { verify: false })
     }
 }
 
@@ -103,6 +120,17 @@ pub enum Verification {
     CaOnly,
     /// Nothing (encryption without authentication).
     None,
+}
+
+impl Verification {
+    /// The name the login log gives it: `verified`, `verified-chain` or `unverified`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::Full => "verified",
+            Verification::CaOnly => "verified-chain",
+            Verification::None => "unverified",
+        }
+    }
 }
 
 type Configs = [Arc<ClientConfig>; 3];
@@ -135,12 +163,13 @@ impl<'a> TlsRequest<'a> {
         }
     }
 
-    /// A rustls configuration that trusts the Mozilla roots and [`TlsRequest::trusted_roots`].
+    /// A rustls configuration that trusts the Mozilla roots and [`TlsRequest::trusted_roots`]:
+    /// the same store mysql_async builds from them.
     pub fn client_config(&self) -> Arc<ClientConfig> {
         self.settings.client_config(self.verification)
     }
 
-    /// The roots to trust besides the Mozilla ones: those of the system bundle and of
+    /// The roots to trust besides the Mozilla ones: those of the system bundle, the RDS CAs and
     /// `DATABASE_CA_BUNDLE` that are usable trust anchors and not Mozilla roots already.
     pub fn trusted_roots(&self) -> &'a [CertificateDer<'static>] {
         self.settings.anchors()
@@ -172,9 +201,9 @@ impl TlsSettings {
         }
     }
 
-    /// The system bundle and `DATABASE_CA_BUNDLE`, keeping only certificates that are usable
-    /// trust anchors and not already among the Mozilla roots (on most systems the bundle is
-    /// those same roots); read on first use.
+    /// The system bundle, the RDS CAs and `DATABASE_CA_BUNDLE`, keeping only certificates that
+    /// are usable trust anchors and not already among the Mozilla roots (on most systems the
+    /// bundle is those same roots); read on first use.
     fn anchors(&self) -> &[CertificateDer<'static>] {
         self.anchors.get_or_init(|| {
             let mozilla: std::collections::HashSet<&[u8]> = webpki_roots::TLS_SERVER_ROOTS
@@ -183,6 +212,7 @@ impl TlsSettings {
                 .collect();
             system_roots()
                 .into_iter()
+                .chain(crate::rds::certificate_authorities())
                 .chain(self.extra_roots.iter().cloned())
                 .filter(|cert| {
                     webpki::anchor_from_trusted_cert(cert)
@@ -195,9 +225,7 @@ impl TlsSettings {
     /// The rustls configuration for a verification level. Built on first use (loading the
     /// system store costs a few milliseconds, which a process that never uses TLS should not pay).
     pub fn client_config(&self, verification: Verification) -> Arc<ClientConfig> {
-        let configs = self
-            .configs
-            .get_or_init(|| build_configs(&self.extra_roots));
+        let configs = self.configs.get_or_init(|| build_configs(self.anchors()));
         let index = match verification {
             Verification::Full => 0,
             Verification::CaOnly => 1,
@@ -242,15 +270,41 @@ fn build_configs(anchors: &[CertificateDer<'static>]) -> Configs {
     [Arc::new(full), Arc::new(ca_only), Arc::new(none)]
 }
 
-/// The system's trusted roots: the bundle file that OpenSSL would read (`SSL_CERT_FILE`, else
-/// the Amazon Linux / RHEL or Debian location), else whatever rustls-native-certs finds.
-/// One file is read instead of a directory of hashed links.
+/// The system's trusted roots, from the process's `SSL_CERT_FILE` and `SSL_CERT_DIR`.
 fn system_roots() -> Vec<CertificateDer<'static>> {
-    let candidates = std::env::var_os("SSL_CERT_FILE")
-        .map(PathBuf::from)
+    system_roots_from(
+        std::env::var_os("SSL_CERT_FILE"),
+        std::env::var_os("SSL_CERT_DIR"),
+    )
+}
+
+/// When `SSL_CERT_FILE` or `SSL_CERT_DIR` (a `:`-separated list) is set, the certificates
+/// rustls-native-certs (and OpenSSL) read from them, and nothing else; otherwise the first
+/// bundle file of the usual locations (one file instead of a directory of hashed links), else
+/// whatever rustls-native-certs finds.
+fn system_roots_from(
+    file: Option<std::ffi::OsString>,
+    dirs: Option<std::ffi::OsString>,
+) -> Vec<CertificateDer<'static>> {
+    let file = file.filter(|value| !value.is_empty()).map(PathBuf::from);
+    let dirs: Vec<PathBuf> = dirs
+        .map(|value| std::env::split_paths(&value).collect())
+        .unwrap_or_default();
+    let dirs: Vec<PathBuf> = dirs
         .into_iter()
-        .chain(SYSTEM_BUNDLES.iter().map(PathBuf::from));
-    for path in candidates {
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .collect();
+    if file.is_some() || !dirs.is_empty() {
+        let mut certs = Vec::new();
+        if let Some(file) = &file {
+            certs.extend(rustls_native_certs::load_certs_from_paths(Some(file), None).certs);
+        }
+        for dir in &dirs {
+            certs.extend(rustls_native_certs::load_certs_from_paths(None, Some(dir)).certs);
+        }
+        return certs;
+    }
+    for path in SYSTEM_BUNDLES.iter().map(PathBuf::from) {
         if let Ok(iter) = CertificateDer::pem_file_iter(&path) {
             let certs: Vec<_> = iter.filter_map(Result::ok).collect();
             if !certs.is_empty() {
@@ -429,11 +483,71 @@ mod tests {
     }
 
     #[test]
-    fn only_prefer_falls_back() {
-        assert!(TlsMode::Prefer { verify: true }.falls_back());
-        assert!(!TlsMode::VerifyFull.falls_back());
-        assert!(!TlsMode::Require.falls_back());
+    fn only_prefer_goes_plaintext_and_only_unverified_prefer_after_a_failed_handshake() {
+        // (mode, server without TLS -> plaintext, failed handshake -> plaintext)
+        let cases = [
+            (TlsMode::Prefer { verify: true }, true, false),
+            (TlsMode::Prefer { verify: false }, true, true),
+            (TlsMode::Require, false, false),
+            (TlsMode::VerifyCa, false, false),
+            (TlsMode::VerifyFull, false, false),
+            (TlsMode::Disable, false, false),
+        ];
+        for (mode, without_tls, failed_handshake) in cases {
+            assert_eq!(mode.accepts_a_server_without_tls(), without_tls, "{mode:?}");
+            assert_eq!(
+                mode.retries_a_failed_handshake(),
+                failed_handshake,
+                "{mode:?}"
+            );
+        }
         assert_eq!(TlsMode::Disable.first_attempt(), None);
+    }
+
+    fn throwaway_ca(name: &str) -> rcgen::Certificate {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.self_signed(&key).unwrap()
+    }
+
+    #[test]
+    fn ssl_cert_file_and_ssl_cert_dir_replace_the_system_bundle() {
+        let dir = std::env::temp_dir().join(format!("ssl-cert-env-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("certs")).unwrap();
+        let (in_file, in_dir) = (throwaway_ca("in file"), throwaway_ca("in dir"));
+        let file = dir.join("bundle.pem");
+        std::fs::write(&file, in_file.pem()).unwrap();
+        std::fs::write(dir.join("certs/one.pem"), in_dir.pem()).unwrap();
+        let certs_dir = dir.join("certs");
+        let both = system_roots_from(Some(file.clone().into()), Some(certs_dir.clone().into()));
+        assert_eq!(both, [in_file.der().clone(), in_dir.der().clone()]);
+        assert_eq!(
+            system_roots_from(Some(file.into()), None),
+            [in_file.der().clone()]
+        );
+        assert_eq!(
+            system_roots_from(Some("".into()), Some(certs_dir.into())),
+            [in_dir.der().clone()]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_store_holds_the_rds_cas_and_database_ca_bundle() {
+        let extra = throwaway_ca("private CA");
+        let file = std::env::temp_dir().join(format!("private-ca-{}.pem", std::process::id()));
+        std::fs::write(&file, extra.pem()).unwrap();
+        let settings =
+            TlsSettings::from_env(&[("DATABASE_CA_BUNDLE", file.to_str().unwrap())]).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        let anchors = settings.anchors();
+        assert!(anchors.contains(extra.der()));
+        let rds = crate::rds::certificate_authorities();
+        assert!(rds.iter().all(|cert| anchors.contains(cert)));
     }
 
     #[test]

@@ -79,6 +79,7 @@ impl MySql {
 /// An open session.
 pub struct Session {
     conn: Option<Conn>,
+    tls_version: Option<String>,
 }
 
 impl std::fmt::Debug for Session {
@@ -145,8 +146,15 @@ impl Database for MySql {
             // on the server with a password hash in it.
             .stmt_cache_size(0)
             .ssl_opts(tls.map(ssl_options));
-        let conn = Conn::new(options).await.map_err(classify)?;
-        Ok(Session { conn: Some(conn) })
+        let mut conn = Conn::new(options).await.map_err(classify)?;
+        let tls_version = match tls {
+            Some(_) => negotiated_tls_version(&mut conn).await,
+            None => None,
+        };
+        Ok(Session {
+            conn: Some(conn),
+            tls_version,
+        })
     }
 
     async fn set_own_password(
@@ -169,6 +177,24 @@ impl Database for MySql {
             .await
             .map_err(|error| describe(&error))
     }
+
+    fn tls_version(&self, session: &Session) -> Option<String> {
+        session.tls_version.clone()
+    }
+}
+
+/// The session's TLS version as the server reports it (`TLSv1.3`): mysql_async keeps its
+/// rustls connection to itself, so the server is asked (one round trip, any user may). Behind
+/// a proxy (RDS Proxy) the answer may describe the proxy's own connection to the database.
+async fn negotiated_tls_version(conn: &mut Conn) -> Option<String> {
+    let row: Option<(String, String)> = conn
+        .query_first("SHOW SESSION STATUS LIKE 'Ssl_version'")
+        .await
+        .map_err(|error| debug!(error = %describe(&error), "no TLS version from the server"))
+        .ok()
+        .flatten();
+    row.map(|(_, version)| version)
+        .filter(|version| !version.is_empty())
 }
 
 /// mysql_async builds its own rustls configuration: the Mozilla roots plus the ones given.
@@ -250,7 +276,7 @@ pub fn describe(error: &mysql_async::Error) -> String {
     text
 }
 
-/// Sorts a connection error into refused, unreachable, TLS or other.
+/// Sorts a connection error into refused, unreachable, no TLS, TLS failed, or other.
 fn classify(error: mysql_async::Error) -> LoginError {
     let reason = describe(&error);
     match &error {
@@ -269,6 +295,9 @@ fn classify(error: mysql_async::Error) -> LoginError {
             } else {
                 LoginError::Unreachable(reason)
             }
+        }
+        mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) => {
+            LoginError::NoTls(reason)
         }
         mysql_async::Error::Driver(driver) => {
             let text = driver.to_string();

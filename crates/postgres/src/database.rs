@@ -25,6 +25,7 @@ pub struct Postgres;
 /// An open session; the connection task ends when it is dropped.
 pub struct Session {
     client: Client,
+    tls_version: Option<String>,
 }
 
 impl std::fmt::Debug for Session {
@@ -63,23 +64,24 @@ impl Database for Postgres {
             .password(password.expose())
             .dbname(endpoint.dbname.as_deref().unwrap_or(DEFAULT_DATABASE))
             .application_name("secrets-manager-rotation");
-        let client: Client = match tls {
+        let (client, tls_version): (Client, Option<String>) = match tls {
             None => {
                 config.ssl_mode(SslMode::Disable);
                 let (client, connection) = config.connect(NoTls).await.map_err(classify)?;
                 spawn_connection(connection);
-                client
+                (client, None)
             }
             Some(tls) => {
+                // Require, not Prefer: an `N` answer comes back as an error that `classify`
+                // names NoTls, and the Connector decides what the secret allows then.
                 config.ssl_mode(SslMode::Require);
-                let rustls_config = tls.client_config();
-                let connector =
-                    tokio_postgres_rustls::MakeRustlsConnect::new((*rustls_config).clone());
+                let (connector, version) = RecordingConnect::new(tls.client_config());
                 let (client, connection) = config.connect(connector).await.map_err(classify)?;
                 spawn_connection(connection);
-                client
+                (client, version.get().cloned())
             }
         };
+<<<<<<< HEAD
         // A failure here is the server's answer to a login that succeeded: not a rejection,
         // so the caller does not try other credentials on it.
         client
@@ -92,6 +94,12 @@ impl Database for Postgres {
                 ))
             })?;
         Ok(Session { client })
+=======
+        Ok(Session {
+            client,
+            tls_version: None,
+        })
+>>>>>>> i13-tls
     }
 
     async fn set_own_password(
@@ -110,6 +118,10 @@ impl Database for Postgres {
             .await
             .map(|_| ())
             .map_err(|error| describe(&error))
+    }
+
+    fn tls_version(&self, session: &Session) -> Option<String> {
+        session.tls_version.clone()
     }
 }
 
@@ -153,7 +165,10 @@ pub fn describe(error: &tokio_postgres::Error) -> String {
     text
 }
 
-/// Sorts a connection error into refused, unreachable, TLS or other.
+/// What tokio-postgres says when the server answers `N` to the SSLRequest.
+const NO_TLS: &str = "server does not support TLS";
+
+/// Sorts a connection error into refused, unreachable, no TLS, TLS failed, or other.
 fn classify(error: tokio_postgres::Error) -> LoginError {
     let reason = describe(&error);
     if let Some(db) = error.as_db_error() {
@@ -174,6 +189,8 @@ fn classify(error: tokio_postgres::Error) -> LoginError {
     }
     let kind = error.to_string();
     match kind.as_str() {
+        // tokio-postgres's words for an `N` answer to the SSLRequest (SslMode::Require).
+        "error performing TLS handshake" if reason.ends_with(NO_TLS) => LoginError::NoTls(reason),
         "error performing TLS handshake" => LoginError::Tls(reason),
         "error connecting to server"
         | "error communicating with the server"

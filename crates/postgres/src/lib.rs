@@ -16,6 +16,7 @@ pub mod database;
 pub mod multi_user;
 pub mod role;
 pub mod sql;
+pub mod tls;
 
 use rotation_core::PasswordPolicy;
 use rotation_core::config::{ConfigError, Environment};
