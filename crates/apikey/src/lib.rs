@@ -22,7 +22,10 @@
 //! protocol) stays the same.
 #![warn(missing_docs)]
 
+pub mod answer;
 pub mod client;
+pub mod endpoint;
+pub mod management;
 pub mod profile;
 pub mod provider;
 pub mod rotator;
@@ -30,8 +33,9 @@ pub mod secret;
 pub mod settings;
 
 pub use client::{ProviderClient, ProviderError};
+pub use endpoint::Endpoint;
 pub use profile::Profile;
-pub use provider::{KeyProvider, MintedKey, ProfileProvider, Revoked, SharedProvider};
+pub use provider::{KeyProvider, ListedKey, MintedKey, ProfileProvider, Revoked, SharedProvider};
 pub use rotator::{ApiKeyRotator, api_key_from_env, label};
 pub use secret::KeySecret;
 pub use settings::ApiKeySettings;
