@@ -986,3 +986,41 @@ async fn a_huge_answer_is_refused_and_memory_stays_bounded() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+#[tokio::test]
+async fn a_written_version_cannot_make_the_admin_key_revoke_another_teams_key() {
+    let world = World::new().await;
+    let service = KeyService::start().await.unwrap();
+    let admin = admin_secret(&world, &service).await;
+    let victim = service.mint("another team's key");
+    let first = service.mint("first key");
+    let arn = world
+        .create_secret(
+            &unique("apikey-"),
+            &json!({"apiKey": first.key, "apiKeyId": first.id, "adminarn": admin}).to_string(),
+        )
+        .await;
+    // The application team labels a version of its own secret AWSPREVIOUS, with the id of a
+    // key that is not theirs: finishSecret revokes "the previous key" with the admin key.
+    world
+        .client()
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(
+            json!({"apiKey": "sk_live_not_the_victims_key", "apiKeyId": victim.id,
+                "adminarn": admin})
+            .to_string(),
+        )
+        .version_stages("AWSPREVIOUS")
+        .send()
+        .await
+        .unwrap();
+    let function = world.function(BIN, &[]).await;
+    let report = world.driver.rotate(&function, &arn).await.unwrap();
+    assert!(report.succeeded(), "{report}\n{}", function.output());
+    assert!(
+        service.is_alive_key(&victim.key),
+        "the admin key revoked a key the secret never held"
+    );
+    assert!(service.is_alive_key(&first.key));
+}
