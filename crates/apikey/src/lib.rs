@@ -35,7 +35,9 @@ pub mod settings;
 pub use client::{ProviderClient, ProviderError};
 pub use endpoint::Endpoint;
 pub use profile::Profile;
-pub use provider::{KeyProvider, ListedKey, MintedKey, ProfileProvider, Revoked, SharedProvider};
+pub use provider::{
+    Identity, KeyProvider, ListedKey, MintedKey, ProfileProvider, Revoked, SharedProvider,
+};
 pub use rotator::{ApiKeyRotator, api_key_from_env, label};
 pub use secret::KeySecret;
 pub use settings::ApiKeySettings;

@@ -50,7 +50,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rotation_core::{Deadline, SecretString};
 
-use crate::answer::{Found, each_item_at, scalar_at};
+use crate::answer::{each_item_at, scalar_at};
 use crate::client::{Answer, ProviderClient, ProviderError, Repeat};
 use crate::endpoint::Endpoint;
 use crate::profile::{Profile, Request};
@@ -71,6 +71,17 @@ pub struct ListedKey {
     pub id: String,
     /// Its label (name), when it has one.
     pub label: Option<String>,
+}
+
+/// Who a key is, asked with the key itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// The provider cannot say (no "who am I" request).
+    Unsupported,
+    /// The key works and has this id.
+    Known(String),
+    /// The provider refused the key (401 or 403): revoked already, or never a key.
+    Refused,
 }
 
 /// What revoking a key came to.
@@ -119,11 +130,16 @@ pub trait KeyProvider: Send + Sync {
         deadline: Deadline,
     ) -> Result<Revoked, ProviderError>;
 
-    /// The id of `key`, asked with the key itself, for secrets that do not store it; `None`
-    /// when the provider cannot say.
-    async fn identify(&self, key: &SecretString, deadline: Deadline) -> Option<String> {
+    /// The id of `key`, asked with the key itself: it proves that a secret holds the key an
+    /// id names before that id is revoked (the id alone is just text someone wrote), and
+    /// finds the id of a bare key. [`Identity::Unsupported`] by default.
+    async fn identify(
+        &self,
+        key: &SecretString,
+        deadline: Deadline,
+    ) -> Result<Identity, ProviderError> {
         let _ = (key, deadline);
-        None
+        Ok(Identity::Unsupported)
     }
 }
 
@@ -317,15 +333,23 @@ impl KeyProvider for ProfileProvider {
         }
     }
 
-    async fn identify(&self, key: &SecretString, deadline: Deadline) -> Option<String> {
-        let identify = self.profile.identify.as_ref()?;
-        let answer = self
+    async fn identify(
+        &self,
+        key: &SecretString,
+        deadline: Deadline,
+    ) -> Result<Identity, ProviderError> {
+        let Some(identify) = &self.profile.identify else {
+            return Ok(Identity::Unsupported);
+        };
+        let answer = match self
             .send(&identify.request, key, &[], deadline, Repeat::Freely)
             .await
-            .ok()?;
-        match answer.at(&identify.id_pointer).ok()? {
-            found @ (Found::Text(_) | Found::Number(_)) => found.into_id(),
-            _ => None,
-        }
+        {
+            Ok(answer) => answer,
+            Err(error) if error.is_auth_refusal() => return Ok(Identity::Refused),
+            Err(error) => return Err(error),
+        };
+        self.id_at(&identify.request, &answer, &identify.id_pointer)
+            .map(Identity::Known)
     }
 }

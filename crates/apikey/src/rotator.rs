@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::client::{ATTEMPTS, Backoff, ProviderClient, ProviderError};
 use crate::management::choose;
-use crate::provider::{ListedKey, MintedKey, ProfileProvider, Revoked, SharedProvider};
+use crate::provider::{Identity, ListedKey, MintedKey, ProfileProvider, Revoked, SharedProvider};
 use crate::secret::KeySecret;
 use crate::settings::ApiKeySettings;
 
@@ -251,26 +251,38 @@ impl ApiKeyRotator {
         if keep.iter().any(|key| *key == old.key()) {
             return Ok(());
         }
-        // Only the old key and id are used: the provider is this step's, whatever the old
-        // value says about profiles and endpoints.
-        let id = match old.id() {
-            Some(id) => Some(id.to_owned()),
-            None => with.provider.identify(old.key(), ctx.deadline).await,
-        };
-        match id {
-            Some(id) => {
-                self.revoke(ctx, with, &id).await?;
-                info!(id = %id, version, "revoked the key that fell out of use");
-                Ok(())
+        // Only the old key is used, with this step's provider, whatever the old value says
+        // about profiles and endpoints. Its stored id is text anyone who writes the secret
+        // wrote: when the provider can say who a key is, the key itself names what to revoke.
+        let id = match with.provider.identify(old.key(), ctx.deadline).await {
+            Ok(Identity::Known(id)) => {
+                if old.id().is_some_and(|stored| stored != id) {
+                    warn!(version, id = %id, "the stored apiKeyId is not the id of the stored key; revoking the key's own id");
+                }
+                id
             }
-            None => {
-                warn!(
+            Ok(Identity::Refused) => {
+                info!(
                     version,
-                    "cannot revoke the key that fell out of use: the secret stores no apiKeyId and the provider cannot identify a key; revoke it at the provider"
+                    "the key that fell out of use is refused by the provider already: nothing to revoke"
                 );
-                Ok(())
+                return Ok(());
             }
-        }
+            Ok(Identity::Unsupported) => match old.id() {
+                Some(id) => id.to_owned(),
+                None => {
+                    warn!(
+                        version,
+                        "cannot revoke the key that fell out of use: the secret stores no apiKeyId and the provider cannot identify a key; revoke it at the provider"
+                    );
+                    return Ok(());
+                }
+            },
+            Err(error) => return Err(Self::provider_error(ctx, &error, "the key itself")),
+        };
+        self.revoke(ctx, with, &id).await?;
+        info!(id = %id, version, "revoked the key that fell out of use");
+        Ok(())
     }
 }
 
@@ -345,11 +357,15 @@ impl Rotator for ApiKeyRotator {
         // that the provider carried out late.
         let pending_id = match pending_secret.id() {
             Some(id) => Some(id.to_owned()),
-            None => {
-                with.provider
-                    .identify(pending_secret.key(), ctx.deadline)
-                    .await
-            }
+            None => match with
+                .provider
+                .identify(pending_secret.key(), ctx.deadline)
+                .await
+            {
+                Ok(Identity::Known(id)) => Some(id),
+                Ok(_) => None,
+                Err(error) => return Err(Self::provider_error(ctx, &error, "the key itself")),
+            },
         };
         if let Some(id) = &pending_id {
             let whose = "of this rotation that no version records (a mint answered late)";
