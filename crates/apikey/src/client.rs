@@ -183,7 +183,7 @@ impl Answer {
     }
 }
 
-/// Pauses between attempts: [`FIRST_PAUSE`] doubling up to [`MAX_PAUSE`], or what the
+/// Pauses between attempts: 200 ms doubling up to 2 s, or what the
 /// provider asked for with `Retry-After`. The one retry schedule of this crate.
 #[derive(Debug, Clone)]
 pub struct Backoff {

@@ -15,11 +15,14 @@
 //! ```
 //!
 //! Strings in `path`, `headers` and `body` may hold `{label}` (the name the new key gets:
-//! `rotation-<token>`) and `{id}` (the key's id); the `auth` value holds `{key}`, the
-//! credential that manages keys (or, for `test`, the key under test). `create` gives the new
-//! key and its id by JSON pointers into the answer. `list` is optional but strongly advised: it
-//! is how a retry finds a key minted by an attempt that crashed before storing it. A `revoke`
-//! answered 404 counts as done (revoked already).
+//! `rotation-<token>`) and `{id}` (the key's id), filled in one pass (percent-encoded in the
+//! path); only the `auth` value holds `{key}`, the credential that manages keys (or, for `test`
+//! and `identify`, the key itself). `create` gives the new key and its id by JSON pointers into
+//! the answer. `list` is optional but strongly advised: it is how a retry finds a key minted by
+//! an attempt that crashed before storing it, how a mint that failed after the provider may
+//! have acted is retried safely (without it, such a mint is not repeated), and how a `revoke`
+//! answered 404 is checked (it counts as done only when the list no longer shows the key).
+//! `identify` proves which key an old version holds before its id is revoked.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -49,7 +49,7 @@ pub fn api_key_from_env(env: &dyn Environment) -> Result<ApiKeyRotator, ConfigEr
 }
 
 impl ApiKeyRotator {
-    /// A rotator for a provider written in Rust (a [`KeyProvider`]), used for every secret;
+    /// A rotator for a provider written in Rust (a [`KeyProvider`](crate::KeyProvider)), used for every secret;
     /// secrets then need no `profile`. `revoke_at_once` as `API_KEY_REVOKE_AT_ONCE`.
     pub fn with_provider(provider: SharedProvider, revoke_at_once: bool) -> ApiKeyRotator {
         ApiKeyRotator {
