@@ -1,6 +1,16 @@
-//! Talking to a provider: one request of a profile, retried on 429 and 5xx (honouring
-//! `Retry-After`) within the step's deadline, with errors that name the profile and the
+//! Talking to a provider: one request of a profile, with errors that name the profile and the
 //! request and never carry a key or an answer's body.
+//!
+//! A request that may be repeated (list, test, revoke, identify) is retried on 429, 5xx and lost
+//! answers, honouring `Retry-After`, within the step's deadline. A mint is not: an answer lost
+//! after the provider acted may mean a key exists, so only answers that prove nothing was done
+//! (429, a connection that never opened) are retried here, and the rotator looks the label up
+//! before it mints again.
+//!
+//! Answers are bounded: a body larger than [`MAX_BODY`] is refused as soon as its
+//! `Content-Length` says so or its bytes pass the cap, headers are capped by
+//! [`MAX_HEADER_BYTES`], and the whole exchange by the step's deadline. A body is never parsed
+//! whole (see [`crate::answer`]).
 
 use std::time::Duration;
 
@@ -11,19 +21,25 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rotation_core::{Deadline, SecretString};
-use serde_json::Value;
 use tracing::{debug, warn};
 
-use crate::profile::{Profile, Request, fill, fill_json};
+use crate::answer::{self, Found};
+use crate::endpoint::Endpoint;
+use crate::profile::{Profile, Request, fill, fill_json, fill_path};
 
 /// Attempts per request, the first included.
-const ATTEMPTS: u32 = 5;
+pub const ATTEMPTS: u32 = 5;
 /// The first pause before a retry without `Retry-After`; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(200);
 /// The longest pause chosen by us.
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 /// One HTTP exchange may take at most this long (and never past the deadline).
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest answer body read, in bytes: key APIs answer a few KiB, a long list some
+/// hundreds; past this the answer is refused, so a provider cannot fill the function's memory.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// The largest status line and headers read (hyper's read buffer).
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// Why a provider request failed. Names the profile and the request; never a key or a body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,9 +68,35 @@ pub enum ProviderError {
         /// What is wrong with the answer.
         problem: String,
     },
-    /// No answer: connection refused, reset, timed out, or the deadline came first.
+    /// The answer's body passed [`MAX_BODY`].
+    #[error(
+        "api-key profile {profile}: {request} answered {status} with a body larger than the cap \
+         of {cap} bytes; refused without reading further"
+    )]
+    TooLarge {
+        /// The profile's name.
+        profile: String,
+        /// `METHOD path`.
+        request: String,
+        /// The status.
+        status: u16,
+        /// The cap, in bytes.
+        cap: usize,
+    },
+    /// The request was sent, but no whole answer came: reset, cut off, headers too large,
+    /// timed out, or the deadline came first. The provider may have acted.
     #[error("api-key profile {profile}: {request} got no answer: {reason}")]
     NoAnswer {
+        /// The profile's name.
+        profile: String,
+        /// `METHOD path`.
+        request: String,
+        /// Why.
+        reason: String,
+    },
+    /// No connection could be opened: the request was never sent.
+    #[error("api-key profile {profile}: {request} got no answer: cannot connect: {reason}")]
+    Unreachable {
         /// The profile's name.
         profile: String,
         /// `METHOD path`.
@@ -85,15 +127,82 @@ impl ProviderError {
             }
         )
     }
+
+    /// Whether the provider may have done what was asked although the request failed: a 5xx
+    /// answer, a success status the profile does not expect, a lost or cut answer, or one that
+    /// could not be read. A 429, a refusal and a connection that never opened prove it did
+    /// nothing.
+    pub fn may_have_acted(&self) -> bool {
+        match self {
+            ProviderError::Status { status, .. } => *status >= 500 || (200..300).contains(status),
+            ProviderError::Malformed { .. }
+            | ProviderError::TooLarge { .. }
+            | ProviderError::NoAnswer { .. } => true,
+            ProviderError::Unreachable { .. } | ProviderError::Profile { .. } => false,
+        }
+    }
 }
 
-/// An answer the profile accepts: its status and JSON body (`Null` when empty or absent).
+impl ProviderError {
+    /// Whether trying again later may work: 429, 5xx, no answer, no connection. An answer the
+    /// profile cannot read will be the same next time.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ProviderError::Status { status, .. } => *status == 429 || *status >= 500,
+            ProviderError::NoAnswer { .. } | ProviderError::Unreachable { .. } => true,
+            ProviderError::Malformed { .. }
+            | ProviderError::TooLarge { .. }
+            | ProviderError::Profile { .. } => false,
+        }
+    }
+}
+
+/// Whether a request may be sent again when its answer is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// Doing it twice is doing it once (list, test, revoke, identify): retried on 429, 5xx
+    /// and lost answers.
+    Freely,
+    /// Doing it twice is not (a mint): retried only when the provider surely did nothing.
+    OnlyIfNothingDone,
+}
+
+/// An answer the profile accepts: its status and body (at most [`MAX_BODY`] bytes).
 #[derive(Debug)]
 pub struct Answer {
     /// The status.
     pub status: u16,
-    /// The body; `Err` with a description when it is not JSON.
-    pub json: Result<Value, String>,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// The value at a JSON pointer of the body; `Err` describes a body that is not JSON.
+    pub fn at(&self, pointer: &str) -> Result<Found, String> {
+        answer::scalar_at(&self.body, pointer)
+    }
+}
+
+/// Pauses between attempts: 200 ms doubling up to 2 s, or what the
+/// provider asked for with `Retry-After`. The one retry schedule of this crate.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    pause: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { pause: FIRST_PAUSE }
+    }
+}
+
+impl Backoff {
+    /// The pause before the next attempt (`asked`: the provider's `Retry-After`).
+    pub fn next(&mut self, asked: Option<Duration>) -> Duration {
+        let pause = asked.unwrap_or(self.pause);
+        self.pause = (self.pause * 2).min(MAX_PAUSE);
+        pause
+    }
 }
 
 /// An HTTP(S) client for profiles (one per process, connections kept alive).
@@ -134,23 +243,27 @@ impl ProviderClient {
             .enable_http1()
             .build();
         ProviderClient {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: Client::builder(TokioExecutor::new())
+                .http1_max_buf_size(MAX_HEADER_BYTES)
+                .build(connector),
         }
     }
 
-    /// Sends one request of `profile` with `key` in the auth header and the placeholders
-    /// filled, retrying 429 and 5xx answers and lost connections before the deadline. Only a
-    /// status the request accepts is `Ok`.
+    /// Sends one request of `profile` to `endpoint` with `key` in the auth header and the
+    /// placeholders filled (percent-encoded in the path), retrying as `repeat` allows before
+    /// the deadline. Only a status the request accepts is `Ok`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn send(
         &self,
         profile: &Profile,
-        base_url: &str,
+        endpoint: &Endpoint,
         request: &Request,
         key: &SecretString,
         values: &[(&str, &str)],
         deadline: Deadline,
+        repeat: Repeat,
     ) -> Result<Answer, ProviderError> {
-        let path = fill(&request.path, values);
+        let path = fill_path(&request.path, values);
         let described = format!("{} {path}", request.method);
         let profile_error = |reason: String| ProviderError::Profile {
             profile: profile.name.clone(),
@@ -159,7 +272,9 @@ impl ProviderClient {
         };
         let method = Method::from_bytes(request.method.as_bytes())
             .map_err(|_| profile_error(format!("{:?} is not an HTTP method", request.method)))?;
-        let url = format!("{}{path}", base_url.trim_end_matches('/'));
+        let url = endpoint
+            .url(&path)
+            .map_err(|error| profile_error(error.to_string()))?;
         let body = request
             .body
             .as_ref()
@@ -172,12 +287,12 @@ impl ProviderClient {
                 .map_err(|_| profile_error("the key does not fit in the auth header".to_owned()))?;
         auth_value.set_sensitive(true);
 
-        let mut pause = FIRST_PAUSE;
+        let mut backoff = Backoff::default();
         let mut attempt = 1;
         loop {
             let mut builder = http::Request::builder()
                 .method(method.clone())
-                .uri(&url)
+                .uri(url.clone())
                 .header(auth_name.clone(), auth_value.clone())
                 .header(http::header::ACCEPT, "application/json");
             for (name, value) in &request.headers {
@@ -190,98 +305,154 @@ impl ProviderClient {
                 .body(Full::new(Bytes::from(body.clone().unwrap_or_default())))
                 .map_err(|error| profile_error(format!("bad URL or header ({error})")))?;
             let limit = deadline.cap(EXCHANGE_TIMEOUT);
-            let outcome = tokio::time::timeout(limit, self.exchange(built)).await;
-            let (retry, after, failure) = match outcome {
-                Ok(Ok((status, retry_after, bytes))) => {
+            let outcome = tokio::time::timeout(limit, self.exchange(built, request)).await;
+            let named = |failure: Failure| failure.named(&profile.name, &described);
+            let (after, failure) = match outcome {
+                Ok(Ok((status, body))) => {
                     debug!(profile = %profile.name, request = %described, status = status.as_u16(), attempt, "provider answered");
-                    if request.accepts(status.as_u16()) {
-                        return Ok(Answer {
-                            status: status.as_u16(),
-                            json: parse_json(&bytes),
-                        });
-                    }
-                    let retryable =
-                        status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-                    let error = ProviderError::Status {
+                    return Ok(Answer {
+                        status: status.as_u16(),
+                        body,
+                    });
+                }
+                Ok(Err(Failure::Refused {
+                    status,
+                    retry_after,
+                })) => (
+                    retry_after,
+                    ProviderError::Status {
                         profile: profile.name.clone(),
                         request: described.clone(),
                         status: status.as_u16(),
                         hint: hint(status, request),
-                    };
-                    (retryable, retry_after, error)
-                }
-                Ok(Err(reason)) => (
-                    true,
-                    None,
-                    ProviderError::NoAnswer {
-                        profile: profile.name.clone(),
-                        request: described.clone(),
-                        reason,
                     },
                 ),
+                Ok(Err(failure)) => (None, named(failure)),
                 Err(_) => (
-                    true,
                     None,
-                    ProviderError::NoAnswer {
-                        profile: profile.name.clone(),
-                        request: described.clone(),
-                        reason: format!("no answer within {} ms", limit.as_millis()),
-                    },
+                    named(Failure::Lost(format!(
+                        "no answer within {} ms",
+                        limit.as_millis()
+                    ))),
                 ),
             };
-            let wait = after.unwrap_or(pause);
-            if !retry || attempt >= ATTEMPTS || wait >= deadline.remaining() {
+            let repeatable = match (&failure, repeat) {
+                (ProviderError::Status { status: 429, .. }, _) => true,
+                (ProviderError::Unreachable { .. }, _) => true,
+                (error, Repeat::Freely) => {
+                    matches!(error, ProviderError::NoAnswer { .. })
+                        || matches!(error, ProviderError::Status { status, .. } if *status >= 500)
+                }
+                (_, Repeat::OnlyIfNothingDone) => false,
+            };
+            let wait = backoff.next(after);
+            if !repeatable || attempt >= ATTEMPTS || wait >= deadline.remaining() {
                 return Err(failure);
             }
             warn!(profile = %profile.name, request = %described, attempt, wait_ms = wait.as_millis() as u64, error = %failure, "provider request failed; retrying");
             tokio::time::sleep(wait).await;
-            pause = (pause * 2).min(MAX_PAUSE);
             attempt += 1;
         }
     }
 
+    /// One exchange: the accepted status and the body, read up to [`MAX_BODY`] bytes.
     async fn exchange(
         &self,
-        request: http::Request<Full<Bytes>>,
-    ) -> Result<(StatusCode, Option<Duration>, Bytes), String> {
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|error| describe(&error))?;
+        built: http::Request<Full<Bytes>>,
+        request: &Request,
+    ) -> Result<(StatusCode, Bytes), Failure> {
+        let response = self.client.request(built).await.map_err(|error| {
+            if error.is_connect() {
+                Failure::Unreachable(describe(&error))
+            } else {
+                Failure::Lost(describe(&error))
+            }
+        })?;
         let status = response.status();
-        let retry_after = response
+        if !request.accepts(status.as_u16()) {
+            // The body of a refusal is never read: it is neither needed nor trusted.
+            let retry_after = response
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.trim().parse::<u64>().ok())
+                .map(|seconds| Duration::from_secs(seconds.min(MAX_RETRY_AFTER_SECONDS)));
+            return Err(Failure::Refused {
+                status,
+                retry_after,
+            });
+        }
+        let too_large = Failure::TooLarge(status.as_u16());
+        let declared = response
             .headers()
-            .get(http::header::RETRY_AFTER)
+            .get(http::header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|error| format!("the answer was cut off ({error})"))?
-            .to_bytes();
-        Ok((status, retry_after, bytes))
+            .and_then(|value| value.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > MAX_BODY as u64) {
+            return Err(too_large);
+        }
+        let mut body = response.into_body();
+        let mut bytes = Vec::with_capacity(declared.map_or(0, |length| length as usize));
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|error| Failure::Lost(format!("the answer was cut off ({error})")))?;
+            if let Some(data) = frame.data_ref() {
+                if bytes.len() + data.len() > MAX_BODY {
+                    return Err(too_large);
+                }
+                bytes.extend_from_slice(data);
+            }
+        }
+        Ok((status, Bytes::from(bytes)))
     }
 }
 
-fn parse_json(bytes: &Bytes) -> Result<Value, String> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Null);
-    }
-    serde_json::from_slice(bytes).map_err(|error| {
-        format!(
-            "the answer is not JSON ({} at line {} column {})",
-            match error.classify() {
-                serde_json::error::Category::Eof => "it ends early",
-                serde_json::error::Category::Syntax => "syntax error",
-                _ => "unexpected data",
+/// The longest `Retry-After` honoured, in seconds (the deadline caps it anyway).
+const MAX_RETRY_AFTER_SECONDS: u64 = 60;
+
+/// How one exchange failed, before it is named after the profile and request.
+enum Failure {
+    /// A status the request does not accept.
+    Refused {
+        status: StatusCode,
+        retry_after: Option<Duration>,
+    },
+    /// A body past [`MAX_BODY`], with the status.
+    TooLarge(u16),
+    /// Sent, but no whole answer.
+    Lost(String),
+    /// Never sent.
+    Unreachable(String),
+}
+
+impl Failure {
+    fn named(self, profile: &str, request: &str) -> ProviderError {
+        let (profile, request) = (profile.to_owned(), request.to_owned());
+        match self {
+            Failure::Refused { status, .. } => ProviderError::Status {
+                profile,
+                request,
+                status: status.as_u16(),
+                hint: String::new(),
             },
-            error.line(),
-            error.column()
-        )
-    })
+            Failure::TooLarge(status) => ProviderError::TooLarge {
+                profile,
+                request,
+                status,
+                cap: MAX_BODY,
+            },
+            Failure::Lost(reason) => ProviderError::NoAnswer {
+                profile,
+                request,
+                reason,
+            },
+            Failure::Unreachable(reason) => ProviderError::Unreachable {
+                profile,
+                request,
+                reason,
+            },
+        }
+    }
 }
 
 fn hint(status: StatusCode, request: &Request) -> String {

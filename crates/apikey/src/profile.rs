@@ -15,12 +15,16 @@
 //! ```
 //!
 //! Strings in `path`, `headers` and `body` may hold `{label}` (the name the new key gets:
-//! `rotation-<token>`) and `{id}` (the key's id); the `auth` value holds `{key}`, the
-//! credential that manages keys (or, for `test`, the key under test). `create` gives the new
-//! key and its id by JSON pointers into the answer. `list` is optional but strongly advised: it
-//! is how a retry finds a key minted by an attempt that crashed before storing it. A `revoke`
-//! answered 404 counts as done (revoked already).
+//! `rotation-<token>`) and `{id}` (the key's id), filled in one pass (percent-encoded in the
+//! path); only the `auth` value holds `{key}`, the credential that manages keys (or, for `test`
+//! and `identify`, the key itself). `create` gives the new key and its id by JSON pointers into
+//! the answer. `list` is optional but strongly advised: it is how a retry finds a key minted by
+//! an attempt that crashed before storing it, how a mint that failed after the provider may
+//! have acted is retried safely (without it, such a mint is not repeated), and how a `revoke`
+//! answered 404 is checked (it counts as done only when the list no longer shows the key).
+//! `identify` proves which key an old version holds before its id is revoked.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -165,13 +169,66 @@ const KEYSERVICE: &str = include_str!("../profiles/rotation-keyservice.json");
 /// secrets (`apiKeyId`) so that replaced keys can be revoked.
 const SENDGRID: &str = include_str!("../profiles/sendgrid.json");
 
-/// Replaces `{name}` placeholders in a string.
+/// Replaces `{name}` placeholders in a string, in one pass: a value that holds a
+/// placeholder is not filled again. Unknown placeholders stay as written.
 pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let mut text = template.to_owned();
-    for (name, value) in values {
-        text = text.replace(&format!("{{{name}}}"), value);
+    render(template, values, Cow::Borrowed)
+}
+
+/// Replaces placeholders in a path, percent-encoding each value, so that an id or label
+/// (which came from a secret or an answer) is one path segment: it can add no `/`, `?`, `#`,
+/// `..` or `@` to the URL.
+pub(crate) fn fill_path(template: &str, values: &[(&str, &str)]) -> String {
+    render(template, values, percent_encode)
+}
+
+fn render<'v>(
+    template: &str,
+    values: &[(&str, &'v str)],
+    encode: impl Fn(&'v str) -> Cow<'v, str>,
+) -> String {
+    let mut text = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        text.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let known = after.find('}').and_then(|end| {
+            values
+                .iter()
+                .find(|(name, _)| *name == &after[..end])
+                .map(|(_, value)| (*value, end))
+        });
+        match known {
+            Some((value, end)) => {
+                text.push_str(&encode(value));
+                rest = &after[end + 1..];
+            }
+            None => {
+                text.push('{');
+                rest = after;
+            }
+        }
     }
+    text.push_str(rest);
     text
+}
+
+/// Every byte but ASCII letters, digits, `-`, `_` and `~` as `%XX` (`.` too, so that no
+/// value can be the segment `..`).
+fn percent_encode(value: &str) -> Cow<'_, str> {
+    let keep = |byte: &u8| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'~');
+    if value.bytes().all(|byte| keep(&byte)) {
+        return Cow::Borrowed(value);
+    }
+    let mut encoded = String::with_capacity(value.len() * 3);
+    for byte in value.bytes() {
+        if keep(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Cow::Owned(encoded)
 }
 
 /// Replaces placeholders in every string of a JSON value.
@@ -222,6 +279,25 @@ mod tests {
             ),
             serde_json::json!({"name": "rotation-t", "n": 1, "tags": ["rotation-t"]})
         );
+        // One pass: a value holding a placeholder is not filled again.
+        assert_eq!(
+            fill("{label}/{id}", &[("label", "{id}"), ("id", "k1")]),
+            "{id}/k1"
+        );
+        assert_eq!(fill("{nope} {id", &[("id", "k1")]), "{nope} {id");
+    }
+
+    #[test]
+    fn path_values_are_one_segment() {
+        for (id, path) in [
+            ("key_1-a~b", "/v1/keys/key_1-a~b"),
+            ("../admin", "/v1/keys/%2E%2E%2Fadmin"),
+            ("x?all=1#f", "/v1/keys/x%3Fall%3D1%23f"),
+            ("@evil.example", "/v1/keys/%40evil%2Eexample"),
+            ("é", "/v1/keys/%C3%A9"),
+        ] {
+            assert_eq!(fill_path("/v1/keys/{id}", &[("id", id)]), path, "{id}");
+        }
     }
 
     #[test]

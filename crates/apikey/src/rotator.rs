@@ -10,10 +10,10 @@ use tracing::{info, warn};
 
 use std::sync::Arc;
 
-use crate::client::{ProviderClient, ProviderError};
-use crate::profile::builtin;
-use crate::provider::{ProfileProvider, Revoked, SharedProvider};
-use crate::secret::{KeySecret, ProfileRef};
+use crate::client::{ATTEMPTS, Backoff, ProviderClient, ProviderError};
+use crate::management::choose;
+use crate::provider::{Identity, ListedKey, MintedKey, ProfileProvider, Revoked, SharedProvider};
+use crate::secret::KeySecret;
 use crate::settings::ApiKeySettings;
 
 /// The `api-key` rotator.
@@ -49,7 +49,7 @@ pub fn api_key_from_env(env: &dyn Environment) -> Result<ApiKeyRotator, ConfigEr
 }
 
 impl ApiKeyRotator {
-    /// A rotator for a provider written in Rust (a [`KeyProvider`]), used for every secret;
+    /// A rotator for a provider written in Rust (a [`KeyProvider`](crate::KeyProvider)), used for every secret;
     /// secrets then need no `profile`. `revoke_at_once` as `API_KEY_REVOKE_AT_ONCE`.
     pub fn with_provider(provider: SharedProvider, revoke_at_once: bool) -> ApiKeyRotator {
         ApiKeyRotator {
@@ -57,6 +57,7 @@ impl ApiKeyRotator {
             settings: ApiKeySettings {
                 profile: None,
                 revoke_at_once,
+                allow_http: false,
             },
             custom: Some(provider),
         }
@@ -73,65 +74,60 @@ impl ApiKeyRotator {
         )?)
     }
 
-    fn provider(
+    /// Who manages keys for `secret`, and at which provider: the admin secret's key at the
+    /// operator's provider, or the key itself at the provider the secret (or a variable)
+    /// names. See [`crate::management`].
+    async fn management(
         &self,
         ctx: &StepContext<'_>,
         secret: &KeySecret,
-    ) -> Result<SharedProvider, RotationError> {
-        if let Some(custom) = &self.custom {
-            return Ok(Arc::clone(custom));
-        }
-        let (reference, base_url) = match secret {
-            KeySecret::Json {
-                profile, base_url, ..
-            } => (profile.clone(), base_url.clone()),
-            KeySecret::Plain { .. } => (ProfileRef::FromEnvironment, None),
-        };
-        let profile = match reference {
-            ProfileRef::Inline(profile) => *profile,
-            ProfileRef::Named(name) => builtin(&name).ok_or_else(|| {
-                ctx.fail(format!(
-                    "the secret's profile {name:?} is not a built-in profile (built in: {}); \
-                     write the profile into the secret or name it with API_KEY_PROFILE_FILE",
-                    crate::profile::BUILTIN.join(", ")
+    ) -> Result<Management, RotationError> {
+        let admin = match secret.admin_arn() {
+            None => None,
+            Some(arn) => {
+                let value = ctx.other_secret(arn).await?.ok_or_else(|| {
+                    ctx.fail(format!(
+                        "the admin secret {arn} (adminarn) has no AWSCURRENT value"
+                    ))
+                })?;
+                Some((
+                    arn.to_owned(),
+                    KeySecret::parse(&value, &ValueSource::new(arn, "AWSCURRENT"))?,
                 ))
-            })?,
-            ProfileRef::FromEnvironment => self.settings.profile.clone().ok_or_else(|| {
-                ctx.fail(
-                    "no provider profile: put \"profile\" in the secret (a built-in name or a \
-                     profile object), or set API_KEY_PROFILE or API_KEY_PROFILE_FILE",
+            }
+        };
+        let (manager, managing) = match &admin {
+            Some((arn, admin)) => (
+                admin.key().clone(),
+                format!("the key in the admin secret {arn} (adminarn)"),
+            ),
+            None => (
+                secret.key().clone(),
+                "the key itself (no adminarn)".to_owned(),
+            ),
+        };
+        let provider = match &self.custom {
+            Some(custom) => Arc::clone(custom),
+            None => {
+                let choice = choose(
+                    secret.declared(),
+                    admin.as_ref().map(|(_, admin)| admin.declared()),
+                    self.settings.profile.as_ref(),
+                    self.settings.allow_http,
                 )
-            })?,
+                .map_err(|error| ctx.fail(error))?;
+                Arc::new(ProfileProvider::new(
+                    choice.profile,
+                    choice.endpoint,
+                    self.client.clone(),
+                )) as SharedProvider
+            }
         };
-        Ok(Arc::new(ProfileProvider::new(
-            profile,
-            base_url,
-            self.client.clone(),
-        )))
-    }
-
-    /// The credential that manages keys: the admin secret's key, or else `key` (the key
-    /// manages itself).
-    async fn manager(
-        &self,
-        ctx: &StepContext<'_>,
-        secret: &KeySecret,
-        key: &SecretString,
-    ) -> Result<SecretString, RotationError> {
-        let KeySecret::Json {
-            admin_arn: Some(admin_arn),
-            ..
-        } = secret
-        else {
-            return Ok(key.clone());
-        };
-        let value = ctx.other_secret(admin_arn).await?.ok_or_else(|| {
-            ctx.fail(format!(
-                "the admin secret {admin_arn} (adminarn) has no AWSCURRENT value"
-            ))
-        })?;
-        let admin = KeySecret::parse(&value, &ValueSource::new(admin_arn.as_str(), "AWSCURRENT"))?;
-        Ok(admin.key().clone())
+        Ok(Management {
+            provider,
+            manager,
+            managing,
+        })
     }
 
     fn provider_error(
@@ -146,22 +142,93 @@ impl ApiKeyRotator {
         }
     }
 
-    /// Revokes a key by id; gone already counts as done.
+    /// Revokes a key by id; gone already (and listed no more) counts as done.
     async fn revoke(
         &self,
         ctx: &StepContext<'_>,
-        provider: &SharedProvider,
-        manager: &SecretString,
-        managing: &str,
+        with: &Management,
         id: &str,
     ) -> Result<(), RotationError> {
-        match provider.revoke(manager, id, ctx.deadline).await {
+        match with.provider.revoke(&with.manager, id, ctx.deadline).await {
             Ok(Revoked::Now) => Ok(()),
             Ok(Revoked::Already) => {
                 info!(id, "the key was revoked already");
                 Ok(())
             }
-            Err(error) => Err(Self::provider_error(ctx, &error, managing)),
+            Err(error) => Err(Self::provider_error(ctx, &error, &with.managing)),
+        }
+    }
+
+    /// Revokes every key labelled `label` but `keep`; `false` when the provider cannot list
+    /// keys (nothing was looked up). `whose` completes "revoked a key …" in the log.
+    async fn sweep(
+        &self,
+        ctx: &StepContext<'_>,
+        with: &Management,
+        label: &str,
+        keep: Option<&str>,
+        whose: &str,
+    ) -> Result<bool, RotationError> {
+        let listed = with
+            .provider
+            .list(&with.manager, ctx.deadline)
+            .await
+            .map_err(|error| Self::provider_error(ctx, &error, &with.managing))?;
+        let Some(listed) = listed else {
+            return Ok(false);
+        };
+        for id in strays(&listed, label, keep) {
+            self.revoke(ctx, with, &id).await?;
+            warn!(id = %id, label, "{}: revoked a key {whose}", ctx.step);
+        }
+        Ok(true)
+    }
+
+    /// Mints this rotation's key. A mint whose answer may follow a mint (5xx, lost, unreadable)
+    /// is never repeated blindly: the label is looked up and what it finds revoked first, so
+    /// that at most one key of this rotation is alive when this returns, the one returned.
+    async fn mint(
+        &self,
+        ctx: &StepContext<'_>,
+        with: &Management,
+        label: &str,
+    ) -> Result<MintedKey, RotationError> {
+        let mut backoff = Backoff::default();
+        let mut attempt = 1;
+        loop {
+            let error = match with.provider.mint(&with.manager, label, ctx.deadline).await {
+                Ok(minted) => return Ok(minted),
+                Err(error) if error.may_have_acted() => error,
+                Err(error) => return Err(Self::provider_error(ctx, &error, &with.managing)),
+            };
+            match self
+                .sweep(ctx, with, label, None, "that a failed mint may have made")
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(ctx.fail(format!(
+                        "{error}; a key named {label} may have been minted, and the profile has \
+                         no list to find it: revoke it at the provider if it exists"
+                    )));
+                }
+                Err(sweep) => {
+                    return Err(ctx.fail(format!(
+                        "{error}; a key named {label} may have been minted, and looking it up \
+                         failed ({sweep}): the next attempt of this rotation revokes keys named \
+                         {label}"
+                    )));
+                }
+            }
+            let wait = backoff.next(None);
+            if !error.is_transient() || attempt >= ATTEMPTS || wait >= ctx.deadline.remaining() {
+                return Err(ctx.fail(format!(
+                    "{error}; the keys named {label} it may have minted were revoked"
+                )));
+            }
+            warn!(attempt, wait_ms = wait.as_millis() as u64, error = %error, "createSecret: the mint may have happened; revoked what it made, minting again");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
         }
     }
 
@@ -172,8 +239,7 @@ impl ApiKeyRotator {
         old: &SecretString,
         version: &str,
         keep: &[&SecretString],
-        manager: &SecretString,
-        managing: &str,
+        with: &Management,
     ) -> Result<(), RotationError> {
         let old = match Self::parse(ctx, old, version) {
             Ok(old) => old,
@@ -185,26 +251,55 @@ impl ApiKeyRotator {
         if keep.iter().any(|key| *key == old.key()) {
             return Ok(());
         }
-        let provider = self.provider(ctx, &old)?;
-        let id = match old.id() {
-            Some(id) => Some(id.to_owned()),
-            None => provider.identify(old.key(), ctx.deadline).await,
-        };
-        match id {
-            Some(id) => {
-                self.revoke(ctx, &provider, manager, managing, &id).await?;
-                info!(id = %id, version, "revoked the key that fell out of use");
-                Ok(())
+        // Only the old key is used, with this step's provider, whatever the old value says
+        // about profiles and endpoints. Its stored id is text anyone who writes the secret
+        // wrote: when the provider can say who a key is, the key itself names what to revoke.
+        let id = match with.provider.identify(old.key(), ctx.deadline).await {
+            Ok(Identity::Known(id)) => {
+                if old.id().is_some_and(|stored| stored != id) {
+                    warn!(version, id = %id, "the stored apiKeyId is not the id of the stored key; revoking the key's own id");
+                }
+                id
             }
-            None => {
-                warn!(
+            Ok(Identity::Refused) => {
+                info!(
                     version,
-                    "cannot revoke the key that fell out of use: the secret stores no apiKeyId and the provider cannot identify a key; revoke it at the provider"
+                    "the key that fell out of use is refused by the provider already: nothing to revoke"
                 );
-                Ok(())
+                return Ok(());
             }
-        }
+            Ok(Identity::Unsupported) => match old.id() {
+                Some(id) => id.to_owned(),
+                None => {
+                    warn!(
+                        version,
+                        "cannot revoke the key that fell out of use: the secret stores no apiKeyId and the provider cannot identify a key; revoke it at the provider"
+                    );
+                    return Ok(());
+                }
+            },
+            Err(error) => return Err(Self::provider_error(ctx, &error, "the key itself")),
+        };
+        self.revoke(ctx, with, &id).await?;
+        info!(id = %id, version, "revoked the key that fell out of use");
+        Ok(())
     }
+}
+
+/// The credential that manages keys, the provider it goes to, and how messages name it.
+struct Management {
+    provider: SharedProvider,
+    manager: SecretString,
+    managing: String,
+}
+
+/// The ids of listed keys labelled `label`, but `keep`.
+fn strays(listed: &[ListedKey], label: &str, keep: Option<&str>) -> Vec<String> {
+    listed
+        .iter()
+        .filter(|key| key.label.as_deref() == Some(label) && Some(key.id.as_str()) != keep)
+        .map(|key| key.id.clone())
+        .collect()
 }
 
 #[async_trait]
@@ -215,30 +310,18 @@ impl Rotator for ApiKeyRotator {
         current: &SecretString,
     ) -> Result<SecretString, RotationError> {
         let secret = Self::parse(ctx, current, "AWSCURRENT")?;
-        let provider = self.provider(ctx, &secret)?;
-        let manager = self.manager(ctx, &secret, secret.key()).await?;
-        let managing = managing(&secret);
+        let with = self.management(ctx, &secret).await?;
         let label = label(ctx.token.as_str());
         // Keys an earlier attempt of this rotation minted but did not store.
-        let orphans = provider
-            .find(&manager, &label, ctx.deadline)
-            .await
-            .map_err(|error| Self::provider_error(ctx, &error, &managing))?;
-        for id in orphans {
-            self.revoke(ctx, &provider, &manager, &managing, &id)
-                .await?;
-            warn!(id = %id, "createSecret: revoked a key an earlier attempt of this rotation minted but did not store");
-        }
-        let minted = provider
-            .mint(&manager, &label, ctx.deadline)
-            .await
-            .map_err(|error| match error {
-                ProviderError::Malformed { .. } => ctx.fail(format!(
-                    "{error}; a key may have been minted: the next attempt of this rotation \
-                     revokes keys named {label}"
-                )),
-                other => Self::provider_error(ctx, &other, &managing),
-            })?;
+        self.sweep(
+            ctx,
+            &with,
+            &label,
+            None,
+            "an earlier attempt of this rotation minted but did not store",
+        )
+        .await?;
+        let minted = self.mint(ctx, &with, &label).await?;
         info!(id = %minted.id, label = %label, "createSecret: minted a new key");
         Ok(secret.with_new_key(minted.key.expose(), &minted.id))
     }
@@ -254,8 +337,8 @@ impl Rotator for ApiKeyRotator {
         pending: &SecretString,
     ) -> Result<(), RotationError> {
         let secret = Self::parse(ctx, pending, "AWSPENDING")?;
-        let provider = self.provider(ctx, &secret)?;
-        provider
+        let with = self.management(ctx, &secret).await?;
+        with.provider
             .test(secret.key(), ctx.deadline)
             .await
             .map_err(|error| ctx.fail(format!("the pending key does not work: {error}")))?;
@@ -264,25 +347,43 @@ impl Rotator for ApiKeyRotator {
     }
 
     async fn before_finish(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
+        // Read before AWSCURRENT moves: finish() revokes this value's key at once when asked,
+        // and the context keeps what it read for the whole step.
+        let current = ctx.current().await?.clone();
+        let pending = ctx.pending().await?.clone();
+        let pending_secret = Self::parse(ctx, &pending, "AWSPENDING")?;
+        let with = self.management(ctx, &pending_secret).await?;
+        // A key of this rotation other than the stored one: a mint whose answer was lost and
+        // that the provider carried out late.
+        let pending_id = match pending_secret.id() {
+            Some(id) => Some(id.to_owned()),
+            None => match with
+                .provider
+                .identify(pending_secret.key(), ctx.deadline)
+                .await
+            {
+                Ok(Identity::Known(id)) => Some(id),
+                Ok(_) => None,
+                Err(error) => return Err(Self::provider_error(ctx, &error, "the key itself")),
+            },
+        };
+        if let Some(id) = &pending_id {
+            let whose = "of this rotation that no version records (a mint answered late)";
+            self.sweep(ctx, &with, &label(ctx.token.as_str()), Some(id), whose)
+                .await?;
+        }
         // The key two rotations old (AWSPREVIOUS) falls out of use now. Revoking it before
         // AWSCURRENT moves means a failure is retried; a 404 on the retry means done.
         let Some(previous) = ctx.previous().await?.cloned() else {
             return Ok(());
         };
-        let current = ctx.current().await?.clone();
-        let pending = ctx.pending().await?.clone();
-        let pending_secret = Self::parse(ctx, &pending, "AWSPENDING")?;
-        let manager = self
-            .manager(ctx, &pending_secret, pending_secret.key())
-            .await?;
         let current_key = Self::parse(ctx, &current, "AWSCURRENT")?.key().clone();
         self.retire(
             ctx,
             &previous,
             "AWSPREVIOUS",
             &[&current_key, pending_secret.key()],
-            &manager,
-            &managing(&pending_secret),
+            &with,
         )
         .await
     }
@@ -291,32 +392,40 @@ impl Rotator for ApiKeyRotator {
         if !self.settings.revoke_at_once {
             return Ok(());
         }
-        // The key just replaced; it was read before AWSCURRENT moved.
+        // The key just replaced: read by before_finish, before AWSCURRENT moved.
         let replaced = ctx.current().await?.clone();
         let pending = ctx.pending().await?.clone();
         let pending_secret = Self::parse(ctx, &pending, "AWSPENDING")?;
-        let manager = self
-            .manager(ctx, &pending_secret, pending_secret.key())
-            .await?;
+        let with = self.management(ctx, &pending_secret).await?;
         self.retire(
             ctx,
             &replaced,
             "the replaced AWSCURRENT",
             &[pending_secret.key()],
-            &manager,
-            &managing(&pending_secret),
+            &with,
         )
         .await
     }
 }
 
-/// Which credential manages keys, for messages.
-fn managing(secret: &KeySecret) -> String {
-    match secret {
-        KeySecret::Json {
-            admin_arn: Some(arn),
-            ..
-        } => format!("the key in the admin secret {arn} (adminarn)"),
-        _ => "the key itself (no adminarn)".to_owned(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strays_are_the_other_keys_with_the_label() {
+        let key = |id: &str, label: Option<&str>| ListedKey {
+            id: id.to_owned(),
+            label: label.map(str::to_owned),
+        };
+        let listed = [
+            key("a", Some("rotation-t")),
+            key("b", Some("rotation-t")),
+            key("c", Some("rotation-u")),
+            key("d", None),
+        ];
+        assert_eq!(strays(&listed, "rotation-t", None), ["a", "b"]);
+        assert_eq!(strays(&listed, "rotation-t", Some("b")), ["a"]);
+        assert!(strays(&listed, "rotation-v", None).is_empty());
     }
 }

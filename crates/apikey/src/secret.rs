@@ -4,6 +4,7 @@
 use rotation_core::{JsonSecret, SecretError, SecretString, ValueSource};
 use serde_json::Value;
 
+use crate::management::Declared;
 use crate::profile::Profile;
 
 /// The key in a JSON secret.
@@ -133,6 +134,31 @@ impl KeySecret {
     pub fn id(&self) -> Option<&str> {
         match self {
             KeySecret::Json { id, .. } => id.as_deref(),
+            KeySecret::Plain { .. } => None,
+        }
+    }
+
+    /// What the secret says about the provider (a bare key says nothing).
+    pub fn declared(&self) -> Declared<'_> {
+        const NOTHING: &ProfileRef = &ProfileRef::FromEnvironment;
+        match self {
+            KeySecret::Json {
+                profile, base_url, ..
+            } => Declared {
+                profile,
+                base_url: base_url.as_deref(),
+            },
+            KeySecret::Plain { .. } => Declared {
+                profile: NOTHING,
+                base_url: None,
+            },
+        }
+    }
+
+    /// `adminarn`: the secret holding the credential that manages keys, if not the key itself.
+    pub fn admin_arn(&self) -> Option<&str> {
+        match self {
+            KeySecret::Json { admin_arn, .. } => admin_arn.as_deref(),
             KeySecret::Plain { .. } => None,
         }
     }

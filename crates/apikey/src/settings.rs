@@ -12,6 +12,10 @@ pub const PROFILE_FILE_VARIABLE: &str = "API_KEY_PROFILE_FILE";
 /// later.
 pub const REVOKE_AT_ONCE_VARIABLE: &str = "API_KEY_REVOKE_AT_ONCE";
 
+/// `API_KEY_ALLOW_HTTP`: allow plain `http://` base URLs to hosts that are not loopback
+/// addresses.
+pub const ALLOW_HTTP_VARIABLE: &str = "API_KEY_ALLOW_HTTP";
+
 /// The settings of the process.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKeySettings {
@@ -19,11 +23,14 @@ pub struct ApiKeySettings {
     pub profile: Option<Profile>,
     /// Revoke the replaced key at once (default: keep it until the next rotation).
     pub revoke_at_once: bool,
+    /// Plain `http://` to any host (default: only to loopback addresses).
+    pub allow_http: bool,
 }
 
 impl ApiKeySettings {
     /// Reads `API_KEY_PROFILE` or `API_KEY_PROFILE_FILE` (one of them, optional: secrets
-    /// may name their own profile) and `API_KEY_REVOKE_AT_ONCE` (default false).
+    /// may name their own profile), `API_KEY_REVOKE_AT_ONCE` and `API_KEY_ALLOW_HTTP` (both
+    /// default false).
     pub fn from_env(env: &dyn Environment) -> Result<ApiKeySettings, ConfigError> {
         let named = env.var(PROFILE_VARIABLE).filter(|v| !v.trim().is_empty());
         let file = env
@@ -61,6 +68,7 @@ impl ApiKeySettings {
         Ok(ApiKeySettings {
             profile,
             revoke_at_once: bool_var(env, REVOKE_AT_ONCE_VARIABLE, false)?,
+            allow_http: bool_var(env, ALLOW_HTTP_VARIABLE, false)?,
         })
     }
 }
@@ -91,6 +99,8 @@ mod tests {
                 .unwrap()
                 .revoke_at_once
         );
+        assert!(!from(&[]).unwrap().allow_http);
+        assert!(from(&[("API_KEY_ALLOW_HTTP", "true")]).unwrap().allow_http);
         for (vars, variable) in [
             (vec![("API_KEY_PROFILE", "nope")], "API_KEY_PROFILE"),
             (
@@ -108,6 +118,7 @@ mod tests {
                 vec![("API_KEY_REVOKE_AT_ONCE", "maybe")],
                 "API_KEY_REVOKE_AT_ONCE",
             ),
+            (vec![("API_KEY_ALLOW_HTTP", "maybe")], "API_KEY_ALLOW_HTTP"),
         ] {
             assert_eq!(from(&vars).unwrap_err().variable, variable);
         }

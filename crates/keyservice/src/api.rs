@@ -66,6 +66,12 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> O
             let done = answer(&shared, request).await.status().as_u16();
             (None, format!("dropped after {done}"))
         }
+        Some(FaultAnswer::FailAfterWork { status }) => {
+            let done = answer(&shared, request).await.status().as_u16();
+            let reply = injected_failure(status, None);
+            let outcome = format!("{} injected after {done}", reply.status().as_u16());
+            (Some(reply), outcome)
+        }
     };
     tracing::debug!(%method, path, outcome, "key service answered");
     crate::lock(&shared.requests).push(format!("{method} {path} {outcome}"));

@@ -20,6 +20,12 @@ pub(crate) enum FaultAnswer {
     Malformed,
     /// Do the work, then close the connection without any answer.
     DropAfterWork,
+    /// Do the work, then answer `status` with `{"error":"injected"}`: a provider whose
+    /// gateway failed after the backend acted (a mint that did mint, answered 502).
+    FailAfterWork {
+        /// The status to answer.
+        status: u16,
+    },
 }
 
 /// A rule: answer the next `remaining` matching requests with `answer`.

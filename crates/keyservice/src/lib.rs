@@ -239,10 +239,25 @@ impl KeyService {
         self.add(n, method, path, FaultAnswer::DropAfterWork);
     }
 
+    /// Lets the next `n` matching requests do their work (a mint really mints), then answers
+    /// `status` with `{"error":"injected"}`: a provider whose gateway failed after the backend
+    /// acted, so a client that repeats the request blindly acts twice. A `status` that is not
+    /// a valid HTTP status answers 500. Matching as for [`KeyService::fail_next`].
+    pub fn fail_after_work_next(
+        &self,
+        n: usize,
+        status: u16,
+        method: Option<&str>,
+        path: Option<&str>,
+    ) {
+        self.add(n, method, path, FaultAnswer::FailAfterWork { status });
+    }
+
     /// Every HTTP request received so far, in arrival order, as `METHOD path outcome`; never a
     /// header, a query, a body, a key or a password. The outcome is the status answered (`"POST /v1/keys
-    /// 201"`), or for faulted requests `"429 injected"`, `"200 malformed after 201"` or
-    /// `"dropped after 201"` (the status the work itself came to).
+    /// 201"`), or for faulted requests `"429 injected"`, `"200 malformed after 201"`,
+    /// `"502 injected after 201"` or `"dropped after 201"` (the status the work itself came
+    /// to).
     pub fn requests(&self) -> Vec<String> {
         lock(&self.shared.requests).clone()
     }

@@ -397,6 +397,29 @@ async fn malformed_next_mints_but_answers_a_truncated_body() {
 }
 
 #[tokio::test]
+async fn fail_after_work_next_mints_then_answers_the_failure() {
+    let service = KeyService::start().await.unwrap();
+    let admin = service.admin_key();
+    service.fail_after_work_next(1, 502, Some("POST"), Some("/v1/keys"));
+
+    let answer = mint(&service, &admin, "gateway").await;
+    assert_eq!(answer.status, 502);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&answer.body).unwrap(),
+        json!({"error": "injected"})
+    );
+    let alive = service.alive();
+    assert_eq!(alive.len(), 1, "the key was minted");
+    assert_eq!(alive[0].name, "gateway");
+
+    assert_eq!(mint(&service, &admin, "next").await.status, 201);
+    assert_eq!(
+        service.requests(),
+        ["POST /v1/keys 502 injected after 201", "POST /v1/keys 201"]
+    );
+}
+
+#[tokio::test]
 async fn drop_after_work_next_mints_then_closes_the_connection() {
     let service = KeyService::start().await.unwrap();
     let admin = service.admin_key();
