@@ -14,6 +14,7 @@ use tokio_postgres::{Client, NoTls};
 use tracing::debug;
 
 use crate::sql::{self, Statement};
+use crate::tls::RecordingConnect;
 
 /// The database used when the secret has no `dbname` (AWS's default).
 pub const DEFAULT_DATABASE: &str = "postgres";
@@ -81,7 +82,6 @@ impl Database for Postgres {
                 (client, version.get().cloned())
             }
         };
-<<<<<<< HEAD
         // A failure here is the server's answer to a login that succeeded: not a rejection,
         // so the caller does not try other credentials on it.
         client
@@ -93,13 +93,10 @@ impl Database for Postgres {
                     describe(&error)
                 ))
             })?;
-        Ok(Session { client })
-=======
         Ok(Session {
             client,
-            tls_version: None,
+            tls_version,
         })
->>>>>>> i13-tls
     }
 
     async fn set_own_password(
