@@ -186,22 +186,13 @@ fn ssl_options(tls: TlsRequest<'_>) -> SslOpts {
     }
 }
 
-/// Runs one statement through the prepared-statement protocol and closes it.
+/// The rows of one statement, sent through the prepared-statement protocol and closed.
 ///
 /// mysql_async always asks for `CLIENT_MULTI_STATEMENTS`, so a text query may hold several
-/// statements; a prepared statement is exactly one (the server refuses `;` and a second
-/// statement at prepare time). Every statement this crate builds goes through here, so text
-/// that came from the server (names in `SHOW GRANTS`) or from a secret can never chain a
-/// statement of its own, whatever the quoting.
-async fn prepared(conn: &mut Conn, statement: &str) -> Result<(), mysql_async::Error> {
-    let prepared = conn.prep(statement).await?;
-    let result = conn.exec_drop(&prepared, ()).await;
-    let closed = conn.close(prepared).await;
-    result.and(closed)
-}
-
-/// The rows of one statement built here (`SHOW GRANTS FOR …`), through the prepared-statement
-/// protocol as [`prepared`].
+/// statements; a prepared statement is exactly one (the server refuses a second statement at
+/// prepare time). Every statement this crate builds goes through here, so text that came from
+/// the server (names in `SHOW GRANTS`) or from a secret can never chain a statement of its
+/// own, whatever the quoting.
 pub(crate) async fn rows<T: mysql_async::prelude::FromRow + Send + 'static>(
     conn: &mut Conn,
     statement: &str,
@@ -210,6 +201,11 @@ pub(crate) async fn rows<T: mysql_async::prelude::FromRow + Send + 'static>(
     let result = conn.exec(&prepared, ()).await;
     let closed = conn.close(prepared).await;
     result.and_then(|rows| closed.map(|()| rows))
+}
+
+/// One statement that returns no rows, as [`rows`].
+async fn prepared(conn: &mut Conn, statement: &str) -> Result<(), mysql_async::Error> {
+    rows::<mysql_async::Row>(conn, statement).await.map(drop)
 }
 
 /// Runs one statement that holds no secret ([`prepared`]); the error names it.
