@@ -792,6 +792,79 @@ mod mysql_5_7_printing {
 mod mysql_5_7_payloads {
     use super::*;
 
+    /// A rotation of `user` (a new multi-user secret) through a proxy that prints `column` as
+    /// MySQL 5.7 does.
+    async fn rotate_through_5_7(
+        world: &World,
+        user: &str,
+        password: &str,
+        column: &str,
+    ) -> RotationReport {
+        let db = world.mariadb();
+        let port = mysql_5_7_printing::start(db.port(), column).await;
+        let secret = |user: &str, password: &str| {
+            json!({
+                "engine": "mariadb", "host": "127.0.0.1", "port": port.to_string(),
+                "username": user, "password": password, "sslmode": "disable",
+            })
+        };
+        let master = world
+            .create_secret(
+                &unique("master-"),
+                &secret(db.root_user(), db.root_password()).to_string(),
+            )
+            .await;
+        let mut child = secret(user, password);
+        child["masterarn"] = json!(master);
+        let arn = world
+            .create_secret(&unique("child-"), &child.to_string())
+            .await;
+        let function = world.function(BIN, &[]).await;
+        world.driver.rotate(&function, &arn).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_unquoted_column_name_that_reads_as_more_privileges_is_refused() {
+        let world = World::new().await;
+        let db = world.mariadb();
+        let user = short_user();
+        let password = unique("Initial-Pass-");
+        create_mysql_user(db, &user, &password).await;
+        let schema = unique("q");
+        // MySQL 5.7 prints `GRANT SELECT (a), INSERT (b) ON ...`: INSERT the user never had.
+        let column = "a), INSERT (b".to_owned();
+        let account = format!("{}@'%'", mysql_literal(&user));
+        mysql_admin(
+            db,
+            &[
+                format!("CREATE DATABASE `{schema}`"),
+                format!("CREATE TABLE `{schema}`.t (a INT, b INT, `{column}` INT)"),
+                format!("GRANT SELECT (`{column}`) ON `{schema}`.t TO {account}"),
+            ],
+        )
+        .await;
+        let report = rotate_through_5_7(&world, &user, &password, &column).await;
+        let clone = clone_of(&user);
+        let inserts = root_rows(
+            db,
+            &format!(
+                "SELECT Column_name FROM mysql.columns_priv WHERE User = {} \
+                 AND FIND_IN_SET('Insert', Column_priv)",
+                mysql_literal(&clone)
+            ),
+        )
+        .await;
+        assert!(inserts.is_empty(), "the clone may INSERT into {inserts:?}");
+        let failure = report.failure().expect("setSecret must refuse the line");
+        assert_eq!(failure.step, "setSecret", "{report}");
+        assert_error(
+            &failure.invocation,
+            "TargetError",
+            &format!("privilege SELECT, object `{schema}`.`t`"),
+        );
+        assert_error(&failure.invocation, "TargetError", "mysql.columns_priv");
+    }
+
     #[tokio::test]
     async fn an_unquoted_column_name_carrying_a_statement_fails_the_rotation_and_runs_nothing() {
         let world = World::new().await;
@@ -815,26 +888,7 @@ mod mysql_5_7_payloads {
             ],
         )
         .await;
-        let port = mysql_5_7_printing::start(db.port(), &column).await;
-        let secret = |user: &str, password: &str| {
-            json!({
-                "engine": "mariadb", "host": "127.0.0.1", "port": port.to_string(),
-                "username": user, "password": password, "sslmode": "disable",
-            })
-        };
-        let master = world
-            .create_secret(
-                &unique("master-"),
-                &secret(db.root_user(), db.root_password()).to_string(),
-            )
-            .await;
-        let mut child = secret(&user, &password);
-        child["masterarn"] = json!(master);
-        let arn = world
-            .create_secret(&unique("child-"), &child.to_string())
-            .await;
-        let function = world.function(BIN, &[]).await;
-        let report = world.driver.rotate(&function, &arn).await.unwrap();
+        let report = rotate_through_5_7(&world, &user, &password, &column).await;
 
         let victims = root_rows(
             db,
