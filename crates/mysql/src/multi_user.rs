@@ -44,7 +44,7 @@ use rand::distr::Alphanumeric;
 use rotation_core::SecretString;
 use rotation_db::{CloneDatabase, UserPair};
 
-use crate::database::{MySql, Session, describe, execute, execute_secret, rows};
+use crate::database::{MySql, Session, describe, execute, execute_secret, grant_rows};
 use crate::grants::{self, Account};
 use crate::sql::{self, AccountLimits};
 use crate::version::{Flavor, ServerVersion};
@@ -189,7 +189,7 @@ async fn copy_account(
 ) -> Result<(), String> {
     let target_account = sql::account(target, host);
     let (plugin, limits) = settings(conn, source, host).await?;
-    let lines: Vec<String> = rows(conn, &sql::show_grants(source, host))
+    let lines = grant_rows(conn, &sql::show_grants(source, host))
         .await
         .map_err(|e| format!("SHOW GRANTS for {source}@{host}: {}", describe(&e)))?;
     let (from, to) = (Account::new(source, host), Account::new(target, host));
