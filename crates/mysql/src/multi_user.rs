@@ -27,7 +27,7 @@
 //!   a random password nobody holds, so it cannot be used before its grants are in place.
 //!
 //! Every statement is sent on its own through the prepared-statement protocol
-//! ([`crate::database::execute`]), which takes exactly one statement.
+//! (`execute` in `database.rs`), which takes exactly one statement.
 //!
 //! Grants are only ever added: a privilege the clone has and the original lacks is **not**
 //! revoked, since an administrator may have given it on purpose. Revoke such grants by hand.
