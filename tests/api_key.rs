@@ -816,7 +816,11 @@ async fn a_redirect_is_never_followed_with_a_key() {
     let function = world.function(BIN, &[]).await;
     let report = world.driver.rotate(&function, &arn).await.unwrap();
     let failure = report.failure().expect("the rotation must fail");
-    assert_error(&failure.invocation, "TargetError", "answered 307");
+    assert_error(
+        &failure.invocation,
+        "TargetError",
+        "answered 307 (a redirect, never followed",
+    );
     assert_eq!(redirector.heads().len(), 1);
     assert!(elsewhere.heads().is_empty(), "a redirect was followed");
 }
