@@ -816,7 +816,11 @@ async fn a_redirect_is_never_followed_with_a_key() {
     let function = world.function(BIN, &[]).await;
     let report = world.driver.rotate(&function, &arn).await.unwrap();
     let failure = report.failure().expect("the rotation must fail");
-    assert_error(&failure.invocation, "TargetError", "answered 307");
+    assert_error(
+        &failure.invocation,
+        "TargetError",
+        "answered 307 (a redirect, never followed",
+    );
     assert_eq!(redirector.heads().len(), 1);
     assert!(elsewhere.heads().is_empty(), "a redirect was followed");
 }
@@ -835,13 +839,24 @@ fn labelled(service: &KeyService, token: &str) -> Vec<String> {
 async fn a_mint_that_failed_after_minting_leaves_exactly_the_recorded_key() {
     let world = World::new().await;
     let function = world.function(BIN, &[]).await;
-    for fault in ["502 after work", "dropped after work"] {
+    for fault in [
+        "502 after work",
+        "dropped after work",
+        "answered after the timeout",
+    ] {
         let (service, arn, first) = seeded(&world).await;
         match fault {
             "502 after work" => {
                 service.fail_after_work_next(1, 502, Some("POST"), Some("/v1/keys"))
             }
-            _ => service.drop_after_work_next(1, Some("POST"), Some("/v1/keys")),
+            "dropped after work" => service.drop_after_work_next(1, Some("POST"), Some("/v1/keys")),
+            // The client gives up on an exchange after 10 s.
+            _ => service.delay_after_work_next(
+                1,
+                std::time::Duration::from_secs(12),
+                Some("POST"),
+                Some("/v1/keys"),
+            ),
         }
         let report = world.driver.rotate(&function, &arn).await.unwrap();
         assert!(

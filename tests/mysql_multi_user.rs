@@ -673,3 +673,253 @@ mod trust_boundaries {
         }
     }
 }
+
+/// MySQL 5.7 prints column names in `SHOW GRANTS` without quotes; MariaDB quotes them. This
+/// proxy sits between the rotator and MariaDB (plaintext) and rewrites the one line of
+/// `SHOW GRANTS` that holds a given column, as MySQL 5.7 would print it, so that the real
+/// binary meets the 5.7 form against a real server.
+mod mysql_5_7_printing {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// Rewrites `(`column`)` into `(column)` inside the server's packets.
+    #[derive(Clone)]
+    struct Rewrite {
+        quoted: Vec<u8>,
+        bare: Vec<u8>,
+    }
+
+    impl Rewrite {
+        /// A packet payload with the line of `SHOW GRANTS` rewritten (the length-encoded
+        /// string that holds it gets a new length); other payloads as they are.
+        fn payload(&self, payload: Vec<u8>) -> Vec<u8> {
+            let Some(at) = find(&payload, &self.quoted) else {
+                return payload;
+            };
+            let Some(start) = find(&payload, b"GRANT ").filter(|start| *start < at) else {
+                return payload;
+            };
+            let (prefix, length) = match payload[..start] {
+                [.., 0xfc, a, b] => (start - 3, usize::from(u16::from_le_bytes([a, b]))),
+                [.., n] if n < 0xfb => (start - 1, usize::from(n)),
+                _ => return payload,
+            };
+            let line = &payload[start..start + length];
+            let rewritten = replace(line, &self.quoted, &self.bare);
+            let mut out = payload[..prefix].to_vec();
+            if rewritten.len() < 0xfb {
+                out.push(rewritten.len() as u8);
+            } else {
+                out.push(0xfc);
+                out.extend((rewritten.len() as u16).to_le_bytes());
+            }
+            out.extend(&rewritten);
+            out.extend(&payload[start + length..]);
+            out
+        }
+    }
+
+    fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+        haystack
+            .windows(needle.len())
+            .position(|window| window == needle)
+    }
+
+    fn replace(text: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+        let at = find(text, from).expect("the text holds it");
+        [&text[..at], to, &text[at + from.len()..]].concat()
+    }
+
+    /// Copies server packets to the client, rewriting each payload.
+    async fn server_to_client(
+        mut server: tokio::net::tcp::OwnedReadHalf,
+        mut client: tokio::net::tcp::OwnedWriteHalf,
+        rewrite: Rewrite,
+    ) -> std::io::Result<()> {
+        let mut buffer = Vec::new();
+        let mut chunk = [0u8; 16384];
+        loop {
+            let read = server.read(&mut chunk).await?;
+            if read == 0 {
+                return client.shutdown().await;
+            }
+            buffer.extend(&chunk[..read]);
+            while buffer.len() >= 4 {
+                let length = usize::from(buffer[0])
+                    | usize::from(buffer[1]) << 8
+                    | usize::from(buffer[2]) << 16;
+                if buffer.len() < 4 + length {
+                    break;
+                }
+                let sequence = buffer[3];
+                let payload = rewrite.payload(buffer[4..4 + length].to_vec());
+                buffer.drain(..4 + length);
+                let mut packet = (payload.len() as u32).to_le_bytes()[..3].to_vec();
+                packet.push(sequence);
+                packet.extend(payload);
+                client.write_all(&packet).await?;
+            }
+        }
+    }
+
+    /// A proxy to `port` on 127.0.0.1 that prints `column` unquoted; its port.
+    pub async fn start(port: u16, column: &str) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_port = listener.local_addr().unwrap().port();
+        let rewrite = Rewrite {
+            quoted: format!("(`{}`)", column.replace('`', "``")).into_bytes(),
+            bare: format!("({column})").into_bytes(),
+        };
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", port)).await else {
+                    continue;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, mut server_write) = server.into_split();
+                let rewrite = rewrite.clone();
+                tokio::spawn(async move {
+                    let mut client_read = client_read;
+                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                });
+                tokio::spawn(server_to_client(server_read, client_write, rewrite));
+            }
+        });
+        proxy_port
+    }
+}
+
+mod mysql_5_7_payloads {
+    use super::*;
+
+    /// A rotation of `user` (a new multi-user secret) through a proxy that prints `column` as
+    /// MySQL 5.7 does.
+    async fn rotate_through_5_7(
+        world: &World,
+        user: &str,
+        password: &str,
+        column: &str,
+    ) -> RotationReport {
+        let db = world.mariadb();
+        let port = mysql_5_7_printing::start(db.port(), column).await;
+        let secret = |user: &str, password: &str| {
+            json!({
+                "engine": "mariadb", "host": "127.0.0.1", "port": port.to_string(),
+                "username": user, "password": password, "sslmode": "disable",
+            })
+        };
+        let master = world
+            .create_secret(
+                &unique("master-"),
+                &secret(db.root_user(), db.root_password()).to_string(),
+            )
+            .await;
+        let mut child = secret(user, password);
+        child["masterarn"] = json!(master);
+        let arn = world
+            .create_secret(&unique("child-"), &child.to_string())
+            .await;
+        let function = world.function(BIN, &[]).await;
+        world.driver.rotate(&function, &arn).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_unquoted_column_name_that_reads_as_more_privileges_is_refused() {
+        let world = World::new().await;
+        let db = world.mariadb();
+        let user = short_user();
+        let password = unique("Initial-Pass-");
+        create_mysql_user(db, &user, &password).await;
+        let schema = unique("q");
+        // MySQL 5.7 prints `GRANT SELECT (a), INSERT (b) ON ...`: INSERT the user never had.
+        let column = "a), INSERT (b".to_owned();
+        let account = format!("{}@'%'", mysql_literal(&user));
+        mysql_admin(
+            db,
+            &[
+                format!("CREATE DATABASE `{schema}`"),
+                format!("CREATE TABLE `{schema}`.t (a INT, b INT, `{column}` INT)"),
+                format!("GRANT SELECT (`{column}`) ON `{schema}`.t TO {account}"),
+            ],
+        )
+        .await;
+        let report = rotate_through_5_7(&world, &user, &password, &column).await;
+        let clone = clone_of(&user);
+        let inserts = root_rows(
+            db,
+            &format!(
+                "SELECT Column_name FROM mysql.columns_priv WHERE User = {} \
+                 AND FIND_IN_SET('Insert', Column_priv)",
+                mysql_literal(&clone)
+            ),
+        )
+        .await;
+        assert!(inserts.is_empty(), "the clone may INSERT into {inserts:?}");
+        let failure = report.failure().expect("setSecret must refuse the line");
+        assert_eq!(failure.step, "setSecret", "{report}");
+        assert_error(
+            &failure.invocation,
+            "TargetError",
+            &format!("privilege SELECT, object `{schema}`.`t`"),
+        );
+        assert_error(&failure.invocation, "TargetError", "mysql.columns_priv");
+    }
+
+    #[tokio::test]
+    async fn an_unquoted_column_name_carrying_a_statement_fails_the_rotation_and_runs_nothing() {
+        let world = World::new().await;
+        let db = world.mariadb();
+        let user = short_user();
+        let password = unique("Initial-Pass-");
+        create_mysql_user(db, &user, &password).await;
+        let schema = unique("q");
+        let victim = unique("pwn");
+        // What MySQL 5.7 prints as `GRANT SELECT (a) ON q….t TO u…; CREATE USER pwn… -- x) ON
+        // `q…`.`t` TO 'u…'@'%'`: a replayed line that grants on the column and creates a user.
+        let column = format!("a) ON {schema}.t TO {user}; CREATE USER {victim} -- x");
+        let account = format!("{}@'%'", mysql_literal(&user));
+        let quoted = format!("`{column}`");
+        mysql_admin(
+            db,
+            &[
+                format!("CREATE DATABASE `{schema}`"),
+                format!("CREATE TABLE `{schema}`.t (a INT, {quoted} INT)"),
+                format!("GRANT SELECT ({quoted}) ON `{schema}`.t TO {account}"),
+            ],
+        )
+        .await;
+        let report = rotate_through_5_7(&world, &user, &password, &column).await;
+
+        let victims = root_rows(
+            db,
+            &format!(
+                "SELECT Host FROM mysql.user WHERE User = {}",
+                mysql_literal(&victim)
+            ),
+        )
+        .await;
+        assert!(victims.is_empty(), "the payload created user {victim}");
+        let failure = report.failure().expect("setSecret must refuse the line");
+        assert_eq!(failure.step, "setSecret", "{report}");
+        assert_error(
+            &failure.invocation,
+            "TargetError",
+            &format!("privilege SELECT, object `{schema}`.`t`"),
+        );
+        assert_error(&failure.invocation, "TargetError", "nothing was run");
+        let clone = clone_of(&user);
+        let clone_hosts = root_rows(
+            db,
+            &format!(
+                "SELECT Host FROM mysql.user WHERE User = {}",
+                mysql_literal(&clone)
+            ),
+        )
+        .await;
+        assert!(
+            clone_hosts.is_empty(),
+            "the clone was created: {clone_hosts:?}"
+        );
+        mysql_login(db.port(), &user, &password).await.unwrap();
+    }
+}

@@ -467,6 +467,10 @@ fn hint(status: StatusCode, request: &Request) -> String {
                 .join(" or ")
         ),
         401 | 403 => " (the managing credential was refused: is it revoked, or lacking the right to manage keys?)".to_owned(),
+        code if (300..400).contains(&code) => {
+            " (a redirect, never followed with a key: check the profile's baseUrl and path)"
+                .to_owned()
+        }
         404 => " (check the profile's baseUrl and path)".to_owned(),
         429 => " (rate limited, still after retries)".to_owned(),
         code if code >= 500 => " (the provider failed, still after retries)".to_owned(),

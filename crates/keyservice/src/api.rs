@@ -66,6 +66,12 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> O
             let done = answer(&shared, request).await.status().as_u16();
             (None, format!("dropped after {done}"))
         }
+        Some(FaultAnswer::DelayAfterWork { delay }) => {
+            let reply = answer(&shared, request).await;
+            let outcome = format!("{} delayed", reply.status().as_u16());
+            tokio::time::sleep(delay).await;
+            (Some(reply), outcome)
+        }
         Some(FaultAnswer::FailAfterWork { status }) => {
             let done = answer(&shared, request).await.status().as_u16();
             let reply = injected_failure(status, None);

@@ -20,6 +20,12 @@ pub(crate) enum FaultAnswer {
     Malformed,
     /// Do the work, then close the connection without any answer.
     DropAfterWork,
+    /// Do the work, then wait this long before the real answer: a provider slower than its
+    /// client's patience, that acted anyway.
+    DelayAfterWork {
+        /// How long to wait.
+        delay: std::time::Duration,
+    },
     /// Do the work, then answer `status` with `{"error":"injected"}`: a provider whose
     /// gateway failed after the backend acted (a mint that did mint, answered 502).
     FailAfterWork {

@@ -253,11 +253,25 @@ impl KeyService {
         self.add(n, method, path, FaultAnswer::FailAfterWork { status });
     }
 
+    /// Lets the next `n` matching requests do their work at once, then holds the answer for
+    /// `delay`: a provider that acts but answers after the client gave up. The request is
+    /// recorded (as `"POST /v1/keys 201 delayed"`) when the answer is sent. Matching as for
+    /// [`KeyService::fail_next`].
+    pub fn delay_after_work_next(
+        &self,
+        n: usize,
+        delay: std::time::Duration,
+        method: Option<&str>,
+        path: Option<&str>,
+    ) {
+        self.add(n, method, path, FaultAnswer::DelayAfterWork { delay });
+    }
+
     /// Every HTTP request received so far, in arrival order, as `METHOD path outcome`; never a
     /// header, a query, a body, a key or a password. The outcome is the status answered (`"POST /v1/keys
     /// 201"`), or for faulted requests `"429 injected"`, `"200 malformed after 201"`,
-    /// `"502 injected after 201"` or `"dropped after 201"` (the status the work itself came
-    /// to).
+    /// `"502 injected after 201"`, `"201 delayed"` or `"dropped after 201"` (the status the
+    /// work itself came to).
     pub fn requests(&self) -> Vec<String> {
         lock(&self.shared.requests).clone()
     }

@@ -420,6 +420,29 @@ async fn fail_after_work_next_mints_then_answers_the_failure() {
 }
 
 #[tokio::test]
+async fn delay_after_work_next_mints_at_once_and_answers_late() {
+    let service = std::sync::Arc::new(KeyService::start().await.unwrap());
+    let admin = service.admin_key();
+    service.delay_after_work_next(
+        1,
+        std::time::Duration::from_millis(500),
+        Some("POST"),
+        Some("/v1/keys"),
+    );
+    let started = std::time::Instant::now();
+    let minting = {
+        let service = std::sync::Arc::clone(&service);
+        let admin = admin.clone();
+        tokio::spawn(async move { mint(&service, &admin, "slow").await.status })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(service.alive().len(), 1, "the key exists before the answer");
+    assert_eq!(minting.await.unwrap(), 201);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500));
+    assert_eq!(service.requests(), ["POST /v1/keys 201 delayed"]);
+}
+
+#[tokio::test]
 async fn drop_after_work_next_mints_then_closes_the_connection() {
     let service = KeyService::start().await.unwrap();
     let admin = service.admin_key();

@@ -212,23 +212,14 @@ fn ssl_options(tls: TlsRequest<'_>) -> SslOpts {
     }
 }
 
-/// Runs one statement through the prepared-statement protocol and closes it.
+/// The rows of one statement, sent through the prepared-statement protocol and closed.
 ///
 /// mysql_async always asks for `CLIENT_MULTI_STATEMENTS`, so a text query may hold several
-/// statements; a prepared statement is exactly one (the server refuses `;` and a second
-/// statement at prepare time). Every statement this crate builds goes through here, so text
-/// that came from the server (names in `SHOW GRANTS`) or from a secret can never chain a
-/// statement of its own, whatever the quoting.
-async fn prepared(conn: &mut Conn, statement: &str) -> Result<(), mysql_async::Error> {
-    let prepared = conn.prep(statement).await?;
-    let result = conn.exec_drop(&prepared, ()).await;
-    let closed = conn.close(prepared).await;
-    result.and(closed)
-}
-
-/// The rows of one statement built here (`SHOW GRANTS FOR …`), through the prepared-statement
-/// protocol as [`prepared`].
-pub(crate) async fn rows<T: mysql_async::prelude::FromRow + Send + 'static>(
+/// statements; a prepared statement is exactly one (the server refuses a second statement at
+/// prepare time). Every statement this crate builds goes through here, so text that came from
+/// the server (names in `SHOW GRANTS`) or from a secret can never chain a statement of its
+/// own, whatever the quoting.
+async fn rows<T: mysql_async::prelude::FromRow + Send + 'static>(
     conn: &mut Conn,
     statement: &str,
 ) -> Result<Vec<T>, mysql_async::Error> {
@@ -236,6 +227,30 @@ pub(crate) async fn rows<T: mysql_async::prelude::FromRow + Send + 'static>(
     let result = conn.exec(&prepared, ()).await;
     let closed = conn.close(prepared).await;
     result.and_then(|rows| closed.map(|()| rows))
+}
+
+/// `ER_UNSUPPORTED_PS`: the server cannot prepare this statement.
+const UNSUPPORTED_PS: u16 = 1295;
+
+/// The rows of `SHOW GRANTS FOR 'user'@'host'`: prepared where the server can (MariaDB), else
+/// as a text query, since MySQL's list of preparable statements leaves `SHOW GRANTS` out. Its
+/// text holds nothing but fixed words and two literals quoted by [`sql::quote_literal`], so
+/// even as a text query it is one statement.
+pub(crate) async fn grant_rows(
+    conn: &mut Conn,
+    statement: &str,
+) -> Result<Vec<String>, mysql_async::Error> {
+    match rows(conn, statement).await {
+        Err(mysql_async::Error::Server(error)) if error.code == UNSUPPORTED_PS => {
+            conn.query(statement).await
+        }
+        other => other,
+    }
+}
+
+/// One statement that returns no rows, as [`rows`].
+async fn prepared(conn: &mut Conn, statement: &str) -> Result<(), mysql_async::Error> {
+    rows::<mysql_async::Row>(conn, statement).await.map(drop)
 }
 
 /// Runs one statement that holds no secret ([`prepared`]); the error names it.

@@ -27,7 +27,7 @@
 //!   a random password nobody holds, so it cannot be used before its grants are in place.
 //!
 //! Every statement is sent on its own through the prepared-statement protocol
-//! ([`crate::database::execute`]), which takes exactly one statement.
+//! (`execute` in `database.rs`), which takes exactly one statement.
 //!
 //! Grants are only ever added: a privilege the clone has and the original lacks is **not**
 //! revoked, since an administrator may have given it on purpose. Revoke such grants by hand.
@@ -44,7 +44,7 @@ use rand::distr::Alphanumeric;
 use rotation_core::SecretString;
 use rotation_db::{CloneDatabase, UserPair};
 
-use crate::database::{MySql, Session, describe, execute, execute_secret, rows};
+use crate::database::{MySql, Session, describe, execute, execute_secret, grant_rows};
 use crate::grants::{self, Account};
 use crate::sql::{self, AccountLimits};
 use crate::version::{Flavor, ServerVersion};
@@ -189,7 +189,7 @@ async fn copy_account(
 ) -> Result<(), String> {
     let target_account = sql::account(target, host);
     let (plugin, limits) = settings(conn, source, host).await?;
-    let lines: Vec<String> = rows(conn, &sql::show_grants(source, host))
+    let lines = grant_rows(conn, &sql::show_grants(source, host))
         .await
         .map_err(|e| format!("SHOW GRANTS for {source}@{host}: {}", describe(&e)))?;
     let (from, to) = (Account::new(source, host), Account::new(target, host));

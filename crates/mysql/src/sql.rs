@@ -2,7 +2,7 @@
 //! server flavour and version. Every value in a statement is a literal quoted here (or a
 //! number); the statements replayed from `SHOW GRANTS` are rebuilt in [`crate::grants`]. Each
 //! statement is sent on its own through the prepared-statement protocol
-//! ([`crate::database::execute`]).
+//! (`execute` in `database.rs`).
 
 use rotation_core::SecretString;
 use sha1::{Digest, Sha1};
