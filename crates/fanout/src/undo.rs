@@ -88,6 +88,18 @@ pub(crate) fn report(
     if !restored.is_empty() {
         parts.push(format!("set back on {}", restored.join(", ")));
     }
+    let nothing_to_restore: Vec<String> = undone
+        .iter()
+        .filter(|(_, outcome)| matches!(outcome, Ok(false)))
+        .map(|(i, _)| hosts[*i].to_string())
+        .collect();
+    if !nothing_to_restore.is_empty() {
+        parts.push(format!(
+            "the alternate user keeps the pending password on {} (no AWSPREVIOUS to set it back \
+             to; no version in use holds that user)",
+            nothing_to_restore.join(", ")
+        ));
+    }
     for (i, outcome) in undone {
         if let Err(error) = outcome {
             parts.push(format!(
@@ -143,6 +155,13 @@ mod tests {
             (1, Ok(true)),
             (0, Ok(true)),
         ];
+        let first_multi_user_rotation = [(0, Ok(false)), (1, Ok(false))];
+        assert!(
+            report(&hosts, &outcomes, &first_multi_user_rotation).ends_with(
+                "the alternate user keeps the pending password on h1:5432, h2:5432 (no \
+                 AWSPREVIOUS to set it back to; no version in use holds that user)"
+            )
+        );
         assert_eq!(
             report(&hosts, &outcomes, &undone),
             "host h2:5432 took the change but did not report it (the pending credentials log in \
