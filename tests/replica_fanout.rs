@@ -793,4 +793,29 @@ async fn a_slow_secrets_manager_fails_the_step_naming_the_call_before_the_lambda
         assert!(invocation.duration < timeout, "{:?}", invocation.duration);
     }
     assert_eq!(world.value_of_version(&arn, &token).await, None);
+
+    // A read the rotator makes itself through the step's context (finishSecret reads nothing
+    // ahead of time; replica-fanout reads AWSCURRENT and AWSPENDING in it).
+    let report = world
+        .driver
+        .run_steps(
+            &function,
+            &arn,
+            &token,
+            &["createSecret", "setSecret", "testSecret"],
+        )
+        .await;
+    assert!(report.succeeded(), "{report}\n{}", function.output());
+    proxy.delay_next(1, Some("GetSecretValue"), Duration::from_secs(20));
+    let invocation = function
+        .invoke(&RotationDriver::event("finishSecret", &arn, &token))
+        .await;
+    assert_error(
+        &invocation,
+        "SecretsManagerError",
+        &format!(
+            "GetSecretValue on secret {arn} failed: did not answer before the Lambda deadline (reading AWSCURRENT"
+        ),
+    );
+    assert!(invocation.duration < timeout, "{:?}", invocation.duration);
 }
