@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rotation_e2e::*;
-use rotation_local::RotationDriver;
+use rotation_local::{FaultProxy, RotationDriver, TcpFaultProxy};
 use rotation_stack::{Lifetime, MariaDbServer, PostgresServer};
 use rotation_testkit::{AfterRotation, Contract, Setup, Target, TargetError, async_trait};
 use serde_json::{Value, json};
@@ -644,4 +644,178 @@ async fn bad_fan_out_variables_are_refused_at_start_up_naming_them() {
             other => panic!("{variable}={value}: expected an init error, got {other:?}"),
         }
     }
+}
+
+// ---- Issue 12, points 8 and 9: undo on every host that may have changed, a short grace for
+// an unreachable replica, and Secrets Manager calls bounded by the Lambda deadline.
+
+/// A loopback port with nothing listening on it.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn independent_mode_sets_back_a_host_that_applied_the_change_then_dropped_the_connection() {
+    let world = World::new().await;
+    let user = unique("ind_");
+    let hosts = Independent::start(&user, "Shared-Pass-1").await;
+    // The middle host is reached through a proxy that drops the connection right after the
+    // server answered the password change (the server has committed it; the rotator never
+    // hears so). The last host refuses every credential of the secret.
+    let proxy = TcpFaultProxy::start(([127, 0, 0, 1], hosts.servers[1].port()).into())
+        .await
+        .unwrap();
+    proxy.cut_when_server_sends(b"ALTER ROLE", 1);
+    let refusing = &hosts.servers[2];
+    admin(
+        refusing,
+        &[format!(
+            "ALTER ROLE {} PASSWORD 'Something-Else-1'",
+            quote_ident(&user)
+        )],
+    )
+    .await;
+    let mut secret = hosts.secret(&user, "Shared-Pass-1");
+    secret["replicas"] = replicas(&[proxy.port(), refusing.port()]);
+    // Plaintext, so the proxy sees the server's answers.
+    secret["sslmode"] = json!("disable");
+    let arn = world
+        .create_secret(&unique("independent-"), &secret.to_string())
+        .await;
+    let current_before = world.version_with(&arn, "AWSCURRENT").await.unwrap();
+    let function = world.function(BIN, &[("REPLICA_CONCURRENCY", "1")]).await;
+    let report = world.driver.rotate(&function, &arn).await.unwrap();
+    let failure = report.failure().expect("setSecret must fail");
+    assert_eq!(failure.step, "setSecret", "{report}");
+    assert_eq!(
+        proxy.cuts(),
+        1,
+        "the proxy must have cut the password change: {report}"
+    );
+    assert_error(
+        &failure.invocation,
+        "TargetError",
+        &format!("host 127.0.0.1:{} refused the change", refusing.port()),
+    );
+    // The host whose answer was lost is set back with the one that answered.
+    assert_error(
+        &failure.invocation,
+        "TargetError",
+        &format!(
+            "set back on {}:{}, 127.0.0.1:{}",
+            hosts.servers[0].host(),
+            hosts.servers[0].port(),
+            proxy.port()
+        ),
+    );
+    assert_eq!(
+        world.version_with(&arn, "AWSCURRENT").await.unwrap(),
+        current_before
+    );
+    // Every host accepts the current password again, and none the pending one.
+    let pending = world.value_of_version(&arn, &report.token).await.unwrap();
+    let pending = password_of(&serde_json::from_str(&pending).unwrap());
+    for server in &hosts.servers[..2] {
+        login(server.port(), &user, "Shared-Pass-1")
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "port {}: {e}\n{}\n{}",
+                    server.port(),
+                    report,
+                    function.output()
+                )
+            });
+        assert!(login(server.port(), &user, &pending).await.is_err());
+    }
+    login(refusing.port(), &user, "Something-Else-1")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_replica_that_is_down_fails_within_the_grace_with_default_variables() {
+    let world = World::new().await;
+    let port = closed_port();
+    let (arn, _, _) = pg_account(&world, &[port], json!({})).await;
+    let current_before = world.version_with(&arn, "AWSCURRENT").await.unwrap();
+    // Default variables: no REPLICA_WAIT_SECONDS, a 30-second Lambda timeout.
+    let function = world.function(BIN, &[]).await;
+    let started = Instant::now();
+    let report = world.driver.rotate(&function, &arn).await.unwrap();
+    let took = started.elapsed();
+    let failure = report.failure().expect("setSecret must fail");
+    assert_eq!(failure.step, "setSecret", "{report}");
+    assert_error(
+        &failure.invocation,
+        "TargetError",
+        &format!("replica 127.0.0.1:{port} (database unreachable"),
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "an unreachable replica was waited for {took:?}"
+    );
+    assert_eq!(
+        world.version_with(&arn, "AWSCURRENT").await.unwrap(),
+        current_before
+    );
+}
+
+/// A Secrets Manager that does not answer one call in time fails the step with an error that
+/// names the call and the secret, before the Lambda's own timeout.
+#[tokio::test]
+async fn a_slow_secrets_manager_fails_the_step_naming_the_call_before_the_lambda_timeout() {
+    let world = World::new().await;
+    let (arn, _, _) = pg_account(&world, &[], json!({})).await;
+    let proxy = FaultProxy::start(&stack().moto.endpoint()).await.unwrap();
+    let timeout = Duration::from_secs(3);
+    let function = world
+        .function_with(BIN, &proxy.endpoint(), timeout, &[])
+        .await;
+    let token = world.driver.start_rotation(&arn).await.unwrap();
+    // createSecret reads two versions (AWSCURRENT, AWSPENDING) while DescribeSecret runs.
+    for (operation, calls) in [("DescribeSecret", 1), ("GetSecretValue", 2)] {
+        proxy.delay_next(calls, Some(operation), Duration::from_secs(20));
+        let invocation = function
+            .invoke(&RotationDriver::event("createSecret", &arn, &token))
+            .await;
+        assert_error(
+            &invocation,
+            "SecretsManagerError",
+            &format!("{operation} on secret {arn}"),
+        );
+        assert_error(
+            &invocation,
+            "SecretsManagerError",
+            "did not answer before the Lambda deadline",
+        );
+        assert!(invocation.duration < timeout, "{:?}", invocation.duration);
+    }
+    assert_eq!(world.value_of_version(&arn, &token).await, None);
+
+    // A read the rotator makes itself through the step's context (finishSecret reads nothing
+    // ahead of time; replica-fanout reads AWSCURRENT and AWSPENDING in it).
+    let report = world
+        .driver
+        .run_steps(
+            &function,
+            &arn,
+            &token,
+            &["createSecret", "setSecret", "testSecret"],
+        )
+        .await;
+    assert!(report.succeeded(), "{report}\n{}", function.output());
+    proxy.delay_next(1, Some("GetSecretValue"), Duration::from_secs(20));
+    let invocation = function
+        .invoke(&RotationDriver::event("finishSecret", &arn, &token))
+        .await;
+    assert_error(
+        &invocation,
+        "SecretsManagerError",
+        &format!(
+            "GetSecretValue on secret {arn} failed: did not answer before the Lambda deadline (reading AWSCURRENT"
+        ),
+    );
+    assert!(invocation.duration < timeout, "{:?}", invocation.duration);
 }

@@ -34,6 +34,12 @@ locals {
   by_tag  = var.secret_tag_key != null
   in_vpc  = length(var.vpc_subnet_ids) > 0
 
+  # The one secret the function is for, when the configuration names exactly one (secret_arns
+  # with one ARN, or rotation_secret_arn alone): the invoke permission's source_arn.
+  invoke_source_arn = length(var.secret_arns) == 1 ? var.secret_arns[0] : (
+    !local.by_arns && !local.by_tag ? var.rotation_secret_arn : null
+  )
+
   multi_user = contains(["postgres-multi-user", "mysql-multi-user"], var.rotator)
 
   # null (or, except EXCLUDE_CHARACTERS, empty) leaves a variable unset: the rotator's default.
@@ -336,6 +342,7 @@ resource "aws_lambda_permission" "invoke" {
   function_name  = aws_lambda_function.this.function_name
   principal      = var.invoking_service_principal
   source_account = local.account_id
+  source_arn     = local.invoke_source_arn
 }
 
 # ---- Optional rotation schedule -----------------------------------------------------------------

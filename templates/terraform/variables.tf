@@ -111,7 +111,7 @@ variable "tracing_mode" {
 }
 
 variable "invoking_service_principal" {
-  description = "Service principal allowed to invoke the function (AWS's invokingServicePrincipal), with source account = this account."
+  description = "Service principal allowed to invoke the function (AWS's invokingServicePrincipal), with source account = this account and, when the module names exactly one rotated secret (secret_arns with one ARN, or rotation_secret_arn alone), source ARN = that secret."
   type        = string
   default     = "secretsmanager.amazonaws.com"
 }

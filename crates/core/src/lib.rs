@@ -117,5 +117,7 @@ pub use rotator::{Rotator, StepContext};
 pub use secret::{JsonSecret, SecretError, SecretString, ValueSource};
 pub use stage::{Stage, VersionStages};
 pub use step::Step;
-pub use store::{AwsSecretStore, SecretStore, StoreError, StoreSettings, VersionRef};
+pub use store::{
+    AwsSecretStore, DeadlineStore, SecretStore, StoreError, StoreSettings, VersionRef,
+};
 pub use validate::{Decision, SecretMetadata, ValidationError, validate};

@@ -11,7 +11,7 @@ use crate::event::{RequestedStep, RotationEvent};
 use crate::rotator::{Prefetched, Rotator, StepContext};
 use crate::stage::Stage;
 use crate::step::Step;
-use crate::store::{SecretStore, VersionRef};
+use crate::store::{DeadlineStore, SecretStore, VersionRef};
 use crate::validate::{Decision, SecretMetadata, validate};
 
 /// What a step did.
@@ -105,10 +105,13 @@ impl<R: Rotator> Rotation<R> {
         event: &RotationEvent,
         deadline: Deadline,
     ) -> Result<StepOutcome, RotationError> {
+        // Every Secrets Manager call of the invocation, reads included, ends by the deadline
+        // with an error naming the call, rather than Lambda killing the function mid-call.
+        let store = DeadlineStore::new(self.store.as_ref(), deadline);
         // The values a step needs are read while DescribeSecret runs: reads have no effect, and
         // nothing is done with them before validation passes. One round trip instead of three.
         let (metadata, prefetched) =
-            tokio::join!(self.store.describe(&event.secret_id), self.prefetch(event));
+            tokio::join!(store.describe(&event.secret_id), prefetch(&store, event));
         let metadata = metadata?;
         let step = match validate(&metadata, &event.token, &event.step)? {
             Decision::AlreadyCurrent => {
@@ -122,7 +125,7 @@ impl<R: Rotator> Rotation<R> {
         };
         let budget_ms = deadline.remaining().as_millis();
         debug!(budget_ms, "step starts");
-        let run = self.run_step(step, event, &metadata, deadline, prefetched);
+        let run = self.run_step(&store, step, event, &metadata, prefetched);
         match tokio::time::timeout_at(deadline.instant(), run).await {
             Ok(result) => result,
             Err(_) => Err(RotationError::DeadlineExceeded {
@@ -135,15 +138,15 @@ impl<R: Rotator> Rotation<R> {
 
     async fn run_step(
         &self,
+        store: &DeadlineStore<'_>,
         step: Step,
         event: &RotationEvent,
         metadata: &SecretMetadata,
-        deadline: Deadline,
         prefetched: Prefetched,
     ) -> Result<StepOutcome, RotationError> {
         // Every later call uses the ARN that DescribeSecret returned, as AWS's templates do.
         let arn = metadata.arn.as_str();
-        let ctx = StepContext::new(self.store.as_ref(), arn, &event.token, step, deadline);
+        let ctx = StepContext::new(store, arn, &event.token, step, store.deadline());
         ctx.seed(prefetched);
         match step {
             Step::CreateSecret => {
@@ -153,7 +156,7 @@ impl<R: Rotator> Rotation<R> {
                     return Ok(StepOutcome::PendingExists);
                 }
                 let pending = self.rotator.create(&ctx, current).await?;
-                self.store
+                store
                     .put_pending(arn, &event.token, &pending, event.rotation_token.as_ref())
                     .await?;
                 info!("createSecret: stored the new value as AWSPENDING");
@@ -168,7 +171,7 @@ impl<R: Rotator> Rotation<R> {
             Step::FinishSecret => {
                 self.rotator.before_finish(&ctx).await?;
                 let from = metadata.versions.version_with(Stage::Current);
-                self.store.move_current(arn, &event.token, from).await?;
+                store.move_current(arn, &event.token, from).await?;
                 info!(
                     from_version = from.unwrap_or(""),
                     "finishSecret: moved AWSCURRENT to this version"
@@ -180,33 +183,29 @@ impl<R: Rotator> Rotation<R> {
     }
 }
 
-impl<R: Rotator> Rotation<R> {
-    /// Reads the versions a known step needs (createSecret: current and pending; setSecret:
-    /// pending and current; testSecret: pending).
-    async fn prefetch(&self, event: &RotationEvent) -> Prefetched {
-        let RequestedStep::Known(step) = event.step else {
-            return Prefetched::default();
-        };
-        let id = event.secret_id.as_str();
-        let current = VersionRef::Stage(Stage::Current);
-        let pending = VersionRef::Pending(event.token.clone());
-        match step {
-            Step::CreateSecret | Step::SetSecret => {
-                let (current, pending) = tokio::join!(
-                    self.store.get_value(id, &current),
-                    self.store.get_value(id, &pending)
-                );
-                Prefetched {
-                    current: Some(current),
-                    pending: Some(pending),
-                }
+/// Reads the versions a known step needs (createSecret: current and pending; setSecret:
+/// pending and current; testSecret: pending).
+async fn prefetch(store: &DeadlineStore<'_>, event: &RotationEvent) -> Prefetched {
+    let RequestedStep::Known(step) = event.step else {
+        return Prefetched::default();
+    };
+    let id = event.secret_id.as_str();
+    let current = VersionRef::Stage(Stage::Current);
+    let pending = VersionRef::Pending(event.token.clone());
+    match step {
+        Step::CreateSecret | Step::SetSecret => {
+            let (current, pending) =
+                tokio::join!(store.get_value(id, &current), store.get_value(id, &pending));
+            Prefetched {
+                current: Some(current),
+                pending: Some(pending),
             }
-            Step::TestSecret => Prefetched {
-                current: None,
-                pending: Some(self.store.get_value(id, &pending).await),
-            },
-            Step::FinishSecret => Prefetched::default(),
         }
+        Step::TestSecret => Prefetched {
+            current: None,
+            pending: Some(store.get_value(id, &pending).await),
+        },
+        Step::FinishSecret => Prefetched::default(),
     }
 }
 

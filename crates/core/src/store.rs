@@ -14,6 +14,7 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use crate::config::{ConfigError, Environment, number_var};
+use crate::deadline::Deadline;
 use crate::event::{RotationToken, VersionToken};
 use crate::secret::SecretString;
 use crate::stage::{Stage, VersionStages};
@@ -104,6 +105,144 @@ pub trait SecretStore: Send + Sync {
         token: &VersionToken,
         value: &SecretString,
     ) -> Result<(), StoreError>;
+}
+
+/// A store whose every call ends by the step's deadline.
+///
+/// The SDK's own timeouts (5 s an attempt, 20 s a call with its retries) are longer than many
+/// rotation functions' timeouts. Without this bound a slow or unreachable Secrets Manager
+/// lets Lambda kill the function, and the only trace is "Task timed out". Bounded, the step
+/// fails a little before the deadline with an error that names the call and the secret.
+pub struct DeadlineStore<'a> {
+    inner: &'a dyn SecretStore,
+    deadline: Deadline,
+    budget: Duration,
+}
+
+impl<'a> DeadlineStore<'a> {
+    /// `inner`, with every call cut off at `deadline`.
+    pub fn new(inner: &'a dyn SecretStore, deadline: Deadline) -> Self {
+        DeadlineStore {
+            inner,
+            deadline,
+            budget: deadline.remaining(),
+        }
+    }
+
+    /// The deadline every call ends by.
+    pub fn deadline(&self) -> Deadline {
+        self.deadline
+    }
+
+    async fn bounded<T>(
+        &self,
+        operation: &'static str,
+        secret: &str,
+        reading: Option<&VersionRef>,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout_at(self.deadline.instant(), call).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::new(
+                operation,
+                secret,
+                too_slow(reading, self.budget),
+            )),
+        }
+    }
+}
+
+/// Why a call was cut off: what it was reading, and the time the whole invocation had.
+fn too_slow(reading: Option<&VersionRef>, budget: Duration) -> String {
+    let reading = reading.map_or(String::new(), |version| format!("reading {version}; "));
+    format!(
+        "did not answer before the Lambda deadline ({reading}the invocation had {} ms in all): \
+         Secrets Manager is slow or out of reach from the function; check its network path (a \
+         VPC endpoint or NAT gateway for a function in a VPC) or raise the function's timeout",
+        budget.as_millis()
+    )
+}
+
+#[async_trait]
+impl SecretStore for DeadlineStore<'_> {
+    async fn describe(&self, secret_id: &str) -> Result<SecretMetadata, StoreError> {
+        self.bounded(
+            "DescribeSecret",
+            secret_id,
+            None,
+            self.inner.describe(secret_id),
+        )
+        .await
+    }
+
+    async fn get_value(
+        &self,
+        secret_id: &str,
+        version: &VersionRef,
+    ) -> Result<Option<SecretString>, StoreError> {
+        self.bounded(
+            "GetSecretValue",
+            secret_id,
+            Some(version),
+            self.inner.get_value(secret_id, version),
+        )
+        .await
+    }
+
+    async fn put_pending(
+        &self,
+        secret_id: &str,
+        token: &VersionToken,
+        value: &SecretString,
+        rotation_token: Option<&RotationToken>,
+    ) -> Result<(), StoreError> {
+        self.bounded(
+            "PutSecretValue",
+            secret_id,
+            None,
+            self.inner
+                .put_pending(secret_id, token, value, rotation_token),
+        )
+        .await
+    }
+
+    async fn move_current(
+        &self,
+        secret_id: &str,
+        token: &VersionToken,
+        from_version: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.bounded(
+            "UpdateSecretVersionStage",
+            secret_id,
+            None,
+            self.inner.move_current(secret_id, token, from_version),
+        )
+        .await
+    }
+
+    async fn put_current(
+        &self,
+        secret_id: &str,
+        token: &VersionToken,
+        value: &SecretString,
+    ) -> Result<(), StoreError> {
+        self.bounded(
+            "PutSecretValue",
+            secret_id,
+            None,
+            self.inner.put_current(secret_id, token, value),
+        )
+        .await
+    }
+}
+
+impl std::fmt::Debug for DeadlineStore<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadlineStore")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The store over aws-sdk-secretsmanager.
@@ -292,5 +431,73 @@ impl SecretStore for AwsSecretStore {
             .await
             .map_err(|e| store_error("PutSecretValue", secret_id, e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Secrets Manager that never answers.
+    struct Silent;
+
+    #[async_trait]
+    impl SecretStore for Silent {
+        async fn describe(&self, _: &str) -> Result<SecretMetadata, StoreError> {
+            std::future::pending().await
+        }
+        async fn get_value(
+            &self,
+            _: &str,
+            _: &VersionRef,
+        ) -> Result<Option<SecretString>, StoreError> {
+            std::future::pending().await
+        }
+        async fn put_pending(
+            &self,
+            _: &str,
+            _: &VersionToken,
+            _: &SecretString,
+            _: Option<&RotationToken>,
+        ) -> Result<(), StoreError> {
+            std::future::pending().await
+        }
+        async fn move_current(
+            &self,
+            _: &str,
+            _: &VersionToken,
+            _: Option<&str>,
+        ) -> Result<(), StoreError> {
+            std::future::pending().await
+        }
+        async fn put_current(
+            &self,
+            _: &str,
+            _: &VersionToken,
+            _: &SecretString,
+        ) -> Result<(), StoreError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn every_call_ends_at_the_deadline_naming_the_call_and_the_secret() {
+        let store = DeadlineStore::new(&Silent, Deadline::after(Duration::from_millis(50)));
+        let error = store.describe("arn:secret").await.unwrap_err();
+        assert_eq!(error.operation, "DescribeSecret");
+        assert_eq!(error.secret, "arn:secret");
+        assert!(
+            error
+                .to_string()
+                .contains("did not answer before the Lambda deadline"),
+            "{error}"
+        );
+        // Past the deadline, a call ends at once.
+        let error = store
+            .get_value("arn:secret", &VersionRef::Stage(Stage::Previous))
+            .await
+            .unwrap_err();
+        assert_eq!(error.operation, "GetSecretValue");
+        assert!(error.message.contains("reading AWSPREVIOUS"), "{error}");
     }
 }

@@ -11,12 +11,14 @@ use rotation_core::{
     Deadline, EngineFamily, JsonSecret, RotationError, Rotator, SecretString, StepContext,
     ValueSource,
 };
-use rotation_db::{Connector, Credentials, Database, LoginError};
+use rotation_db::{Connector, Credentials, Database};
 use serde_json::Value;
 use tracing::{debug, info, warn};
 
 use crate::settings::{FanoutSettings, StrategyChoice};
 use crate::spec::{FanoutSpec, Mode, Replica, at_host};
+use crate::undo::{self, HostOutcome, UndoOutcome};
+use crate::wait::{self, Behind, Next, UNREACHABLE_GRACE};
 
 /// The first pause between two rounds of replica logins; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
@@ -114,7 +116,8 @@ impl<D: Database> Fanout<D> {
     }
 
     /// Logs in with the pending credentials on every replica, again and again with growing
-    /// pauses, until all accept them or the wait is over.
+    /// pauses, until all accept them, the wait is over, or one has been out of reach for
+    /// [`UNREACHABLE_GRACE`].
     async fn await_replicas(
         &self,
         ctx: &StepContext<'_>,
@@ -126,13 +129,14 @@ impl<D: Database> Fanout<D> {
         }
         let started = Instant::now();
         let limit = self.wait_limit(ctx.deadline);
-        let mut waiting: Vec<(&Replica, Option<LoginError>)> =
+        let mut waiting: Vec<(&Replica, Option<Behind>)> =
             replicas.iter().map(|replica| (replica, None)).collect();
         let mut pause = FIRST_PAUSE;
         let mut rounds = 0;
         loop {
             rounds += 1;
-            let attempt = Deadline::after(limit.saturating_duration_since(Instant::now()));
+            let round = Instant::now();
+            let attempt = Deadline::after(limit.saturating_duration_since(round));
             let targets: Vec<Credentials> = waiting
                 .iter()
                 .map(|(replica, _)| on_replica(pending, replica))
@@ -147,45 +151,60 @@ impl<D: Database> Fanout<D> {
             waiting = waiting
                 .into_iter()
                 .zip(outcomes)
-                .filter_map(|((replica, _), outcome)| outcome.err().map(|e| (replica, Some(e))))
+                .filter_map(|((replica, before), outcome)| {
+                    let error = outcome.err()?;
+                    Some((replica, Some(Behind::after(before.as_ref(), error, round))))
+                })
                 .collect();
-            if waiting.is_empty() {
-                info!(
-                    replicas = replicas.len(),
-                    rounds,
-                    waited_ms = started.elapsed().as_millis() as u64,
-                    "setSecret: every replica accepts the pending credentials"
-                );
-                return Ok(());
-            }
-            if Instant::now() + pause >= limit {
-                let behind: Vec<String> = waiting
-                    .iter()
-                    .map(|(replica, error)| match error {
-                        Some(error) => format!("{replica} ({error})"),
-                        None => replica.to_string(),
-                    })
-                    .collect();
-                return Err(ctx.fail(format!(
-                    "replica {} did not accept the pending credentials within {:.1} s; \
-                     AWSCURRENT stays where it is, and the next attempt waits again without \
-                     changing the password (REPLICA_WAIT_SECONDS sets the longest wait)",
-                    behind.join(", replica "),
-                    started.elapsed().as_secs_f64()
-                )));
-            }
-            debug!(
-                behind = waiting.len(),
-                pause_ms = pause.as_millis() as u64,
-                "setSecret: replicas not caught up yet"
-            );
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(MAX_PAUSE);
+            let behind: Vec<&Behind> = waiting.iter().filter_map(|(_, b)| b.as_ref()).collect();
+            let decision = wait::next(&behind, Instant::now(), pause, limit, UNREACHABLE_GRACE);
+            let why = match decision {
+                Next::Done => {
+                    info!(
+                        replicas = replicas.len(),
+                        rounds,
+                        waited_ms = started.elapsed().as_millis() as u64,
+                        "setSecret: every replica accepts the pending credentials"
+                    );
+                    return Ok(());
+                }
+                Next::Pause => {
+                    debug!(
+                        behind = waiting.len(),
+                        pause_ms = pause.as_millis() as u64,
+                        "setSecret: replicas not caught up yet"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_PAUSE);
+                    continue;
+                }
+                Next::Unreachable => format!(
+                    "a replica out of reach for {} s fails the step at once; only one that \
+                     refuses the new credentials (replication lag) is waited for",
+                    UNREACHABLE_GRACE.as_secs()
+                ),
+                Next::WaitOver => "REPLICA_WAIT_SECONDS sets the longest wait".to_owned(),
+            };
+            let named: Vec<String> = waiting
+                .iter()
+                .map(|(replica, behind)| match behind {
+                    Some(behind) => format!("{replica} ({})", behind.error),
+                    None => replica.to_string(),
+                })
+                .collect();
+            return Err(ctx.fail(format!(
+                "replica {} did not accept the pending credentials within {:.1} s ({why}); \
+                 AWSCURRENT stays where it is, and the next attempt waits again without \
+                 changing the password",
+                named.join(", replica "),
+                started.elapsed().as_secs_f64()
+            )));
         }
     }
 
     /// Independent mode: the strategy's setSecret on every host (the primary first in the
-    /// list), a few at a time; if any fails, the hosts already changed are set back.
+    /// list), a few at a time; if any fails, every host that may have taken the change is set
+    /// back ([`undo`]).
     async fn set_everywhere(
         &self,
         ctx: &StepContext<'_>,
@@ -197,6 +216,7 @@ impl<D: Database> Fanout<D> {
         let pending = ctx.pending().await?.clone();
         let previous = ctx.previous().await?.cloned();
         let primary = self.credentials(ctx, &current, "AWSCURRENT")?;
+        let pending_credentials = self.credentials(ctx, &pending, "AWSPENDING")?;
         let hosts: Vec<Replica> = std::iter::once(Replica {
             host: primary.secret.host.clone(),
             port: Some(primary.secret.port),
@@ -206,7 +226,7 @@ impl<D: Database> Fanout<D> {
 
         // Indices rather than references: the stream's closures must not be generic over a
         // lifetime for the future to be `Send`.
-        let changes = stream::iter(0..hosts.len())
+        let mut changes = stream::iter(0..hosts.len())
             .map(|i| {
                 let host = &hosts[i];
                 let on_host = ctx.with_values(
@@ -219,20 +239,40 @@ impl<D: Database> Fanout<D> {
             .buffer_unordered(self.settings.concurrency)
             .collect::<Vec<_>>()
             .await;
-        let (changed, failed): (Vec<_>, Vec<_>) = changes
-            .into_iter()
-            .partition(|(_, outcome)| outcome.is_ok());
-        if failed.is_empty() {
+        if changes.iter().all(|(_, outcome)| outcome.is_ok()) {
             info!(
                 hosts = hosts.len(),
                 "setSecret: every host accepts the pending credentials"
             );
             return Ok(());
         }
+        changes.sort_by_key(|(i, _)| *i);
+
+        // A failed host may have taken the change all the same (the answer was lost): ask it.
+        let pending_credentials = &pending_credentials;
+        let outcomes: Vec<HostOutcome> = join_all(changes.into_iter().map(|(i, outcome)| {
+            let host = &hosts[i];
+            async move {
+                match outcome {
+                    Ok(()) => HostOutcome::Changed,
+                    Err(error) => HostOutcome::Failed {
+                        error: error.to_string(),
+                        pending_login: self
+                            .connector
+                            .login(&on_replica(pending_credentials, host).login(), ctx.deadline)
+                            .await
+                            .map(drop),
+                    },
+                }
+            }
+        }))
+        .await;
 
         // Undo: the same rotator, with the value to restore as the pending one.
-        let changed: Vec<usize> = changed.into_iter().map(|(i, _)| i).collect();
-        let undo = stream::iter(changed)
+        let to_undo: Vec<usize> = (0..hosts.len())
+            .filter(|&i| outcomes[i].may_have_changed())
+            .collect();
+        let undone = stream::iter(to_undo)
             .map(|i| {
                 let host = &hosts[i];
                 let restore = match strategy {
@@ -254,41 +294,28 @@ impl<D: Database> Fanout<D> {
                     }),
                 };
                 async move {
-                    match restore {
-                        Some(on_host) => (i, inner.set(&on_host).await.map(|()| true)),
-                        None => (i, Ok(false)),
-                    }
+                    let outcome: UndoOutcome = match restore {
+                        Some(on_host) => inner
+                            .set(&on_host)
+                            .await
+                            .map(|()| true)
+                            .map_err(|error| error.to_string()),
+                        None => Ok(false),
+                    };
+                    (i, outcome)
                 }
             })
             .buffer_unordered(self.settings.concurrency)
             .collect::<Vec<_>>()
             .await;
-
-        let mut message: Vec<String> = failed
-            .iter()
-            .map(|(i, outcome)| match outcome {
-                Err(error) => format!("host {} refused the change: {error}", hosts[*i]),
-                Ok(()) => format!("host {} failed", hosts[*i]),
-            })
-            .collect();
-        let restored: Vec<String> = undo
-            .iter()
-            .filter(|(_, outcome)| matches!(outcome, Ok(true)))
-            .map(|(i, _)| hosts[*i].to_string())
-            .collect();
-        if !restored.is_empty() {
-            message.push(format!("set back on {}", restored.join(", ")));
-        }
-        for (i, outcome) in &undo {
-            let host = &hosts[*i];
+        for (i, outcome) in &undone {
             if let Err(error) = outcome {
-                warn!(host = %host, error = %error, "setSecret: could not set a host back");
-                message.push(format!("COULD NOT set host {host} back: {error}"));
+                warn!(host = %hosts[*i], error = %error, "setSecret: could not set a host back");
             }
         }
         Err(ctx.fail(format!(
             "independent mode: {}; AWSCURRENT stays where it is",
-            message.join("; ")
+            undo::report(&hosts, &outcomes, &undone)
         )))
     }
 

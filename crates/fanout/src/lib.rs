@@ -16,13 +16,16 @@
 //!
 //! - **replicated**: the strategy's setSecret on the primary only; then setSecret logs in with
 //!   the pending credentials on every replica, again with growing pauses (100 ms to 2 s) until
-//!   all accept them, within `REPLICA_WAIT_SECONDS` and the Lambda deadline. A replica still
-//!   behind fails the step naming it, and `AWSCURRENT` does not move; the next attempt finds the
-//!   password set on the primary (the strategy's own check) and only waits again.
+//!   all accept them, within `REPLICA_WAIT_SECONDS` and the Lambda deadline; a replica that
+//!   cannot be reached at all fails the step after [`UNREACHABLE_GRACE`] (5 s). A replica
+//!   still behind fails the step naming it, and `AWSCURRENT` does not move; the next attempt
+//!   finds the password set on the primary (the strategy's own check) and only waits again.
 //! - **independent** (hosts that do not replicate users): the strategy's setSecret on every
-//!   host, `REPLICA_CONCURRENCY` at a time; if any fails, the hosts already changed are set
-//!   back (single-user: to the current password; multi-user: the alternate user to its
-//!   `AWSPREVIOUS` password), so the current secret keeps working everywhere.
+//!   host, `REPLICA_CONCURRENCY` at a time; if any fails, every host that may have taken the
+//!   change (it reported success, or it failed and then accepts the pending credentials, or
+//!   cannot be asked) is set back (single-user: to the current password; multi-user: the
+//!   alternate user to its `AWSPREVIOUS` password), so the current secret keeps working
+//!   everywhere; the error names any host that could not be set back.
 //! - testSecret: the strategy's test on the primary and a login and test query on every
 //!   replica.
 //! - finishSecret: before `AWSCURRENT` moves, every linked secret gets the new user name and
@@ -32,6 +35,8 @@
 pub mod fanout;
 pub mod settings;
 pub mod spec;
+mod undo;
+mod wait;
 
 use std::sync::Arc;
 
@@ -45,6 +50,7 @@ use rotation_postgres::Postgres;
 pub use fanout::Fanout;
 pub use settings::{FanoutSettings, StrategyChoice};
 pub use spec::{FanoutSpec, Mode, Replica};
+pub use wait::UNREACHABLE_GRACE;
 
 /// The `replica-fanout` rotator: fan-out for PostgreSQL and for MySQL/MariaDB, chosen per
 /// secret by its `engine`.

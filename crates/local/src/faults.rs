@@ -5,9 +5,12 @@
 //! usually with the SDK's retries. moto never does either, so this proxy forwards every
 //! request unchanged to moto and replaces the answer to the next few requests, optionally only
 //! those of one operation, with the fault. It also records which operations were called, so a
-//! test can see the retries.
+//! test can see the retries. A slow service (an overloaded endpoint, a NAT path that drops
+//! packets) is a fault too: [`FaultProxy::delay_next`] holds chosen requests back before
+//! forwarding them, so a test can see a function give up cleanly before its deadline.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::uri::{Authority, Scheme};
@@ -49,6 +52,14 @@ struct Fault {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum FaultAnswer {
+    /// Answer with this error instead of forwarding.
+    Error(ErrorAnswer),
+    /// Forward the request, but only after this long.
+    Delay(Duration),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ErrorAnswer {
     Throttle,
     ServerError(u16),
 }
@@ -85,14 +96,18 @@ impl FaultProxy {
     /// given) with Secrets Manager's throttling error: HTTP 400, `ThrottlingException`,
     /// "Rate exceeded". The SDK retries these.
     pub fn throttle_next(&self, n: usize, operation: Option<&str>) {
-        self.add(n, operation, FaultAnswer::Throttle);
+        self.add(n, operation, FaultAnswer::Error(ErrorAnswer::Throttle));
     }
 
     /// Answers the next `n` requests (only those of `operation`, if given) with
     /// `InternalServiceError` and HTTP `status` (500 or 503 are what Secrets Manager sends; the
     /// SDK retries both).
     pub fn fail_next(&self, n: usize, status: u16, operation: Option<&str>) {
-        self.add(n, operation, FaultAnswer::ServerError(status));
+        self.add(
+            n,
+            operation,
+            FaultAnswer::Error(ErrorAnswer::ServerError(status)),
+        );
     }
 
     /// The operation of every request received so far, in order, faulted or not
@@ -116,6 +131,13 @@ impl FaultProxy {
             .filter(|(name, _)| name == operation)
             .map(|(_, body)| serde_json::from_slice(body).unwrap_or(serde_json::Value::Null))
             .collect()
+    }
+
+    /// Holds the next `n` requests (only those of `operation`, if given) back for `delay`
+    /// before forwarding them: a slow Secrets Manager. The client sees no error, only time
+    /// passing (and gives up on its own timeouts).
+    pub fn delay_next(&self, n: usize, operation: Option<&str>, delay: Duration) {
+        self.add(n, operation, FaultAnswer::Delay(delay));
     }
 
     fn add(&self, n: usize, operation: Option<&str>, answer: FaultAnswer) {
@@ -168,7 +190,12 @@ async fn handle(state: Arc<ProxyState>, request: Request<Incoming>) -> Reply {
     let fault = take_fault(&mut lock(&state.faults), &operation);
     lock(&state.calls).push(operation.clone());
     match fault {
-        Some(answer) => {
+        Some(FaultAnswer::Delay(delay)) => {
+            tracing::debug!(%operation, ?delay, "fault proxy holds a request back");
+            tokio::time::sleep(delay).await;
+            forward(&state, &operation, request).await
+        }
+        Some(FaultAnswer::Error(answer)) => {
             tracing::debug!(%operation, ?answer, "fault proxy injects a fault");
             fault_reply(answer)
         }
@@ -208,10 +235,10 @@ fn take_fault(faults: &mut Vec<Fault>, operation: &str) -> Option<FaultAnswer> {
     Some(answer)
 }
 
-fn fault_reply(answer: FaultAnswer) -> Reply {
+fn fault_reply(answer: ErrorAnswer) -> Reply {
     let (status, error_type, message) = match answer {
-        FaultAnswer::Throttle => (400, "ThrottlingException", "Rate exceeded"),
-        FaultAnswer::ServerError(status) => (
+        ErrorAnswer::Throttle => (400, "ThrottlingException", "Rate exceeded"),
+        ErrorAnswer::ServerError(status) => (
             status,
             "InternalServiceError",
             "An error occurred on the server side (injected by rotation-local's FaultProxy).",
@@ -287,7 +314,7 @@ mod tests {
         Fault {
             remaining,
             operation: operation.map(str::to_owned),
-            answer: FaultAnswer::Throttle,
+            answer: FaultAnswer::Error(ErrorAnswer::Throttle),
         }
     }
 
@@ -296,11 +323,11 @@ mod tests {
         let mut faults = vec![fault(2, None)];
         assert_eq!(
             take_fault(&mut faults, "GetSecretValue"),
-            Some(FaultAnswer::Throttle)
+            Some(FaultAnswer::Error(ErrorAnswer::Throttle))
         );
         assert_eq!(
             take_fault(&mut faults, "PutSecretValue"),
-            Some(FaultAnswer::Throttle)
+            Some(FaultAnswer::Error(ErrorAnswer::Throttle))
         );
         assert_eq!(take_fault(&mut faults, "GetSecretValue"), None);
         assert!(faults.is_empty());
@@ -313,7 +340,7 @@ mod tests {
         assert_eq!(take_fault(&mut faults, "BatchGetSecretValue"), None);
         assert_eq!(
             take_fault(&mut faults, "GetSecretValue"),
-            Some(FaultAnswer::Throttle)
+            Some(FaultAnswer::Error(ErrorAnswer::Throttle))
         );
         assert!(faults.is_empty());
     }
@@ -333,14 +360,14 @@ mod tests {
 
     #[test]
     fn throttling_reply_is_what_secrets_manager_sends() {
-        let reply = fault_reply(FaultAnswer::Throttle);
+        let reply = fault_reply(ErrorAnswer::Throttle);
         assert_eq!(reply.status(), 400);
         assert_eq!(
             reply.headers()["content-type"],
             "application/x-amz-json-1.1"
         );
         assert_eq!(reply.headers()["x-amzn-errortype"], "ThrottlingException");
-        let reply = fault_reply(FaultAnswer::ServerError(503));
+        let reply = fault_reply(ErrorAnswer::ServerError(503));
         assert_eq!(reply.status(), 503);
         assert_eq!(reply.headers()["x-amzn-errortype"], "InternalServiceError");
     }

@@ -15,8 +15,10 @@
 //! - [`RotationDriver`] plays Secrets Manager's rotation driver against moto's emulator
 //!   (`moto_server`), which stores the secret but cannot invoke a Lambda itself.
 //! - [`FaultProxy`] sits between the function and moto and answers chosen requests with the
-//!   throttling and server errors that Secrets Manager returns in real life, so retry paths are
-//!   tested too.
+//!   throttling and server errors that Secrets Manager returns in real life, or answers slowly,
+//!   so retry and deadline paths are tested too.
+//! - [`TcpFaultProxy`] sits between the function and a database and drops a connection right
+//!   after the server has answered a chosen statement: work done, answer lost.
 //!
 //! # How
 //!
@@ -51,6 +53,7 @@ mod function;
 mod rotation;
 mod runtime_api;
 pub mod serve;
+mod tcp_faults;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -58,6 +61,7 @@ use std::time::Duration;
 pub use faults::FaultProxy;
 pub use function::{FunctionOptions, Invocation, LocalFunction, Outcome};
 pub use rotation::{ROTATION_STEPS, RotationDriver, RotationReport, StepReport};
+pub use tcp_faults::TcpFaultProxy;
 
 /// The region everything local runs in.
 pub(crate) const REGION: &str = "us-east-1";
