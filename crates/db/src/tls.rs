@@ -564,6 +564,16 @@ mod tests {
     }
 
     #[test]
+    fn the_trust_store_waits_for_the_first_tls_login() {
+        let settings = TlsSettings::from_env(&[("DATABASE_CA_BUNDLE", "")]).unwrap();
+        assert!(settings.anchors.get().is_none() && settings.configs.get().is_none());
+        let _ = TlsRequest::new(Verification::Full, &settings).trusted_roots();
+        assert!(settings.anchors.get().is_some() && settings.configs.get().is_none());
+        let _ = settings.client_config(Verification::None);
+        assert!(settings.configs.get().is_some());
+    }
+
+    #[test]
     fn configs_build() {
         let settings = TlsSettings::system();
         let started = std::time::Instant::now();
