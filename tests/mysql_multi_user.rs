@@ -109,7 +109,7 @@ async fn happy_path_creates_the_clone_and_keeps_every_other_field() {
     let secret = json!({
         "engine": "mariadb", "host": db.host(), "port": db.port().to_string(),
         "username": user, "password": "Old-Pass-1", "masterarn": master,
-        "team": {"owner": "payments"},
+        "team": {"owner": "payments"}, "ssl": false,
     });
     let arn = world
         .create_secret(&unique("happy-"), &secret.to_string())

@@ -47,7 +47,7 @@ async fn happy_path_creates_the_clone_and_keeps_every_other_field() {
     let secret = json!({
         "engine": "postgres", "host": pg.host(), "port": pg.port().to_string(),
         "username": role, "password": "Old-Pass-1", "dbname": "postgres",
-        "masterarn": master, "team": {"owner": "payments", "tags": [1, 2]},
+        "masterarn": master, "team": {"owner": "payments", "tags": [1, 2]}, "ssl": false,
     });
     let arn = world
         .create_secret(&unique("happy-"), &secret.to_string())

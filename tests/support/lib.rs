@@ -159,7 +159,10 @@ pub async fn create_role(server: &PostgresServer, name: &str, password: &str) {
     .await;
 }
 
-/// The RDS secret JSON for a user of a server.
+/// The RDS secret JSON for a user of a server, in plaintext (`"ssl": false`): the stack's
+/// servers present certificates of their own CAs, which a rotator trusts only when told, and
+/// with `ssl` absent a certificate it cannot verify stops the login. The TLS tests remove the
+/// key or set their own.
 pub fn secret_json(server: &PostgresServer, user: &str, password: &str) -> Value {
     json!({
         "engine": "postgres",
@@ -168,6 +171,7 @@ pub fn secret_json(server: &PostgresServer, user: &str, password: &str) -> Value
         "username": user,
         "password": password,
         "dbname": "postgres",
+        "ssl": false,
     })
 }
 
@@ -420,7 +424,7 @@ pub async fn create_mysql_user(server: &MariaDbServer, name: &str, password: &st
     .await;
 }
 
-/// The RDS secret JSON for a MariaDB user.
+/// The RDS secret JSON for a MariaDB user, in plaintext (`"ssl": false`, as [`secret_json`]).
 pub fn mysql_secret_json(server: &MariaDbServer, user: &str, password: &str) -> Value {
     json!({
         "engine": "mariadb",
@@ -428,6 +432,7 @@ pub fn mysql_secret_json(server: &MariaDbServer, user: &str, password: &str) -> 
         "port": server.port(),
         "username": user,
         "password": password,
+        "ssl": false,
     })
 }
 

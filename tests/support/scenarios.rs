@@ -437,6 +437,9 @@ pub async fn tls_modes_verify_the_server_and_fall_back_only_when_allowed(rotator
         let mut secret = server.secret(&user, "Tls-Pass-1");
         let mut master = server.admin_secret();
         secret["host"] = json!(host);
+        // Every case starts from `ssl` absent (AWS's default), then takes its own keys.
+        secret.as_object_mut().unwrap().remove("ssl");
+        master.as_object_mut().unwrap().remove("ssl");
         for (key, value) in extra.as_object().unwrap() {
             secret[key] = value.clone();
             master[key] = value.clone();

@@ -1,12 +1,13 @@
 //! # rotation-db
 //!
 //! What every database rotator shares, whatever the engine: TLS to the database with AWS's
-//! `ssl` semantics plus libpq's `sslmode` ([`tls`]), logging in within a time budget and telling
-//! a refused password from a silent host ([`login`]), and the single-user and multi-user
-//! rotation algorithms of AWS's templates ([`single_user`], [`multi_user`]). An engine
-//! (PostgreSQL, MySQL) implements [`Database`]: open a session, change the session user's
-//! password, run a probe query; for multi-user it also implements [`CloneDatabase`]: create or
-//! adopt the alternate user, as the master user.
+//! `ssl` semantics plus libpq's `sslmode`, and one trust store with the RDS CAs built in
+//! ([`tls`], [`rds`]); logging in within a time budget and telling a refused password from a
+//! silent host ([`login`]); and the single-user and multi-user rotation algorithms of AWS's
+//! templates ([`single_user`], [`multi_user`]). An engine (PostgreSQL, MySQL) implements
+//! [`Database`]: open a session, change the session user's password, run a probe query; for
+//! multi-user it also implements [`CloneDatabase`]: create or adopt the alternate user, as the
+//! master user.
 #![warn(missing_docs)]
 
 pub mod login;
