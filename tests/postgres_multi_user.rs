@@ -928,3 +928,139 @@ mod trust {
         assert_eq!(su(settings_of(&clone)).await, su(settings_of(&role)).await);
     }
 }
+
+// A user with CREATEROLE (common for an application's own admin user) can create a role named
+// like the clone of a role it does not hold, or like the original of an existing role, and
+// write that name into its own secret. The current-credentials check proves only that it holds
+// the current user; the pair must be proven too (the clone a member of the original), else the
+// master would hand the team another role's password.
+mod pair {
+    use super::*;
+
+    /// The team's user, with CREATEROLE, and its secret; returns (arn, user, password).
+    async fn team_with_createrole(world: &World) -> (String, String, String) {
+        let pg = world.postgres();
+        let (arn, role, password) = world.multi_user_with_secret("team").await;
+        admin(
+            pg,
+            &[format!("ALTER ROLE {} CREATEROLE", quote_ident(&role))],
+        )
+        .await;
+        (arn, role, password)
+    }
+
+    /// What the team can do with PutSecretValue on its own secret: a new AWSCURRENT value.
+    async fn put_current(world: &World, arn: &str, value: &Value) {
+        world
+            .client()
+            .put_secret_value()
+            .secret_id(arn)
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .expect("PutSecretValue works");
+    }
+
+    #[tokio::test]
+    async fn a_self_made_clone_cannot_take_over_an_existing_original() {
+        let world = World::new().await;
+        let pg = world.postgres();
+        let (arn, team, team_password) = team_with_createrole(&world).await;
+        // A superuser that is nobody's pair (it stands for the master user).
+        let boss = unique("boss_");
+        admin(
+            pg,
+            &[format!(
+                "CREATE ROLE {} SUPERUSER LOGIN PASSWORD 'Boss-Pass-1'",
+                quote_ident(&boss)
+            )],
+        )
+        .await;
+        let fake_clone = clone_of(&boss);
+        run_as(
+            pg.port(),
+            &team,
+            &team_password,
+            &[&format!(
+                "CREATE ROLE {} LOGIN PASSWORD 'Fake-Clone-1'",
+                quote_ident(&fake_clone)
+            )],
+        )
+        .await
+        .expect("CREATEROLE creates any role that does not exist");
+        let mut value = world.value(&arn, "AWSCURRENT").await.unwrap();
+        value["username"] = json!(fake_clone);
+        value["password"] = json!("Fake-Clone-1");
+        put_current(&world, &arn, &value).await;
+
+        let function = world.function(BIN, &[]).await;
+        let report = world.driver.rotate(&function, &arn).await.unwrap();
+        login(pg.port(), &boss, "Boss-Pass-1")
+            .await
+            .unwrap_or_else(|e| panic!("the master-like role's password was changed: {e}"));
+        let failure = report
+            .failure()
+            .unwrap_or_else(|| panic!("the rotation must fail: {report}"));
+        assert_eq!(failure.step, "setSecret");
+        assert_error(&failure.invocation, "TargetError", "is not a member of it");
+        assert_error(&failure.invocation, "TargetError", &boss);
+        assert_eq!(
+            world.value(&arn, "AWSCURRENT").await.unwrap()["username"],
+            json!(fake_clone)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_self_made_original_cannot_adopt_a_role_that_holds_anything() {
+        let world = World::new().await;
+        let pg = world.postgres();
+        let (arn, team, team_password) = team_with_createrole(&world).await;
+        // Another team's user, that happens to end in _clone, and its group.
+        let name = unique("other_");
+        let other = clone_of(&name);
+        let group = unique("vault_");
+        admin(
+            pg,
+            &[
+                format!("CREATE ROLE {}", quote_ident(&group)),
+                format!(
+                    "CREATE ROLE {} LOGIN PASSWORD 'Other-Pass-1'",
+                    quote_ident(&other)
+                ),
+                format!("GRANT {} TO {}", quote_ident(&group), quote_ident(&other)),
+            ],
+        )
+        .await;
+        run_as(
+            pg.port(),
+            &team,
+            &team_password,
+            &[&format!(
+                "CREATE ROLE {} LOGIN PASSWORD 'Fake-Original-1'",
+                quote_ident(&name)
+            )],
+        )
+        .await
+        .expect("CREATEROLE creates any role that does not exist");
+        let mut value = world.value(&arn, "AWSCURRENT").await.unwrap();
+        value["username"] = json!(name);
+        value["password"] = json!("Fake-Original-1");
+        put_current(&world, &arn, &value).await;
+
+        let function = world.function(BIN, &[]).await;
+        let report = world.driver.rotate(&function, &arn).await.unwrap();
+        login(pg.port(), &other, "Other-Pass-1")
+            .await
+            .unwrap_or_else(|e| panic!("the other team's password was changed: {e}"));
+        let failure = report
+            .failure()
+            .unwrap_or_else(|| panic!("the rotation must fail: {report}"));
+        assert_eq!(failure.step, "setSecret");
+        assert_error(
+            &failure.invocation,
+            "TargetError",
+            "adopts only a blank role",
+        );
+        assert_error(&failure.invocation, "TargetError", &other);
+    }
+}
