@@ -1063,4 +1063,32 @@ mod pair {
         );
         assert_error(&failure.invocation, "TargetError", &other);
     }
+
+    #[tokio::test]
+    async fn a_secret_that_starts_with_a_clone_user_creates_the_original_and_alternates() {
+        let world = World::new().await;
+        let pg = world.postgres();
+        let clone = clone_of(&unique("startclone_"));
+        create_role(pg, &clone, "Clone-Pass-1").await;
+        let mut secret = secret_json(pg, &clone, "Clone-Pass-1");
+        secret["masterarn"] = json!(world.master_secret().await);
+        let arn = world
+            .create_secret(&unique("startclone-"), &secret.to_string())
+            .await;
+        let function = world.function(BIN, &[]).await;
+        let mut previous = (clone.clone(), "Clone-Pass-1".to_string());
+        for round in 1..=3 {
+            let report = world.driver.rotate(&function, &arn).await.unwrap();
+            assert!(report.succeeded(), "round {round}: {report}");
+            let current = world.value(&arn, "AWSCURRENT").await.unwrap();
+            let user = current["username"].as_str().unwrap().to_owned();
+            login(pg.port(), &user, &password_of(&current))
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            login(pg.port(), &previous.0, &previous.1)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: the previous user: {e}"));
+            previous = (user, password_of(&current));
+        }
+    }
 }

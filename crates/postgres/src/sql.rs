@@ -325,6 +325,14 @@ pub const ROLE_MEMBERSHIPS: &str = "SELECT g.rolname::text, bool_or(m.admin_opti
      JOIN pg_catalog.pg_roles g ON g.oid = m.roleid \
      WHERE m.member = $1 GROUP BY g.rolname";
 
+/// Whether anything hangs on a role (bind `$1`: its oid): an object it owns or a privilege it
+/// holds in any database, or a member other than the session's user (PostgreSQL 16 makes the
+/// creator of a role a member of it).
+pub const ROLE_IN_USE: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend \
+     WHERE refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass AND refobjid = $1) \
+     OR EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members WHERE roleid = $1 AND member <> \
+     (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = pg_catalog.current_user()))";
+
 #[cfg(test)]
 mod tests {
     use super::*;
