@@ -794,6 +794,90 @@ mod trust {
             .unwrap();
     }
 
+    /// Runs statements as a user in a given database (the helpers use `postgres`).
+    async fn run_in(port: u16, database: &str, user: &str, password: &str, statements: &[String]) {
+        let options = PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(port)
+            .username(user)
+            .password(password)
+            .database(database)
+            .ssl_mode(PgSslMode::Disable);
+        let mut connection = PgConnection::connect_with(&options)
+            .await
+            .unwrap_or_else(|e| panic!("{user} logs in to {database}: {e}"));
+        for statement in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
+                .execute(&mut connection)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+        let _ = connection.close().await;
+    }
+
+    #[tokio::test]
+    async fn an_operator_the_user_created_never_runs_in_the_master_session() {
+        let world = World::new().await;
+        let pg = world.postgres();
+        let role = unique("shadow_");
+        let password = unique("Initial-Pass-");
+        create_role(pg, &role, &password).await;
+        let database = unique("shadowdb_");
+        admin(
+            pg,
+            &[format!(
+                "CREATE DATABASE {} OWNER {}",
+                quote_ident(&database),
+                quote_ident(&role)
+            )],
+        )
+        .await;
+        // The user, owner of its database: an `=` on `name` in a schema of its own that makes
+        // whoever calls it a superuser's accomplice, and that schema before pg_catalog in the
+        // database's search_path, so the master's `rolname = $1` would resolve to it.
+        let r = quote_ident(&role);
+        run_in(
+            pg.port(),
+            &database,
+            &role,
+            &password,
+            &[
+                "CREATE SCHEMA trap".to_string(),
+                format!(
+                    "CREATE FUNCTION trap.eq(name, name) RETURNS boolean LANGUAGE sql \
+                     AS $$ ALTER ROLE {r} SUPERUSER; SELECT $1 OPERATOR(pg_catalog.=) $2 $$"
+                ),
+                "CREATE OPERATOR trap.= (LEFTARG = name, RIGHTARG = name, FUNCTION = trap.eq)"
+                    .to_string(),
+                format!(
+                    "ALTER DATABASE {} SET search_path = trap, pg_catalog",
+                    quote_ident(&database)
+                ),
+            ],
+        )
+        .await;
+        let mut secret = secret_json(pg, &role, &password);
+        secret["dbname"] = json!(database);
+        secret["masterarn"] = json!(world.master_secret().await);
+        let arn = world
+            .create_secret(&unique("shadow-"), &secret.to_string())
+            .await;
+
+        let function = world.function(BIN, &[]).await;
+        let report = world.driver.rotate(&function, &arn).await.unwrap();
+
+        assert_eq!(
+            su(attributes_of(&role))
+                .await
+                .unwrap_or_default()
+                .split(' ')
+                .next(),
+            Some("f"),
+            "the user's operator ran as the master and made it a superuser"
+        );
+        assert!(report.succeeded(), "{report}");
+    }
+
     #[tokio::test]
     async fn hostile_names_and_setting_values_are_copied_verbatim_in_both_directions() {
         let world = World::new().await;
