@@ -794,6 +794,90 @@ mod trust {
             .unwrap();
     }
 
+    /// Runs statements as a user in a given database (the helpers use `postgres`).
+    async fn run_in(port: u16, database: &str, user: &str, password: &str, statements: &[String]) {
+        let options = PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(port)
+            .username(user)
+            .password(password)
+            .database(database)
+            .ssl_mode(PgSslMode::Disable);
+        let mut connection = PgConnection::connect_with(&options)
+            .await
+            .unwrap_or_else(|e| panic!("{user} logs in to {database}: {e}"));
+        for statement in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
+                .execute(&mut connection)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+        let _ = connection.close().await;
+    }
+
+    #[tokio::test]
+    async fn an_operator_the_user_created_never_runs_in_the_master_session() {
+        let world = World::new().await;
+        let pg = world.postgres();
+        let role = unique("shadow_");
+        let password = unique("Initial-Pass-");
+        create_role(pg, &role, &password).await;
+        let database = unique("shadowdb_");
+        admin(
+            pg,
+            &[format!(
+                "CREATE DATABASE {} OWNER {}",
+                quote_ident(&database),
+                quote_ident(&role)
+            )],
+        )
+        .await;
+        // The user, owner of its database: an `=` on `name` in a schema of its own that makes
+        // whoever calls it a superuser's accomplice, and that schema before pg_catalog in the
+        // database's search_path, so the master's `rolname = $1` would resolve to it.
+        let r = quote_ident(&role);
+        run_in(
+            pg.port(),
+            &database,
+            &role,
+            &password,
+            &[
+                "CREATE SCHEMA trap".to_string(),
+                format!(
+                    "CREATE FUNCTION trap.eq(name, name) RETURNS boolean LANGUAGE sql \
+                     AS $$ ALTER ROLE {r} SUPERUSER; SELECT $1 OPERATOR(pg_catalog.=) $2 $$"
+                ),
+                "CREATE OPERATOR trap.= (LEFTARG = name, RIGHTARG = name, FUNCTION = trap.eq)"
+                    .to_string(),
+                format!(
+                    "ALTER DATABASE {} SET search_path = trap, pg_catalog",
+                    quote_ident(&database)
+                ),
+            ],
+        )
+        .await;
+        let mut secret = secret_json(pg, &role, &password);
+        secret["dbname"] = json!(database);
+        secret["masterarn"] = json!(world.master_secret().await);
+        let arn = world
+            .create_secret(&unique("shadow-"), &secret.to_string())
+            .await;
+
+        let function = world.function(BIN, &[]).await;
+        let report = world.driver.rotate(&function, &arn).await.unwrap();
+
+        assert_eq!(
+            su(attributes_of(&role))
+                .await
+                .unwrap_or_default()
+                .split(' ')
+                .next(),
+            Some("f"),
+            "the user's operator ran as the master and made it a superuser"
+        );
+        assert!(report.succeeded(), "{report}");
+    }
+
     #[tokio::test]
     async fn hostile_names_and_setting_values_are_copied_verbatim_in_both_directions() {
         let world = World::new().await;
@@ -926,5 +1010,169 @@ mod trust {
             su(attributes_of(&role)).await
         );
         assert_eq!(su(settings_of(&clone)).await, su(settings_of(&role)).await);
+    }
+}
+
+// A user with CREATEROLE (common for an application's own admin user) can create a role named
+// like the clone of a role it does not hold, or like the original of an existing role, and
+// write that name into its own secret. The current-credentials check proves only that it holds
+// the current user; the pair must be proven too (the clone a member of the original), else the
+// master would hand the team another role's password.
+mod pair {
+    use super::*;
+
+    /// The team's user, with CREATEROLE, and its secret; returns (arn, user, password).
+    async fn team_with_createrole(world: &World) -> (String, String, String) {
+        let pg = world.postgres();
+        let (arn, role, password) = world.multi_user_with_secret("team").await;
+        admin(
+            pg,
+            &[format!("ALTER ROLE {} CREATEROLE", quote_ident(&role))],
+        )
+        .await;
+        (arn, role, password)
+    }
+
+    /// What the team can do with PutSecretValue on its own secret: a new AWSCURRENT value.
+    async fn put_current(world: &World, arn: &str, value: &Value) {
+        world
+            .client()
+            .put_secret_value()
+            .secret_id(arn)
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .expect("PutSecretValue works");
+    }
+
+    #[tokio::test]
+    async fn a_self_made_clone_cannot_take_over_an_existing_original() {
+        let world = World::new().await;
+        let pg = world.postgres();
+        let (arn, team, team_password) = team_with_createrole(&world).await;
+        // A superuser that is nobody's pair (it stands for the master user).
+        let boss = unique("boss_");
+        admin(
+            pg,
+            &[format!(
+                "CREATE ROLE {} SUPERUSER LOGIN PASSWORD 'Boss-Pass-1'",
+                quote_ident(&boss)
+            )],
+        )
+        .await;
+        let fake_clone = clone_of(&boss);
+        run_as(
+            pg.port(),
+            &team,
+            &team_password,
+            &[&format!(
+                "CREATE ROLE {} LOGIN PASSWORD 'Fake-Clone-1'",
+                quote_ident(&fake_clone)
+            )],
+        )
+        .await
+        .expect("CREATEROLE creates any role that does not exist");
+        let mut value = world.value(&arn, "AWSCURRENT").await.unwrap();
+        value["username"] = json!(fake_clone);
+        value["password"] = json!("Fake-Clone-1");
+        put_current(&world, &arn, &value).await;
+
+        let function = world.function(BIN, &[]).await;
+        let report = world.driver.rotate(&function, &arn).await.unwrap();
+        login(pg.port(), &boss, "Boss-Pass-1")
+            .await
+            .unwrap_or_else(|e| panic!("the master-like role's password was changed: {e}"));
+        let failure = report
+            .failure()
+            .unwrap_or_else(|| panic!("the rotation must fail: {report}"));
+        assert_eq!(failure.step, "setSecret");
+        assert_error(&failure.invocation, "TargetError", "is not a member of it");
+        assert_error(&failure.invocation, "TargetError", &boss);
+        assert_eq!(
+            world.value(&arn, "AWSCURRENT").await.unwrap()["username"],
+            json!(fake_clone)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_self_made_original_cannot_adopt_a_role_that_holds_anything() {
+        let world = World::new().await;
+        let pg = world.postgres();
+        let (arn, team, team_password) = team_with_createrole(&world).await;
+        // Another team's user, that happens to end in _clone, and its group.
+        let name = unique("other_");
+        let other = clone_of(&name);
+        let group = unique("vault_");
+        admin(
+            pg,
+            &[
+                format!("CREATE ROLE {}", quote_ident(&group)),
+                format!(
+                    "CREATE ROLE {} LOGIN PASSWORD 'Other-Pass-1'",
+                    quote_ident(&other)
+                ),
+                format!("GRANT {} TO {}", quote_ident(&group), quote_ident(&other)),
+            ],
+        )
+        .await;
+        run_as(
+            pg.port(),
+            &team,
+            &team_password,
+            &[&format!(
+                "CREATE ROLE {} LOGIN PASSWORD 'Fake-Original-1'",
+                quote_ident(&name)
+            )],
+        )
+        .await
+        .expect("CREATEROLE creates any role that does not exist");
+        let mut value = world.value(&arn, "AWSCURRENT").await.unwrap();
+        value["username"] = json!(name);
+        value["password"] = json!("Fake-Original-1");
+        put_current(&world, &arn, &value).await;
+
+        let function = world.function(BIN, &[]).await;
+        let report = world.driver.rotate(&function, &arn).await.unwrap();
+        login(pg.port(), &other, "Other-Pass-1")
+            .await
+            .unwrap_or_else(|e| panic!("the other team's password was changed: {e}"));
+        let failure = report
+            .failure()
+            .unwrap_or_else(|| panic!("the rotation must fail: {report}"));
+        assert_eq!(failure.step, "setSecret");
+        assert_error(
+            &failure.invocation,
+            "TargetError",
+            "adopts only a blank role",
+        );
+        assert_error(&failure.invocation, "TargetError", &other);
+    }
+
+    #[tokio::test]
+    async fn a_secret_that_starts_with_a_clone_user_creates_the_original_and_alternates() {
+        let world = World::new().await;
+        let pg = world.postgres();
+        let clone = clone_of(&unique("startclone_"));
+        create_role(pg, &clone, "Clone-Pass-1").await;
+        let mut secret = secret_json(pg, &clone, "Clone-Pass-1");
+        secret["masterarn"] = json!(world.master_secret().await);
+        let arn = world
+            .create_secret(&unique("startclone-"), &secret.to_string())
+            .await;
+        let function = world.function(BIN, &[]).await;
+        let mut previous = (clone.clone(), "Clone-Pass-1".to_string());
+        for round in 1..=3 {
+            let report = world.driver.rotate(&function, &arn).await.unwrap();
+            assert!(report.succeeded(), "round {round}: {report}");
+            let current = world.value(&arn, "AWSCURRENT").await.unwrap();
+            let user = current["username"].as_str().unwrap().to_owned();
+            login(pg.port(), &user, &password_of(&current))
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            login(pg.port(), &previous.0, &previous.1)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: the previous user: {e}"));
+            previous = (user, password_of(&current));
+        }
     }
 }

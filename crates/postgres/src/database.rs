@@ -241,6 +241,8 @@ mod tests {
             "ALTER DATABASE \"hostile\" SET search_path = public, pg_catalog",
             "ALTER DATABASE \"hostile\" SET DateStyle = 'SQL, DMY'",
             "ALTER DATABASE \"hostile\" SET TimeZone = 'Asia/Kathmandu'",
+            "CREATE ROLE \"nobody\"",
+            "ALTER DATABASE \"hostile\" SET role = 'nobody'",
         ] {
             admin.client().batch_execute(statement).await.unwrap();
         }
@@ -251,9 +253,18 @@ mod tests {
             ("search_path", ""),
             ("DateStyle", "ISO, DMY"),
             ("TimeZone", "UTC"),
+            ("role", "none"),
         ] {
             assert_eq!(show(&session, setting).await, forced, "{setting}");
         }
+
+        let acting_as: String = session
+            .client()
+            .query_one("SELECT pg_catalog.current_user()::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(acting_as, server.superuser());
 
         let error = execute(
             session.client(),

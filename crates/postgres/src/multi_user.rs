@@ -27,8 +27,9 @@
 //!   next time the original is pending, since a clone session acts as the original and would
 //!   not otherwise have it. Roles granted to the original reach the clone through its
 //!   membership.
-//! - **A second user created beforehand is adopted**, not re-created: it gets the new password
-//!   and the membership and settings above.
+//! - **A second user created beforehand is adopted**, not re-created, when it is blank (no
+//!   privileged attribute, membership, member, object or privilege of its own) or already a
+//!   member of the original: it gets the new password and the membership and settings above.
 //! - **The password reaches the server only as a SCRAM verifier.** Everything runs in one
 //!   transaction, as the master user, each statement on its own through the extended protocol
 //!   (see [`crate::sql`] for why nothing read from the catalog can run as code there).
@@ -45,8 +46,14 @@
 //! - objects owned by `app_clone` before this rotator took over (AWS's template) stay its own:
 //!   reassign them once as above;
 //! - when the secret starts with a `_clone` user whose original does not exist, the original is
-//!   created as a copy of it, and the objects the clone owns stay the clone's; the clone starts
-//!   acting as the original at its own next turn as the pending user.
+//!   created as a copy of it, and the objects the clone owns stay the clone's. The clone is then
+//!   made a member of it (the one change setSecret makes to the live user: it gives the clone
+//!   nothing it did not have), and starts acting as it at its own next turn as the pending
+//!   user.
+//!
+//! An existing pending user is only changed when it belongs to the pair (see [`PairError`]): a
+//! user with `CREATEROLE` who writes `postgres_clone` into its own secret does not get the
+//! master's password.
 
 use async_trait::async_trait;
 use rotation_core::SecretString;
@@ -64,21 +71,73 @@ pub const MAX_USERNAME_BYTES: usize = 63;
 /// The setting that makes a clone session act as the original.
 const ROLE_SETTING: &str = "role";
 
+/// Why the master refuses to touch the pending user: the pair is not proven. The
+/// current-credentials check proves only that whoever wrote the secret holds the current user;
+/// a user with `CREATEROLE` can create a role named like the clone of a role it does not hold
+/// (`postgres_clone`), or like the original of one (`other` for `other_clone`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PairError {
+    /// The pending original exists, and the current user is not a member of it.
+    #[error(
+        "the pending user {original} exists but the current user {clone} is not a member of it, \
+         so {clone} is not its clone and the master does not change its password (if the two \
+         are a pair, GRANT \"{original}\" TO \"{clone}\" once; the rotator does so itself when \
+         it creates the clone)"
+    )]
+    UnpairedOriginal {
+        /// The pending user.
+        original: String,
+        /// The current user.
+        clone: String,
+    },
+    /// The pending clone exists, is not a member of the original, and holds something.
+    #[error(
+        "the pending user {clone} exists, is not a member of the current user {original}, and \
+         holds attributes, memberships, members, objects or privileges of its own: the rotator \
+         adopts only a blank role as a clone, so that it never hands over another role (if \
+         {clone} is this pair's clone, GRANT \"{original}\" TO \"{clone}\" once)"
+    )]
+    OccupiedClone {
+        /// The current user.
+        original: String,
+        /// The pending user.
+        clone: String,
+    },
+}
+
 /// The statements that set the pending user's password and bring it in line with its pair,
 /// given what the catalog says about the original and the clone (`None`: the role does not
 /// exist). Only the pending user changes: the other one is `AWSCURRENT`, and clients still
 /// log in with it (and with `AWSPREVIOUS`) through every step, so its attributes, settings and
 /// memberships stay as they are; it is brought in line when its turn to be pending comes.
+///
+/// An existing pending user is changed only when it belongs to the pair: the original when the
+/// clone is a member of it, the clone when it is a member of the original or blank (a role an
+/// operator created beforehand); else [`PairError`].
 pub fn plan(
     users: UserPair<'_>,
     original: Option<&RoleState>,
     clone: Option<&RoleState>,
     password: &SecretString,
-) -> Vec<Statement> {
+) -> Result<Vec<Statement>, PairError> {
+    let (original_name, clone_name) = (users.original(), users.clone_user());
+    let paired = clone.is_some_and(|c| c.is_member_of(original_name));
     if users.is_pending_original() {
-        plan_for_original(users, original, clone, password)
+        if original.is_some() && !paired {
+            return Err(PairError::UnpairedOriginal {
+                original: original_name.to_owned(),
+                clone: clone_name.to_owned(),
+            });
+        }
+        Ok(plan_for_original(users, original, clone, password))
     } else {
-        plan_for_clone(users, original, clone, password)
+        if clone.is_some_and(|c| !paired && !c.is_blank()) {
+            return Err(PairError::OccupiedClone {
+                original: original_name.to_owned(),
+                clone: clone_name.to_owned(),
+            });
+        }
+        Ok(plan_for_clone(users, original, clone, password))
     }
 }
 
@@ -140,7 +199,8 @@ fn plan_for_clone(
 /// The original is pending (the clone is `AWSCURRENT`): it gets the roles granted to the clone
 /// directly (a clone session acts as the original, so would not otherwise have them); when it
 /// does not exist (the secret started with a `_clone` user), it is created as a copy of the
-/// clone. The clone is made a member acting as it at its own next turn.
+/// clone, and the clone made a member of it (nothing else of the clone changes); the clone
+/// starts acting as it at its own next turn.
 fn plan_for_original(
     users: UserPair<'_>,
     original: Option<&RoleState>,
@@ -161,6 +221,13 @@ fn plan_for_original(
         );
     }
     let original_now = original.unwrap_or(&created);
+    if original.is_none() && clone.is_some() {
+        // The one change to the live clone: membership in the role just made as its copy,
+        // which gives it nothing it did not have and leaves its logins and identity alone
+        // (it starts acting as the original only at its own turn). It is what proves the pair
+        // at that turn, when the clone is an existing role (see `PairError::OccupiedClone`).
+        statements.push(sql::grant_membership(original_name, clone_name, false));
+    }
     for membership in &clone_now.memberships {
         if membership.role == original_name || membership.role == clone_name {
             continue;
@@ -223,7 +290,9 @@ async fn apply(
 ) -> Result<(), String> {
     let original = RoleState::read(client, users.original()).await?;
     let clone = RoleState::read(client, users.clone_user()).await?;
-    for statement in plan(users, original.as_ref(), clone.as_ref(), password) {
+    let statements = plan(users, original.as_ref(), clone.as_ref(), password)
+        .map_err(|error| error.to_string())?;
+    for statement in statements {
         // The error says what the server refused; the statement (with the verifier) is not
         // repeated in it.
         execute(client, &statement).await?;
@@ -314,6 +383,7 @@ mod tests {
                 role: "readers".into(),
                 admin: false,
             }],
+            in_use: true,
         }
     }
 
@@ -333,7 +403,7 @@ mod tests {
 
     #[test]
     fn the_first_rotation_creates_the_clone_as_a_copy_acting_as_the_original() {
-        let statements = plan(FIRST, Some(&original()), None, &password());
+        let statements = plan(FIRST, Some(&original()), None, &password()).unwrap();
         assert_eq!(
             without_verifier(statements.clone()),
             vec![
@@ -354,7 +424,8 @@ mod tests {
     #[test]
     fn a_pair_in_step_only_changes_the_password() {
         for users in [FIRST, SECOND] {
-            let statements = plan(users, Some(&original()), Some(&synced_clone()), &password());
+            let statements =
+                plan(users, Some(&original()), Some(&synced_clone()), &password()).unwrap();
             assert_eq!(
                 without_verifier(statements),
                 vec![format!(
@@ -393,7 +464,7 @@ mod tests {
     fn drift_is_repaired_on_the_clone_when_the_clone_is_pending() {
         let (original, clone) = drifted();
         assert_eq!(
-            without_verifier(plan(FIRST, Some(&original), Some(&clone), &password())),
+            without_verifier(plan(FIRST, Some(&original), Some(&clone), &password()).unwrap()),
             vec![
                 "ALTER ROLE \"app_clone\" WITH LOGIN PASSWORD <verifier>",
                 "ALTER ROLE \"app_clone\" WITH INHERIT CONNECTION LIMIT 10",
@@ -408,7 +479,7 @@ mod tests {
     {
         let (original, clone) = drifted();
         assert_eq!(
-            without_verifier(plan(SECOND, Some(&original), Some(&clone), &password())),
+            without_verifier(plan(SECOND, Some(&original), Some(&clone), &password()).unwrap()),
             vec![
                 "ALTER ROLE \"app\" WITH LOGIN PASSWORD <verifier>",
                 "GRANT \"writers\" TO \"app\" WITH ADMIN OPTION",
@@ -439,9 +510,19 @@ mod tests {
         for users in [FIRST, SECOND] {
             for original in &states {
                 for clone in &states {
-                    let statements = plan(users, original.as_ref(), clone.as_ref(), &password());
+                    let Ok(statements) =
+                        plan(users, original.as_ref(), clone.as_ref(), &password())
+                    else {
+                        continue;
+                    };
                     let pending = format!("\"{}\"", users.pending);
-                    for statement in &statements {
+                    // The one exception: a clone joins the original just made as its copy.
+                    let joins_new_original = |s: &Statement| {
+                        original.is_none()
+                            && users.is_pending_original()
+                            && s.text() == "GRANT \"app\" TO \"app_clone\""
+                    };
+                    for statement in statements.iter().filter(|s| !joins_new_original(s)) {
                         assert_eq!(
                             changed_role(statement.text()),
                             pending,
@@ -457,7 +538,7 @@ mod tests {
     fn a_pre_created_clone_is_adopted() {
         let adopted = RoleState::new_login_role();
         assert_eq!(
-            without_verifier(plan(FIRST, Some(&original()), Some(&adopted), &password())),
+            without_verifier(plan(FIRST, Some(&original()), Some(&adopted), &password()).unwrap()),
             vec![
                 "ALTER ROLE \"app_clone\" WITH LOGIN PASSWORD <verifier>",
                 "GRANT \"app\" TO \"app_clone\"",
@@ -469,31 +550,35 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_original_is_created_as_a_copy_of_the_clone_and_the_clone_is_left_alone() {
+    fn a_missing_original_is_created_as_a_copy_of_the_clone_which_only_joins_it() {
         let mut clone = original();
         clone.memberships = vec![Membership {
             role: "readers".into(),
             admin: false,
         }];
         assert_eq!(
-            without_verifier(plan(SECOND, None, Some(&clone), &password())),
+            without_verifier(plan(SECOND, None, Some(&clone), &password()).unwrap()),
             vec![
                 "CREATE ROLE \"app\" WITH LOGIN PASSWORD <verifier>",
                 "ALTER ROLE \"app\" WITH CREATEDB CONNECTION LIMIT 10",
                 "ALTER ROLE \"app\" SET \"search_path\" = 'app', 'public'",
+                "GRANT \"app\" TO \"app_clone\"",
                 "GRANT \"readers\" TO \"app\"",
             ]
         );
-        // At the clone's next turn, it becomes a member acting as the original.
+        // At the clone's next turn, it acts as the original.
         let created = RoleState {
             memberships: clone.memberships.clone(),
             ..original()
         };
+        clone.memberships.push(Membership {
+            role: "app".into(),
+            admin: false,
+        });
         assert_eq!(
-            without_verifier(plan(FIRST, Some(&created), Some(&clone), &password())),
+            without_verifier(plan(FIRST, Some(&created), Some(&clone), &password()).unwrap()),
             vec![
                 "ALTER ROLE \"app_clone\" WITH LOGIN PASSWORD <verifier>",
-                "GRANT \"app\" TO \"app_clone\"",
                 "ALTER ROLE \"app_clone\" SET \"role\" = 'app'",
             ]
         );
@@ -521,22 +606,109 @@ mod tests {
             ..original()
         };
         let mut clone = synced_clone();
-        clone.memberships = hostile.memberships.clone();
+        clone
+            .memberships
+            .extend(hostile.memberships.iter().cloned());
         assert_eq!(
-            without_verifier(plan(
-                FIRST,
-                Some(&hostile),
-                Some(&synced_clone()),
-                &password()
-            ))[1..],
+            without_verifier(
+                plan(FIRST, Some(&hostile), Some(&synced_clone()), &password()).unwrap()
+            )[1..],
             [
                 "ALTER ROLE \"app_clone\" IN DATABASE \"d'b\"\"; \\\" SET \"application_name\" = E'x\\\\''; CREATE ROLE pwned; --'",
                 "ALTER ROLE \"app_clone\" SET \"search_path\" = E'a\\\\''; DROP ROLE x; --', 'public'",
             ]
         );
         assert_eq!(
-            without_verifier(plan(SECOND, Some(&original()), Some(&clone), &password()))[1],
+            without_verifier(plan(SECOND, Some(&original()), Some(&clone), &password()).unwrap())
+                [1],
             "GRANT \"g\"\"; ALTER ROLE app SUPERUSER; --\" TO \"app\""
         );
+    }
+
+    #[test]
+    fn an_existing_pending_user_is_changed_only_when_it_belongs_to_the_pair() {
+        let stranger = RoleState {
+            memberships: Vec::new(),
+            ..original()
+        };
+        let unpaired_clone = original();
+        let blank = RoleState::new_login_role();
+        let superuser_blank = RoleState {
+            attributes: Attributes {
+                superuser: true,
+                ..Attributes::of_new_login_role()
+            },
+            ..RoleState::new_login_role()
+        };
+        let owner_of_something = RoleState {
+            in_use: true,
+            ..RoleState::new_login_role()
+        };
+        let in_group = RoleState {
+            memberships: vec![Membership {
+                role: "vault".into(),
+                admin: false,
+            }],
+            ..RoleState::new_login_role()
+        };
+        let unpaired = |original: &str, clone: &str| PairError::UnpairedOriginal {
+            original: original.into(),
+            clone: clone.into(),
+        };
+        let occupied = PairError::OccupiedClone {
+            original: "app".into(),
+            clone: "app_clone".into(),
+        };
+        for (users, original, clone, expected) in [
+            // The original is pending and exists: the current clone must be its member.
+            (
+                SECOND,
+                Some(&stranger),
+                Some(&unpaired_clone),
+                Err(unpaired("app", "app_clone")),
+            ),
+            (
+                SECOND,
+                Some(&stranger),
+                Some(&blank),
+                Err(unpaired("app", "app_clone")),
+            ),
+            (SECOND, Some(&stranger), Some(&synced_clone()), Ok(())),
+            (SECOND, None, Some(&unpaired_clone), Ok(())),
+            // The clone is pending and exists: a member of the original, or blank.
+            (FIRST, Some(&original()), Some(&synced_clone()), Ok(())),
+            (FIRST, Some(&original()), Some(&blank), Ok(())),
+            (FIRST, Some(&original()), None, Ok(())),
+            (
+                FIRST,
+                Some(&original()),
+                Some(&superuser_blank),
+                Err(occupied.clone()),
+            ),
+            (
+                FIRST,
+                Some(&original()),
+                Some(&owner_of_something),
+                Err(occupied.clone()),
+            ),
+            (
+                FIRST,
+                Some(&original()),
+                Some(&in_group),
+                Err(occupied.clone()),
+            ),
+        ] {
+            assert_eq!(
+                plan(users, original, clone, &password()).map(|_| ()),
+                expected,
+                "{users:?} {original:?} {clone:?}"
+            );
+        }
+        let message = unpaired("postgres", "postgres_clone").to_string();
+        assert!(
+            message.contains("postgres_clone is not a member of it"),
+            "{message}"
+        );
+        assert!(occupied.to_string().contains("adopts only a blank role"));
     }
 }

@@ -115,6 +115,9 @@ pub struct RoleState {
     pub settings: Vec<Setting>,
     /// Direct memberships.
     pub memberships: Vec<Membership>,
+    /// Whether something else hangs on it: it owns an object or holds a privilege in some
+    /// database (`pg_shdepend`), or a role other than the session's is a member of it.
+    pub in_use: bool,
 }
 
 impl RoleState {
@@ -124,7 +127,18 @@ impl RoleState {
             attributes: Attributes::of_new_login_role(),
             settings: Vec::new(),
             memberships: Vec::new(),
+            in_use: false,
         }
+    }
+
+    /// Whether it holds nothing that giving its password away would hand over: no attribute
+    /// beyond a new login role's (`CONNECTION LIMIT` and `VALID UNTIL` aside), no membership,
+    /// no member, nothing owned or granted.
+    pub fn is_blank(&self) -> bool {
+        let a = &self.attributes;
+        !(a.superuser || a.create_db || a.create_role || a.replication || a.bypass_rls)
+            && self.memberships.is_empty()
+            && !self.in_use
     }
 
     /// Whether it is a direct member of `role`.
@@ -181,10 +195,16 @@ impl RoleState {
                 admin: row.try_get(1).map_err(|e| describe(&e))?,
             });
         }
+        let in_use: bool = client
+            .query_one(sql::ROLE_IN_USE, &[&oid])
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(|e| describe(&e))?;
         Ok(Some(RoleState {
             attributes,
             settings,
             memberships,
+            in_use,
         }))
     }
 }

@@ -11,9 +11,9 @@
 //!
 //! - a literal holding a backslash is written in the `E'...'` form with backslashes doubled, so
 //!   it reads the same whatever `standard_conforming_strings` says ([`quote_literal`]);
-//! - every session sets `standard_conforming_strings`, `search_path`, `DateStyle` and
-//!   `TimeZone` itself before anything else ([`SESSION_SETTINGS`]), so no database or role
-//!   default changes how the built text or the catalog's answers read;
+//! - every session sets `standard_conforming_strings`, `search_path`, `DateStyle`, `TimeZone`
+//!   and `role` itself before anything else ([`SESSION_SETTINGS`]), so no database or role
+//!   default changes how the built text or the catalog's answers read, or whom they run as;
 //! - a statement goes through the extended protocol, whose Parse message refuses a second
 //!   statement: a literal that ended early would be an error, not a second command.
 
@@ -87,14 +87,19 @@ pub fn quote_literal(text: &str) -> String {
 /// - `search_path = ''`: only `pg_catalog` (always first when not listed) resolves the
 ///   functions and operators of the rotator's queries, so no function or operator that the user
 ///   created runs in the master session;
-/// - `DateStyle = ISO` and `TimeZone = UTC`: `rolvaliduntil::text` is unambiguous.
+/// - `DateStyle = ISO` and `TimeZone = UTC`: `rolvaliduntil::text` is unambiguous;
+/// - `role = none` (`SET ROLE NONE`): the session acts as the user that logged in, not as a
+///   role a database default (`ALTER DATABASE ... SET role`) names.
 ///
 /// The function is schema-qualified, so it is `pg_catalog`'s even before `search_path` is set.
+/// `client_encoding` needs no line: tokio-postgres sends `UTF8` in the startup packet, which
+/// outranks database and role defaults.
 pub const SESSION_SETTINGS: &str = "SELECT \
      pg_catalog.set_config('standard_conforming_strings', 'on', false), \
      pg_catalog.set_config('search_path', '', false), \
      pg_catalog.set_config('DateStyle', 'ISO', false), \
-     pg_catalog.set_config('TimeZone', 'UTC', false)";
+     pg_catalog.set_config('TimeZone', 'UTC', false), \
+     pg_catalog.set_config('role', 'none', false)";
 
 /// The SCRAM-SHA-256 verifier of a password (`SCRAM-SHA-256$4096:salt$StoredKey:ServerKey`),
 /// computed here with a fresh random salt, after SASLprep exactly as the server does it.
@@ -324,6 +329,14 @@ pub const ROLE_MEMBERSHIPS: &str = "SELECT g.rolname::text, bool_or(m.admin_opti
      FROM pg_catalog.pg_auth_members m \
      JOIN pg_catalog.pg_roles g ON g.oid = m.roleid \
      WHERE m.member = $1 GROUP BY g.rolname";
+
+/// Whether anything hangs on a role (bind `$1`: its oid): an object it owns or a privilege it
+/// holds in any database, or a member other than the session's user (PostgreSQL 16 makes the
+/// creator of a role a member of it).
+pub const ROLE_IN_USE: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend \
+     WHERE refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass AND refobjid = $1) \
+     OR EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members WHERE roleid = $1 AND member <> \
+     (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = pg_catalog.current_user()))";
 
 #[cfg(test)]
 mod tests {
