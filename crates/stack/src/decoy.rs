@@ -98,17 +98,19 @@ impl Decoy {
             .map_err(StackError::io("binding a decoy listener on", "127.0.0.1:0"))?;
         let port = listener
             .local_addr()
-            .map_err(StackError::io("reading the local address of the decoy on", "127.0.0.1"))?
+            .map_err(StackError::io(
+                "reading the local address of the decoy on",
+                "127.0.0.1",
+            ))?
             .port();
-        listener
-            .set_nonblocking(true)
-            .map_err(StackError::io("making non-blocking the decoy listener on", "127.0.0.1"))?;
+        listener.set_nonblocking(true).map_err(StackError::io(
+            "making non-blocking the decoy listener on",
+            "127.0.0.1",
+        ))?;
         let contacts = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (seen, stopped) = (Arc::clone(&contacts), Arc::clone(&stop));
-        thread::spawn(move || {
-            accept_until_stopped(&listener, protocol, upstream, &seen, &stopped)
-        });
+        thread::spawn(move || accept_until_stopped(&listener, protocol, upstream, &seen, &stopped));
         Ok(Decoy {
             port,
             protocol,
@@ -191,13 +193,28 @@ fn accept_until_stopped(
     }
 }
 
-/// A connection being served: the stream, and what it has recorded so far.
-struct Conversation {
+/// A connection being served: the stream, and what it has recorded so far (published to the
+/// decoy's list as it goes, so that a test sees a login while the connection is still open).
+struct Conversation<'a> {
     stream: TcpStream,
     contact: Contact,
+    contacts: &'a Mutex<Vec<Contact>>,
+    index: usize,
 }
 
-impl Conversation {
+impl Conversation<'_> {
+    fn publish(&self) {
+        let mut contacts = self.contacts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = contacts.get_mut(self.index) {
+            entry.clone_from(&self.contact);
+        }
+    }
+
+    fn set_user(&mut self, user: &[u8]) {
+        self.contact.user = Some(String::from_utf8_lossy(user).into_owned());
+        self.publish();
+    }
+
     fn read_exact(&mut self, n: usize) -> std::io::Result<Vec<u8>> {
         if n > MAX_MESSAGE {
             return Err(std::io::Error::new(
@@ -208,6 +225,7 @@ impl Conversation {
         let mut buffer = vec![0; n];
         self.stream.read_exact(&mut buffer)?;
         self.contact.received.extend_from_slice(&buffer);
+        self.publish();
         Ok(buffer)
     }
 
@@ -216,6 +234,7 @@ impl Conversation {
         let n = self.stream.read(&mut buffer)?;
         buffer.truncate(n);
         self.contact.received.extend_from_slice(&buffer);
+        self.publish();
         Ok(buffer)
     }
 
@@ -234,11 +253,18 @@ fn serve(
     // Blocking reads with a timeout: the listener is non-blocking, accepted sockets need not be.
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
+    let index = {
+        let mut list = contacts.lock().unwrap_or_else(PoisonError::into_inner);
+        list.push(Contact::default());
+        list.len() - 1
+    };
     let mut conversation = Conversation {
         stream,
         contact: Contact::default(),
+        contacts,
+        index,
     };
-    // A client that hangs up half-way has still sent what it sent: record it either way.
+    // A client that hangs up half-way has still sent what it sent: it is recorded either way.
     let _ = match (protocol, upstream) {
         (Protocol::Postgres, None) => postgres(&mut conversation),
         (Protocol::MySql, None) => mysql(&mut conversation),
@@ -247,10 +273,7 @@ fn serve(
         (Protocol::MySql, Some(port)) => relay_mysql(&mut conversation, port),
         (Protocol::Redis, Some(port)) => relay_redis(&mut conversation, port),
     };
-    contacts
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(conversation.contact);
+    conversation.publish();
 }
 
 fn be_u32(bytes: &[u8]) -> u32 {
@@ -285,7 +308,16 @@ fn postgres(c: &mut Conversation) -> std::io::Result<()> {
 
 /// Copies both ways between the client and the upstream server until either side closes,
 /// recording what the client sends.
-fn pump(c: &mut Conversation, mut upstream: TcpStream) -> std::io::Result<()> {
+fn pump(c: &mut Conversation, upstream: TcpStream) -> std::io::Result<()> {
+    pump_watching(c, upstream, |_| {})
+}
+
+/// [`pump`], calling `watch` after each chunk the client sends.
+fn pump_watching(
+    c: &mut Conversation,
+    mut upstream: TcpStream,
+    mut watch: impl FnMut(&mut Conversation),
+) -> std::io::Result<()> {
     let mut from_server = upstream.try_clone()?;
     let mut to_client = c.stream.try_clone()?;
     let copier = thread::spawn(move || {
@@ -296,6 +328,7 @@ fn pump(c: &mut Conversation, mut upstream: TcpStream) -> std::io::Result<()> {
         match c.read_some() {
             Ok(chunk) if chunk.is_empty() => break,
             Ok(chunk) => {
+                watch(c);
                 if upstream.write_all(&chunk).is_err() {
                     break;
                 }
@@ -343,7 +376,7 @@ fn postgres_startup(c: &mut Conversation) -> std::io::Result<Vec<u8>> {
     let mut fields = body[4..].split(|b| *b == 0);
     while let (Some(key), Some(value)) = (fields.next(), fields.next()) {
         if key == b"user" {
-            c.contact.user = Some(String::from_utf8_lossy(value).into_owned());
+            c.set_user(value);
         }
     }
     let mut message = header;
@@ -360,7 +393,10 @@ fn relay_mysql(c: &mut Conversation, port: u16) -> std::io::Result<()> {
     upstream.read_exact(&mut header)?;
     let length = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
     if length > MAX_MESSAGE {
-        return Err(std::io::Error::new(ErrorKind::InvalidData, "greeting too long"));
+        return Err(std::io::Error::new(
+            ErrorKind::InvalidData,
+            "greeting too long",
+        ));
     }
     let mut greeting = vec![0; length];
     upstream.read_exact(&mut greeting)?;
@@ -376,24 +412,24 @@ fn relay_mysql(c: &mut Conversation, port: u16) -> std::io::Result<()> {
     let (sequence, response) = read_mysql_packet(c)?;
     if let Some(rest) = response.get(32..) {
         let name = rest.split(|b| *b == 0).next().unwrap_or_default();
-        c.contact.user = Some(String::from_utf8_lossy(name).into_owned());
+        c.set_user(name);
     }
     upstream.write_all(&mysql_packet(sequence, &response))?;
     pump(c, upstream)
 }
 
-/// Redis relayed: everything copied, `AUTH` users recorded from the stream afterwards.
+/// Redis relayed: everything copied, the user of each `AUTH` recorded as it passes.
 fn relay_redis(c: &mut Conversation, port: u16) -> std::io::Result<()> {
     let upstream = connect_upstream(port)?;
-    let outcome = pump(c, upstream);
-    let mut at = 0;
-    while let Some((command, used)) = resp_command(&c.contact.received[at..]) {
-        at += used;
-        if let Some(user) = auth_user(&command) {
-            c.contact.user = Some(user);
+    let mut parsed = 0;
+    pump_watching(c, upstream, |c| {
+        while let Some((command, used)) = resp_command(&c.contact.received[parsed..]) {
+            parsed += used;
+            if let Some(user) = auth_user(&command) {
+                c.set_user(user.as_bytes());
+            }
         }
-    }
-    outcome
+    })
 }
 
 /// The user an `AUTH` or `HELLO ... AUTH` command logs in as.
@@ -455,7 +491,7 @@ fn mysql(c: &mut Conversation) -> std::io::Result<()> {
     // capabilities (4), max packet (4), charset (1), filler (23), then the user name.
     if let Some(rest) = response.get(32..) {
         let name = rest.split(|b| *b == 0).next().unwrap_or_default();
-        c.contact.user = Some(String::from_utf8_lossy(name).into_owned());
+        c.set_user(name);
     }
     let mut switch = vec![0xfe];
     switch.extend_from_slice(PLUGIN);
@@ -481,7 +517,7 @@ fn redis(c: &mut Conversation) -> std::io::Result<()> {
         while let Some((command, used)) = resp_command(&pending) {
             pending.drain(..used);
             if let Some(user) = auth_user(&command) {
-                c.contact.user = Some(user);
+                c.set_user(user.as_bytes());
             }
             c.send(b"-WRONGPASS invalid username-password pair or user is disabled. (decoy)\r\n")?;
         }
