@@ -84,7 +84,10 @@ async fn failed_rotation(world: &World, binary: &str, env: &[(&str, &str)], arn:
         .unwrap_or_else(|| panic!("the rotation must fail: {report}\n{output}"));
     assert_eq!(failure.step, "setSecret", "{report}");
     match &failure.invocation.outcome {
-        Outcome::Error { error_message, .. } => error_message.clone(),
+        Outcome::Error { error_message, .. } => {
+            eprintln!("{binary}: {error_message}");
+            error_message.clone()
+        }
         other => panic!("expected an error, got {other:?}"),
     }
 }
@@ -127,10 +130,18 @@ async fn postgres_rds_form_master_without_a_trusted_host_is_a_clear_error() {
     let master = rds_form_master(&world, pg.superuser(), pg.superuser_password()).await;
     let (arn, role) = pg_child(&world, &master, pg.host(), pg.port()).await;
     let message = failed_rotation(&world, PG_BIN, &[], &arn).await;
-    for needle in [MASTER_HOSTS, "aws:rds:primaryDBInstanceArn", master.as_str()] {
+    for needle in [
+        MASTER_HOSTS,
+        "aws:rds:primaryDBInstanceArn",
+        master.as_str(),
+    ] {
         assert!(message.contains(needle), "{needle:?} in {message}");
     }
-    assert!(login(pg.port(), &format!("{role}_clone"), "x").await.is_err());
+    assert!(
+        login(pg.port(), &format!("{role}_clone"), "x")
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -208,29 +219,51 @@ async fn mysql_rds_form_master_rotates_on_a_host_the_operator_lists() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn fanout_independent_multi_user_never_sends_the_master_to_a_listed_decoy() {
-    let world = World::new().await;
+/// A fan-out secret (independent mode, multi-user) for a new role of the stack's PostgreSQL,
+/// with one extra host in `replicas`.
+async fn fanout_child(world: &World, master: &str, host: &str, port: u16) -> String {
     let pg = world.postgres();
-    let decoy = Decoy::start(Protocol::Postgres).unwrap();
-    let master = rds_form_master(&world, pg.superuser(), pg.superuser_password()).await;
     let role = unique("fanm_");
     create_role(pg, &role, "Child-Pass-1").await;
     let mut secret = secret_json(pg, &role, "Child-Pass-1");
     secret["masterarn"] = json!(master);
     secret["replicaMode"] = json!("independent");
-    secret["replicas"] = json!([{"host": decoy.host(), "port": decoy.port()}]);
-    let arn = world
+    secret["replicas"] = json!([{"host": host, "port": port}]);
+    world
         .create_secret(&unique("fanm-"), &secret.to_string())
-        .await;
-    // The operator allows the primary only: the decoy in `replicas` is the attacker's.
+        .await
+}
+
+#[tokio::test]
+async fn fanout_independent_multi_user_never_sends_the_master_to_a_listed_decoy() {
+    let world = World::new().await;
+    let pg = world.postgres();
+    let master = rds_form_master(&world, pg.superuser(), pg.superuser_password()).await;
+    // The operator allows the primary only: the extra host in `replicas` is the attacker's.
     let allowed = format!("{}:{}", pg.host(), pg.port());
-    let message = failed_rotation(&world, FANOUT_BIN, &[(MASTER_HOSTS, &allowed)], &arn).await;
+    let env = [(MASTER_HOSTS, allowed.as_str())];
+
+    let decoy = Decoy::start(Protocol::Postgres).unwrap();
+    let arn = fanout_child(&world, &master, decoy.host(), decoy.port()).await;
+    let message = failed_rotation(&world, FANOUT_BIN, &env, &arn).await;
     assert!(
         message.contains(&format!("127.0.0.1:{}", decoy.port())),
         "the error must name the decoy: {message}"
     );
     assert_untouched(&decoy, pg.superuser(), pg.superuser_password());
+
+    // Behind a relay the child's own login works there, and the host check names both.
+    let relay = Decoy::relay(Protocol::Postgres, pg.port()).unwrap();
+    let arn = fanout_child(&world, &master, relay.host(), relay.port()).await;
+    let message = failed_rotation(&world, FANOUT_BIN, &env, &arn).await;
+    assert!(
+        message.contains(&format!(
+            "Current database host 127.0.0.1:{} is not the same host as/rds replica of master {allowed}",
+            relay.port()
+        )),
+        "the error must name both hosts: {message}"
+    );
+    assert_untouched(&relay, pg.superuser(), pg.superuser_password());
 }
 
 /// An RDS client on the stack's moto (which serves every service on one port).
@@ -333,7 +366,16 @@ async fn redis_account(world: &World) -> (rotation_stack::RedisServer, String, S
         redis.port(),
         &[
             &["AUTH", redis.admin_user(), redis.admin_password()],
-            &["ACL", "SETUSER", &user, "on", ">Child-Pass-1", "~app:*", "+@read", "+ping"],
+            &[
+                "ACL",
+                "SETUSER",
+                &user,
+                "on",
+                ">Child-Pass-1",
+                "~app:*",
+                "+@read",
+                "+ping",
+            ],
         ],
     )
     .await;
@@ -393,4 +435,163 @@ async fn redis_master_without_host_rotates_on_a_server_the_operator_lists() {
     )
     .await;
     assert_eq!(replies, ["+OK", "+PONG"]);
+}
+
+/// An Aurora PostgreSQL cluster in moto's RDS whose master password RDS manages, with one
+/// member instance; returns (the cluster's ARN, its master secret's ARN).
+async fn rds_managed_cluster() -> (String, String) {
+    let rds = rds_client().await;
+    let id = unique("cluster-");
+    let cluster = rds
+        .create_db_cluster()
+        .db_cluster_identifier(&id)
+        .engine("aurora-postgresql")
+        .master_username("admin")
+        .manage_master_user_password(true)
+        .send()
+        .await
+        .expect("moto creates the DB cluster")
+        .db_cluster
+        .expect("CreateDBCluster returns the cluster");
+    rds.create_db_instance()
+        .db_instance_identifier(format!("{id}-member"))
+        .db_instance_class("db.r6g.large")
+        .engine("aurora-postgresql")
+        .db_cluster_identifier(&id)
+        .send()
+        .await
+        .expect("moto creates the member instance");
+    let secret = cluster
+        .master_user_secret()
+        .and_then(|secret| secret.secret_arn())
+        .expect("a cluster with ManageMasterUserPassword has a master user secret")
+        .to_owned();
+    (cluster.db_cluster_arn().expect("an ARN").to_owned(), secret)
+}
+
+#[tokio::test]
+async fn an_rds_managed_cluster_master_is_used_only_on_the_cluster_endpoint() {
+    let world = World::new().await;
+    let (cluster, master) = rds_managed_cluster().await;
+    let tags = world
+        .client()
+        .describe_secret()
+        .secret_id(&master)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|tag| tag.key() == Some("aws:rds:primaryDBClusterArn")
+                && tag.value() == Some(cluster.as_str())),
+        "moto tags the cluster's master secret as RDS does"
+    );
+    let master_value: Value = world.value(&master, "AWSCURRENT").await.unwrap();
+    let relay = Decoy::relay(Protocol::Postgres, world.postgres().port()).unwrap();
+    let (arn, _) = pg_child(&world, &master, relay.host(), relay.port()).await;
+    let message = failed_rotation(&world, PG_BIN, &[], &arn).await;
+    assert!(
+        message.contains(".cluster-") && message.contains(&cluster),
+        "the error must name the cluster's endpoint: {message}"
+    );
+    assert_untouched(
+        &relay,
+        master_value["username"].as_str().unwrap(),
+        &password_of(&master_value),
+    );
+}
+
+/// The look-up itself against moto's RDS API: an instance's read replicas, a cluster's reader
+/// endpoint and members, and AWS's errors.
+#[tokio::test]
+async fn the_rds_lookup_reads_replicas_and_readers_from_the_rds_api() {
+    use rotation_core::Deadline;
+    use rotation_db::rds_lookup::{RdsLookup, RdsResource, ResourceKind};
+    use std::time::Duration;
+
+    let rds = rds_client().await;
+    let lookup = RdsLookup::with_client(rds.clone());
+    let deadline = Deadline::after(Duration::from_secs(20));
+    let primary = unique("primary-");
+    let created = rds
+        .create_db_instance()
+        .db_instance_identifier(&primary)
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .master_username("admin")
+        .master_user_password("Not-Used-Here-1")
+        .allocated_storage(20)
+        .send()
+        .await
+        .unwrap()
+        .db_instance
+        .unwrap();
+    let replica = rds
+        .create_db_instance_read_replica()
+        .db_instance_identifier(format!("{primary}-replica"))
+        .source_db_instance_identifier(&primary)
+        .send()
+        .await
+        .unwrap()
+        .db_instance
+        .unwrap();
+    let endpoint = |instance: &aws_sdk_rds::types::DbInstance| {
+        let endpoint = instance.endpoint().unwrap();
+        rotation_db::HostPort::new(endpoint.address().unwrap(), endpoint.port().unwrap() as u16)
+    };
+    let found = lookup
+        .endpoints(
+            &RdsResource {
+                kind: ResourceKind::Instance,
+                arn: created.db_instance_arn().unwrap().to_owned(),
+            },
+            deadline,
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.writer, endpoint(&created));
+    assert_eq!(found.readers, [endpoint(&replica)]);
+
+    let (cluster, _) = rds_managed_cluster().await;
+    let found = lookup
+        .endpoints(
+            &RdsResource {
+                kind: ResourceKind::Cluster,
+                arn: cluster.clone(),
+            },
+            deadline,
+        )
+        .await
+        .unwrap();
+    assert!(found.writer.host.contains(".cluster-"), "{found:?}");
+    assert!(
+        found
+            .readers
+            .iter()
+            .any(|r| r.host.contains(".cluster-ro-")),
+        "the reader endpoint: {found:?}"
+    );
+    assert!(
+        found.readers.iter().any(|r| r.host.contains("-member.")),
+        "the member instance: {found:?}"
+    );
+
+    let missing = lookup
+        .endpoints(
+            &RdsResource {
+                kind: ResourceKind::Instance,
+                arn: "arn:aws:rds:us-east-1:123456789012:db:no-such-db".to_owned(),
+            },
+            deadline,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.starts_with(
+            "Encountered API error while fetching connection parameters from DescribeDBInstances RDS API"
+        ),
+        "{missing}"
+    );
 }
