@@ -209,8 +209,8 @@ impl<D: CloneDatabase> MultiUser<D> {
                         primaries: vec![HostPort::new(&master.secret.host, master.secret.port)],
                         replicas: Vec::new(),
                     };
-                    let secret = master.secret;
-                    (secret.username, secret.password, master.tls, trusted)
+                    let Credentials { secret, tls } = *master;
+                    (secret.username, secret.password, tls, trusted)
                 }
                 MasterForm::RdsManaged { username, password } => {
                     let trusted = self.managed_hosts(ctx, &master_arn, &child).await?;
@@ -227,6 +227,7 @@ impl<D: CloneDatabase> MultiUser<D> {
         let endpoint = trusted
             .endpoint_for(&child)
             .map_err(|refusal| ctx.fail(format!("{refusal} (master secret {master_arn})")))?;
+        info!(master = %endpoint, trusted_by = %trusted.source, "setSecret: the master's endpoint");
         Ok(Master {
             arn: master_arn,
             username,
@@ -332,8 +333,8 @@ impl Master {
 
 /// The two forms of a master secret.
 enum MasterForm {
-    /// A full RDS secret: its own host, port and TLS settings.
-    Full(Credentials),
+    /// A full RDS secret: its own host, port and TLS settings (boxed: it is the large one).
+    Full(Box<Credentials>),
     /// Only `username` and `password`: the form RDS manages itself.
     RdsManaged {
         username: String,
@@ -351,7 +352,8 @@ impl MasterForm {
         let mut keys: Vec<&str> = json.keys().collect();
         keys.sort_unstable();
         if keys != ["password", "username"] {
-            return Ok(MasterForm::Full(Credentials::parse(value, family, source)?));
+            let master = Credentials::parse(value, family, source)?;
+            return Ok(MasterForm::Full(Box::new(master)));
         }
         let text = |field: &'static str| match json.get(field) {
             Some(Value::String(text)) if !text.is_empty() => Ok(text.clone()),
