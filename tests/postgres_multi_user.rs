@@ -182,8 +182,9 @@ async fn master_secrets_that_cannot_be_used_are_clear_errors_naming_them() {
             elsewhere.clone(),
             "TargetError",
             format!(
-                "Current database host {} is not the same host as/rds replica of master replica.example.invalid",
-                pg.host()
+                "Current database host {}:{port} is not the same host as/rds replica of master replica.example.invalid:{port}",
+                pg.host(),
+                port = pg.port()
             ),
         ),
         (
@@ -216,7 +217,7 @@ async fn master_secrets_that_cannot_be_used_are_clear_errors_naming_them() {
 }
 
 #[tokio::test]
-async fn a_master_secret_with_only_username_and_password_uses_the_child_host() {
+async fn a_master_secret_with_only_username_and_password_is_used_on_a_host_the_operator_lists() {
     let world = World::new().await;
     let pg = world.postgres();
     let master = world
@@ -232,7 +233,9 @@ async fn a_master_secret_with_only_username_and_password_uses_the_child_host() {
     let arn = world
         .create_secret(&unique("rdsmaster-"), &secret.to_string())
         .await;
-    let function = world.function(BIN, &[]).await;
+    // Not the child's host: the operator's list (or RDS, see tests/master_trust.rs) says where.
+    let allowed = format!("{}:{}", pg.host(), pg.port());
+    let function = world.function(BIN, &[("MASTER_HOSTS", &allowed)]).await;
     let report = world.driver.rotate(&function, &arn).await.unwrap();
     assert!(report.succeeded(), "{report}");
     let current = world.value(&arn, "AWSCURRENT").await.unwrap();

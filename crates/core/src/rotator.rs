@@ -117,6 +117,15 @@ impl<'a> StepContext<'a> {
             .await?)
     }
 
+    /// The tags of another secret (`DescribeSecret`), such as the `aws:rds:primaryDBInstanceArn`
+    /// tag that tells which RDS database an RDS-managed master secret belongs to.
+    pub async fn other_secret_tags(
+        &self,
+        secret_id: &str,
+    ) -> Result<Vec<(String, String)>, RotationError> {
+        Ok(self.store.tags(secret_id).await?)
+    }
+
     /// Stores `value` as the `AWSCURRENT` value of another secret (one that mirrors this
     /// secret's credentials, such as a replica endpoint's), with this rotation's token as its
     /// version id: running it again with the same value stores nothing twice.

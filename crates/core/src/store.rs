@@ -96,6 +96,17 @@ pub trait SecretStore: Send + Sync {
         from_version: Option<&str>,
     ) -> Result<(), StoreError>;
 
+    /// The tags of a secret (`DescribeSecret`'s `Tags`, as key and value), such as the
+    /// `aws:rds:primaryDBInstanceArn` tag RDS puts on the master secrets it manages. Stores
+    /// that cannot read tags keep this default, an error.
+    async fn tags(&self, secret_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        Err(StoreError::new(
+            "DescribeSecret",
+            secret_id,
+            "this secret store does not read tags",
+        ))
+    }
+
     /// `PutSecretValue(ClientRequestToken=token, VersionStages=[AWSCURRENT])`: a new current
     /// value for another secret in one call (Secrets Manager moves `AWSPREVIOUS` itself). The
     /// same token with the same value is a no-op, so a retry stores nothing twice.
@@ -350,6 +361,26 @@ impl SecretStore for AwsSecretStore {
             rotation_enabled: output.rotation_enabled(),
             versions,
         })
+    }
+
+    async fn tags(&self, secret_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let output = self
+            .client
+            .describe_secret()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| store_error("DescribeSecret", secret_id, e))?;
+        Ok(output
+            .tags()
+            .iter()
+            .map(|tag| {
+                (
+                    tag.key().unwrap_or_default().to_owned(),
+                    tag.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect())
     }
 
     async fn get_value(

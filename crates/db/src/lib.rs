@@ -7,16 +7,23 @@
 //! templates ([`single_user`], [`multi_user`]). An engine (PostgreSQL, MySQL) implements
 //! [`Database`]: open a session, change the session user's password, run a probe query; for
 //! multi-user it also implements [`CloneDatabase`]: create or adopt the alternate user, as the
-//! master user.
+//! master user. Where the master user may log in is decided in [`master`] (the master secret's
+//! own host, RDS's endpoints through [`rds_lookup`], or the operator's `MASTER_HOSTS`), never by
+//! the rotated secret.
 #![warn(missing_docs)]
 
 pub mod login;
+pub mod master;
 pub mod multi_user;
 pub mod rds;
+pub mod rds_lookup;
 pub mod single_user;
 pub mod tls;
 
 pub use login::{Connector, Database, DbSettings, Endpoint, Login, LoginError};
+pub use master::{
+    HostPort, MASTER_HOSTS_VARIABLE, MasterHosts, TrustSource, TrustedHosts, UntrustedHost,
+};
 pub use multi_user::{CloneDatabase, MultiUser, UserPair, alternate_username};
 pub use single_user::{Credentials, SingleUser};
 pub use tls::{TlsMode, TlsRequest, TlsSettings, Verification};

@@ -12,16 +12,24 @@
 //! 3. the current credentials must still log in (the confused-deputy guard: whoever can start
 //!    a rotation cannot use the master user to take over a user whose password they do not
 //!    hold);
-//! 4. the master secret that `masterarn` names (in `AWSCURRENT`) is read, its `dbname` replaced
-//!    by the child's; it must be on the child's host, and it must log in;
+//! 4. the master secret that `masterarn` names (in `AWSCURRENT`) is read, and where it may be
+//!    used is decided ([`crate::master`]): the child's host and port must be the master
+//!    secret's own, or one RDS or the operator gives for it; the master logs in there (never
+//!    to the child's text), to the child's database, with the master secret's TLS settings;
 //! 5. in the master session, the engine creates the pending user or adopts an existing one, sets
 //!    its password and keeps the pair in step ([`CloneDatabase::set_alternate_user`]).
 //!
-//! The master secret may be a full RDS secret, or just `{"username", "password"}` (the form
-//! RDS manages itself). In that second form, host, port, engine and TLS settings come from the
-//! child secret: AWS's template looks them up through the RDS API instead, which this rotator
-//! does not call (it needs no RDS permissions nor a route to the RDS endpoint). Read replicas
-//! are not looked up either: the master secret must name the child's host.
+//! The master secret may be a full RDS secret (its `host` and `port` are where it is used), or
+//! just `{"username", "password"}` (the form RDS manages itself). In that second form the host
+//! comes from the operator's `MASTER_HOSTS` when it is set, else from RDS, as AWS's template
+//! does: the secret's `aws:rds:primaryDBInstanceArn` / `aws:rds:primaryDBClusterArn` tag, then
+//! DescribeDBInstances / DescribeDBClusters ([`crate::rds_lookup`]); a child may then also name
+//! a read replica or reader endpoint that RDS returns. Never the child's own `host`: whoever
+//! writes the child secret would otherwise receive the master password.
+//!
+//! The master login starts alongside the pending and current logins (the trust check comes
+//! first, so it only ever goes to a trusted host), but its session is used only once the
+//! current credentials have proven themselves.
 //!
 //! testSecret logs in with the pending credentials and runs the probe query, as single-user.
 
@@ -33,8 +41,11 @@ use rotation_core::{
 use serde_json::Value;
 use tracing::info;
 
-use crate::login::{Connector, Database, Endpoint, LoginError};
+use crate::login::{Connector, Database, Endpoint, Login, LoginError};
+use crate::master::{HostPort, MasterHosts, TrustSource, TrustedHosts};
+use crate::rds_lookup::{RdsLookup, rds_resource};
 use crate::single_user::{Credentials, test_pending};
+use crate::tls::TlsMode;
 
 /// The suffix that marks the second user of a pair.
 pub const CLONE_SUFFIX: &str = "_clone";
@@ -110,12 +121,33 @@ pub trait CloneDatabase: Database {
 pub struct MultiUser<D> {
     connector: Connector<D>,
     policy: PasswordPolicy,
+    master_hosts: Option<MasterHosts>,
+    rds: RdsLookup,
 }
 
 impl<D: CloneDatabase> MultiUser<D> {
-    /// A rotator from an engine connector and a password policy.
+    /// A rotator from an engine connector and a password policy. A master secret without
+    /// `host` is located through RDS; see [`MultiUser::with_master_hosts`].
     pub fn new(connector: Connector<D>, policy: PasswordPolicy) -> Self {
-        MultiUser { connector, policy }
+        MultiUser {
+            connector,
+            policy,
+            master_hosts: None,
+            rds: RdsLookup::new(),
+        }
+    }
+
+    /// Uses the operator's list of hosts (`MASTER_HOSTS`) instead of RDS for master secrets
+    /// without `host`; `None` keeps RDS.
+    pub fn with_master_hosts(mut self, hosts: Option<MasterHosts>) -> Self {
+        self.master_hosts = hosts;
+        self
+    }
+
+    /// Uses another RDS look-up (one over a given client).
+    pub fn with_rds(mut self, rds: RdsLookup) -> Self {
+        self.rds = rds;
+        self
     }
 
     fn family(&self) -> EngineFamily {
@@ -143,12 +175,13 @@ impl<D: CloneDatabase> MultiUser<D> {
         Ok(alternate)
     }
 
-    /// The master secret that `masterarn` names, as credentials for the child's database.
+    /// The master secret that `masterarn` names, with the endpoint a trusted source gives for
+    /// the child's host (an error naming both when none does).
     async fn master(
         &self,
         ctx: &StepContext<'_>,
         current: &Credentials,
-    ) -> Result<(String, Credentials), RotationError> {
+    ) -> Result<Master, RotationError> {
         let Some(master_arn) = current.secret.masterarn.clone() else {
             return Err(SecretError::InvalidField {
                 arn: ctx.arn.to_owned(),
@@ -167,11 +200,98 @@ impl<D: CloneDatabase> MultiUser<D> {
             ))
         })?;
         let source = ValueSource::new(master_arn.as_str(), "AWSCURRENT");
-        let value = complete_master(&value, current, &source)?;
-        let mut master = Credentials::parse(&value, self.family(), &source)?;
-        // AWS: the master logs in to the child's database, whatever its own secret says.
-        master.secret.dbname = current.secret.dbname.clone();
-        Ok((master_arn, master))
+        let child = HostPort::new(&current.secret.host, current.secret.port);
+        let (username, password, tls, trusted) =
+            match MasterForm::parse(&value, self.family(), &source)? {
+                MasterForm::Full(master) => {
+                    let trusted = TrustedHosts {
+                        source: TrustSource::MasterSecret,
+                        primaries: vec![HostPort::new(&master.secret.host, master.secret.port)],
+                        replicas: Vec::new(),
+                    };
+                    let Credentials { secret, tls } = *master;
+                    (secret.username, secret.password, tls, trusted)
+                }
+                MasterForm::RdsManaged { username, password } => {
+                    let trusted = self.managed_hosts(ctx, &master_arn, &child).await?;
+                    // The RDS-managed form has no TLS settings: the default (verified TLS when
+                    // the server offers it), never the child's.
+                    (
+                        username,
+                        password,
+                        TlsMode::Prefer { verify: true },
+                        trusted,
+                    )
+                }
+            };
+        let endpoint = trusted
+            .endpoint_for(&child)
+            .map_err(|refusal| ctx.fail(format!("{refusal} (master secret {master_arn})")))?;
+        info!(master = %endpoint, trusted_by = %trusted.source, "setSecret: the master's endpoint");
+        Ok(Master {
+            arn: master_arn,
+            username,
+            password,
+            endpoint,
+            tls,
+        })
+    }
+
+    /// Where a master secret of the RDS-managed form may be used: the operator's list when
+    /// there is one, else what RDS says about the database its tag names.
+    async fn managed_hosts(
+        &self,
+        ctx: &StepContext<'_>,
+        master_arn: &str,
+        child: &HostPort,
+    ) -> Result<TrustedHosts, RotationError> {
+        if let Some(hosts) = &self.master_hosts {
+            return Ok(TrustedHosts {
+                source: TrustSource::Operator,
+                primaries: hosts.endpoints(self.family().default_port()),
+                replicas: Vec::new(),
+            });
+        }
+        let limit = ctx.deadline.remaining();
+        let tags = tokio::time::timeout(limit, ctx.other_secret_tags(master_arn))
+            .await
+            .map_err(|_| {
+                ctx.fail(format!(
+                    "DescribeSecret of the master secret {master_arn} did not answer within {} ms",
+                    limit.as_millis()
+                ))
+            })?
+            .map_err(|error| {
+                ctx.fail(format!(
+                    "the master secret {master_arn} has only username and password, so its \
+                     host must come from RDS (its aws:rds tags, read with DescribeSecret) or \
+                     from {MASTER_HOSTS}; reading its tags failed: {error}",
+                    MASTER_HOSTS = crate::master::MASTER_HOSTS_VARIABLE
+                ))
+            })?;
+        let Some(resource) = rds_resource(&tags) else {
+            return Err(ctx.fail(format!(
+                "the master secret {master_arn} has only username and password (the form RDS \
+                 manages), but no aws:rds:primaryDBInstanceArn or aws:rds:primaryDBClusterArn \
+                 tag names its database, and {MASTER_HOSTS} is not set: the master password is \
+                 not sent to the host the child secret names ({child}). Add \"host\" and \
+                 \"port\" to the master secret, or list the database's endpoints in \
+                 {MASTER_HOSTS}",
+                MASTER_HOSTS = crate::master::MASTER_HOSTS_VARIABLE
+            )));
+        };
+        let endpoints = self
+            .rds
+            .endpoints(&resource, ctx.deadline)
+            .await
+            .map_err(|error| ctx.fail(format!("{error} (master secret {master_arn})")))?;
+        Ok(TrustedHosts {
+            source: TrustSource::Rds {
+                resource: resource.arn,
+            },
+            primaries: vec![endpoints.writer],
+            replicas: endpoints.readers,
+        })
     }
 
     fn unreachable(
@@ -185,36 +305,74 @@ impl<D: CloneDatabase> MultiUser<D> {
     }
 }
 
-/// A master secret of the RDS-managed form (only `username` and `password`) takes everything
-/// else (host, port, engine, TLS) from the child; any other form is used as it is.
-fn complete_master(
-    value: &SecretString,
-    child: &Credentials,
-    source: &ValueSource,
-) -> Result<SecretString, SecretError> {
-    let json = JsonSecret::parse(value, source)?;
-    let mut keys: Vec<&str> = json.keys().collect();
-    keys.sort_unstable();
-    if keys != ["password", "username"] {
-        return Ok(value.clone());
-    }
-    let text = |field: &'static str| match json.get(field) {
-        Some(Value::String(text)) if !text.is_empty() => Ok(text.as_str()),
-        other => Err(SecretError::InvalidField {
-            arn: source.arn.clone(),
-            version: source.version.clone(),
-            field,
-            problem: match other {
-                Some(Value::String(_)) => "is empty".to_owned(),
-                Some(value) => format!("must be a string, not {}", json_type(value)),
-                None => "is missing".to_owned(),
+/// The master's credentials and where a trusted source says they may be used.
+struct Master {
+    arn: String,
+    username: String,
+    password: SecretString,
+    endpoint: HostPort,
+    tls: TlsMode,
+}
+
+impl Master {
+    /// The master's login: to the trusted endpoint, in the child's database (AWS: whatever
+    /// database the master secret names).
+    fn login(&self, dbname: Option<String>) -> Login<'_> {
+        Login {
+            endpoint: Endpoint {
+                host: self.endpoint.host.clone(),
+                port: self.endpoint.port,
+                dbname,
             },
-        }),
-    };
-    let password = SecretString::new(text("password")?);
-    Ok(child
-        .secret
-        .with_user_and_password(text("username")?, &password))
+            user: &self.username,
+            password: &self.password,
+            tls: self.tls,
+        }
+    }
+}
+
+/// The two forms of a master secret.
+enum MasterForm {
+    /// A full RDS secret: its own host, port and TLS settings (boxed: it is the large one).
+    Full(Box<Credentials>),
+    /// Only `username` and `password`: the form RDS manages itself.
+    RdsManaged {
+        username: String,
+        password: SecretString,
+    },
+}
+
+impl MasterForm {
+    fn parse(
+        value: &SecretString,
+        family: EngineFamily,
+        source: &ValueSource,
+    ) -> Result<MasterForm, RotationError> {
+        let json = JsonSecret::parse(value, source)?;
+        let mut keys: Vec<&str> = json.keys().collect();
+        keys.sort_unstable();
+        if keys != ["password", "username"] {
+            let master = Credentials::parse(value, family, source)?;
+            return Ok(MasterForm::Full(Box::new(master)));
+        }
+        let text = |field: &'static str| match json.get(field) {
+            Some(Value::String(text)) if !text.is_empty() => Ok(text.clone()),
+            other => Err(SecretError::InvalidField {
+                arn: source.arn.clone(),
+                version: source.version.clone(),
+                field,
+                problem: match other {
+                    Some(Value::String(_)) => "is empty".to_owned(),
+                    Some(value) => format!("must be a string, not {}", json_type(value)),
+                    None => "is missing".to_owned(),
+                },
+            }),
+        };
+        Ok(MasterForm::RdsManaged {
+            password: SecretString::new(text("password")?),
+            username: text("username")?,
+        })
+    }
 }
 
 #[async_trait]
@@ -240,17 +398,15 @@ impl<D: CloneDatabase> Rotator for MultiUser<D> {
         // opening it early saves a Secrets Manager call and a login in sequence.
         let (pending_login, current_login) = (pending.login(), current.login());
         let master_attempt = async {
-            match self.master(ctx, &current).await {
-                Ok((arn, master)) if master.secret.host == current.secret.host => {
-                    let login = master.login();
-                    let session = self.connector.login(&login, ctx.deadline).await;
-                    let endpoint = login.endpoint.clone();
-                    (Ok((arn, master)), Some((endpoint, session)))
-                }
-                other => (other, None),
-            }
+            // The trust check comes first: no master login to a host no trusted source named.
+            let master = self.master(ctx, &current).await?;
+            let session = self
+                .connector
+                .login(&master.login(current.secret.dbname.clone()), ctx.deadline)
+                .await;
+            Ok::<_, RotationError>((master, session))
         };
-        let (by_pending, by_current, (master_found, master_session)) = tokio::join!(
+        let (by_pending, by_current, master_attempt) = tokio::join!(
             self.connector.login(&pending_login, ctx.deadline),
             self.connector.login(&current_login, ctx.deadline),
             master_attempt
@@ -293,15 +449,8 @@ impl<D: CloneDatabase> Rotator for MultiUser<D> {
             }
             Err(error) => return Err(Self::unreachable(ctx, &current_login.endpoint, &error)),
         }
-        let (master_arn, master) = master_found?;
-        let Some((master_endpoint, master_session)) = master_session else {
-            return Err(ctx.fail(format!(
-                "Current database host {} is not the same host as/rds replica of master {} \
-                 (master secret {master_arn}; this rotator does not look up RDS read replicas: \
-                 the master secret must name the child's host)",
-                current.secret.host, master.secret.host
-            )));
-        };
+        let (master, master_session) = master_attempt?;
+        let master_arn = &master.arn;
         let mut session = match master_session {
             Ok(session) => session,
             Err(error) if error.is_rejection() => {
@@ -309,7 +458,10 @@ impl<D: CloneDatabase> Rotator for MultiUser<D> {
                     "Unable to log into database using credentials in master secret {master_arn} ({error})"
                 )));
             }
-            Err(error) => return Err(Self::unreachable(ctx, &master_endpoint, &error)),
+            Err(error) => {
+                let endpoint = master.login(current.secret.dbname.clone()).endpoint;
+                return Err(Self::unreachable(ctx, &endpoint, &error));
+            }
         };
         let users = UserPair {
             pending: pending_user,
@@ -380,55 +532,64 @@ mod tests {
         assert!(second.is_pending_original());
     }
 
-    fn child() -> Credentials {
-        Credentials::parse(
-            &SecretString::new(
-                r#"{"engine":"postgres","host":"db","port":6000,"username":"app","password":"p","dbname":"shop","ssl":true,"masterarn":"arn:m"}"#,
-            ),
+    fn form(text: &str) -> Result<MasterForm, RotationError> {
+        MasterForm::parse(
+            &SecretString::new(text),
             EngineFamily::Postgres,
-            &ValueSource::new("arn:c", "AWSCURRENT"),
+            &ValueSource::new("arn:m", "AWSCURRENT"),
         )
-        .unwrap()
     }
 
     #[test]
-    fn a_username_and_password_master_takes_the_rest_from_the_child() {
-        let source = ValueSource::new("arn:m", "AWSCURRENT");
-        let value = complete_master(
-            &SecretString::new(r#"{"username":"admin","password":"m"}"#),
-            &child(),
-            &source,
-        )
-        .unwrap();
-        let master = Credentials::parse(&value, EngineFamily::Postgres, &source).unwrap();
-        assert_eq!(master.secret.username, "admin");
-        assert_eq!(master.secret.password.expose(), "m");
-        assert_eq!(
-            (master.secret.host.as_str(), master.secret.port),
-            ("db", 6000)
-        );
-        assert_eq!(master.tls, crate::TlsMode::VerifyFull);
+    fn a_username_and_password_master_is_the_rds_managed_form() {
+        match form(r#"{"username":"admin","password":"m"}"#).unwrap() {
+            MasterForm::RdsManaged { username, password } => {
+                assert_eq!((username.as_str(), password.expose()), ("admin", "m"));
+            }
+            MasterForm::Full(_) => panic!("only username and password is the RDS-managed form"),
+        }
     }
 
     #[test]
-    fn a_full_master_is_used_as_it_is() {
-        let text = r#"{"engine":"postgres","host":"other","username":"admin","password":"m"}"#;
-        let source = ValueSource::new("arn:m", "AWSCURRENT");
-        let value = complete_master(&SecretString::new(text), &child(), &source).unwrap();
-        assert_eq!(value.expose(), text);
+    fn a_full_master_keeps_its_own_host_port_and_tls() {
+        let text = r#"{"engine":"postgres","host":"other","port":6000,"username":"admin","password":"m","sslmode":"require"}"#;
+        match form(text).unwrap() {
+            MasterForm::Full(master) => {
+                assert_eq!(
+                    (master.secret.host.as_str(), master.secret.port),
+                    ("other", 6000)
+                );
+                assert_eq!(master.tls, TlsMode::Require);
+            }
+            MasterForm::RdsManaged { .. } => panic!("a master with a host is the full form"),
+        }
+        // More than username and password is the full form, validated as such (AWS's order:
+        // the engine first, then host).
+        let error = form(r#"{"username":"admin","password":"m","ssl":true}"#)
+            .err()
+            .expect("a master with more than username and password is the full form")
+            .to_string();
+        assert!(error.contains("has no engine key"), "{error}");
+        let error = form(r#"{"engine":"postgres","username":"admin","password":"m","ssl":true}"#)
+            .err()
+            .expect("a full master needs a host")
+            .to_string();
+        assert!(error.contains("host key is missing"), "{error}");
     }
 
     #[test]
     fn a_malformed_master_names_the_master_and_not_the_password() {
-        let source = ValueSource::new("arn:m", "AWSCURRENT");
-        let error = complete_master(
-            &SecretString::new(r#"{"username":"admin","password":42}"#),
-            &child(),
-            &source,
-        )
-        .unwrap_err()
-        .to_string();
+        let error = form(r#"{"username":"admin","password":42}"#)
+            .err()
+            .expect("a number is no password")
+            .to_string();
         assert!(error.starts_with("password key in secret JSON"), "{error}");
         assert!(error.contains("arn:m") && !error.contains("42"), "{error}");
+        let error =
+            form(r#"{"username":"admin","password":"Sécret-1"}"#.replace("Sécret-1", "").as_str())
+                .err()
+                .expect("an empty password is refused")
+                .to_string();
+        assert!(error.contains("is empty"), "{error}");
     }
 }

@@ -25,7 +25,7 @@ pub mod version;
 use rotation_core::PasswordPolicy;
 use rotation_core::config::{ConfigError, Environment, bool_var, number_var};
 use rotation_core::password::MYSQL_EXCLUDED;
-use rotation_db::{Connector, DbSettings, MultiUser, SingleUser};
+use rotation_db::{Connector, DbSettings, MasterHosts, MultiUser, SingleUser};
 
 pub use database::{DEFAULT_USERNAME_LIMIT, MySql, Session};
 
@@ -63,8 +63,9 @@ pub fn single_user_from_env(env: &dyn Environment) -> Result<MySqlSingleUser, Co
 }
 
 /// Builds `mysql-multi-user` from the environment: the variables of [`single_user_from_env`]
-/// and `USERNAME_CHARACTER_LIMIT` (1 to 80, default 16: MySQL 5.7+ allows 32 characters,
-/// MariaDB 80).
+/// `USERNAME_CHARACTER_LIMIT` (1 to 80, default 16: MySQL 5.7+ allows 32 characters,
+/// MariaDB 80) and `MASTER_HOSTS` (where a master secret without `host` may be used; see
+/// [`rotation_db::master`]).
 pub fn multi_user_from_env(env: &dyn Environment) -> Result<MySqlMultiUser, ConfigError> {
     let policy = PasswordPolicy::from_env(env, MYSQL_EXCLUDED)?;
     let settings = DbSettings::from_env(env)?;
@@ -80,7 +81,8 @@ pub fn multi_user_from_env(env: &dyn Environment) -> Result<MySqlMultiUser, Conf
     Ok(MultiUser::new(
         Connector::new(MySql::with_username_limit(limit), settings),
         policy,
-    ))
+    )
+    .with_master_hosts(MasterHosts::from_env(env)?))
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub mod tls;
 use rotation_core::PasswordPolicy;
 use rotation_core::config::{ConfigError, Environment};
 use rotation_core::password::POSTGRES_EXCLUDED;
-use rotation_db::{Connector, DbSettings, MultiUser, SingleUser};
+use rotation_db::{Connector, DbSettings, MasterHosts, MultiUser, SingleUser};
 
 pub use database::{Postgres, Session};
 
@@ -42,9 +42,11 @@ pub fn single_user_from_env(env: &dyn Environment) -> Result<PostgresSingleUser,
 }
 
 /// Builds `postgres-multi-user` from the environment: the same variables as
-/// [`single_user_from_env`].
+/// [`single_user_from_env`], and `MASTER_HOSTS` (where a master secret without `host` may be
+/// used; see [`rotation_db::master`]).
 pub fn multi_user_from_env(env: &dyn Environment) -> Result<PostgresMultiUser, ConfigError> {
     let policy = PasswordPolicy::from_env(env, POSTGRES_EXCLUDED)?;
     let settings = DbSettings::from_env(env)?;
-    Ok(MultiUser::new(Connector::new(Postgres, settings), policy))
+    Ok(MultiUser::new(Connector::new(Postgres, settings), policy)
+        .with_master_hosts(MasterHosts::from_env(env)?))
 }

@@ -34,6 +34,9 @@
 //! - [`RedisServer`] runs `redis-server` (the installed one, or `ROTATION_STACK_REDIS_SERVER`)
 //!   with the `default` user off and an `admin` user with a random password, nothing saved,
 //!   ACL users in memory. It is not part of [`Stack`]: tests that need it start their own.
+//! - [`Decoy`] is the attacker's server: a listener on `127.0.0.1` that speaks enough of
+//!   PostgreSQL's, MySQL's or Redis's protocol to be sent a user name and password, records
+//!   them and refuses the login, so that tests can prove a credential never went there.
 //! - [`Stack`] starts all three and gives the environment variables that point the AWS SDK,
 //!   libpq, the MariaDB/MySQL clients and the rotators at them.
 //!
@@ -60,6 +63,7 @@
 
 mod account;
 mod cert;
+pub mod decoy;
 mod env;
 mod error;
 mod files;
@@ -74,6 +78,7 @@ mod redis;
 mod state;
 mod venv;
 
+pub use decoy::{Contact, Decoy, Protocol};
 pub use error::StackError;
 pub use location::stack_dir;
 pub use mariadb::MariaDbServer;

@@ -19,8 +19,10 @@
 //!   `+acl|setuser`, which lets it rewrite *any* user (its own rules included): it is as good
 //!   as administrative. Use single-user only for users that are trusted that far.
 //! - With `masterarn`, **multi-user**: `user` and `user_clone` take turns, set by the user of
-//!   the master secret (`{"username", "password"}`, optionally `host` and `port`, which must
-//!   be the child's), which needs `ACL GETUSER` and `ACL SETUSER`. The clone gets the
+//!   the master secret (`{"username", "password", "host", "port"}`; the child's server must
+//!   be that one), which needs `ACL GETUSER` and `ACL SETUSER`. A master secret without
+//!   `host` is used only on a server the operator lists in `MASTER_HOSTS` (comma-separated
+//!   `host[:port]`), never on whatever server the child secret names. The clone gets the
 //!   original's rules ([`acl`]); the user that was current keeps working until the next
 //!   rotation. The rotated users themselves need no ACL rights at all.
 //!
@@ -52,7 +54,9 @@ pub use session::{Endpoint, RedisError, Session};
 
 /// Builds `redis-acl` from the environment: AWS's password variables (`PASSWORD_LENGTH`,
 /// `EXCLUDE_CHARACTERS` with no character excluded by default, `EXCLUDE_PUNCTUATION` and the
-/// others). A bad value is an error naming the variable.
+/// others), and `MASTER_HOSTS` (the servers where a master secret without `host` may be used,
+/// `host[:port]`, port 6379 by default). A bad value is an error naming the variable.
 pub fn from_env(env: &dyn Environment) -> Result<RedisAclRotator, ConfigError> {
-    Ok(RedisAclRotator::new(PasswordPolicy::from_env(env, "")?))
+    Ok(RedisAclRotator::new(PasswordPolicy::from_env(env, "")?)
+        .with_master_hosts(rotation_db::MasterHosts::from_env(env)?))
 }

@@ -9,8 +9,10 @@
 //! `user_clone` take turns. setSecret is done when the pending password already
 //! authenticates; else the pending user must be the alternate of the current one on the same
 //! server, the current credentials must authenticate (so that whoever can start a rotation
-//! cannot use the master to take over a user whose password they do not hold), and then, as
-//! the master user: the clone is `reset` and given the pending password and the original's
+//! cannot use the master to take over a user whose password they do not hold), the child's
+//! server must be the master secret's own (`host`, `port`) or, for a master secret without
+//! `host`, one the operator lists in `MASTER_HOSTS`, and then, logged in there as the master
+//! user: the clone is `reset` and given the pending password and the original's
 //! rules (see [`crate::acl`]); or, every second rotation, the original gets the pending
 //! password in place of its old one, its rules untouched. The user that was current keeps
 //! working until the next rotation.
@@ -21,23 +23,37 @@ use async_trait::async_trait;
 use rotation_core::{
     PasswordPolicy, RotationError, Rotator, SecretString, StepContext, ValueSource,
 };
-use rotation_db::{UserPair, alternate_username};
+use rotation_db::{
+    HostPort, MASTER_HOSTS_VARIABLE, MasterHosts, TrustSource, TrustedHosts, UserPair,
+    alternate_username,
+};
 use tracing::{info, warn};
 
 use crate::acl;
-use crate::secret::{MasterSecret, RedisSecret};
-use crate::session::{RedisError, Session, redact};
+use crate::secret::{DEFAULT_PORT, MasterSecret, RedisSecret};
+use crate::session::{Endpoint, RedisError, Session, redact};
 
 /// The `redis-acl` rotator.
 #[derive(Debug)]
 pub struct RedisAclRotator {
     policy: PasswordPolicy,
+    master_hosts: Option<MasterHosts>,
 }
 
 impl RedisAclRotator {
-    /// A rotator that generates passwords with `policy`.
+    /// A rotator that generates passwords with `policy`; a master secret must name its
+    /// server (see [`RedisAclRotator::with_master_hosts`]).
     pub fn new(policy: PasswordPolicy) -> RedisAclRotator {
-        RedisAclRotator { policy }
+        RedisAclRotator {
+            policy,
+            master_hosts: None,
+        }
+    }
+
+    /// The servers (`MASTER_HOSTS`) where a master secret without `host` may be used.
+    pub fn with_master_hosts(mut self, hosts: Option<MasterHosts>) -> RedisAclRotator {
+        self.master_hosts = hosts;
+        self
     }
 
     fn parse(
@@ -93,6 +109,7 @@ impl RedisAclRotator {
 
     /// Multi-user setSecret, after the pending password was refused or failed.
     async fn set_alternate(
+        &self,
         ctx: &StepContext<'_>,
         pending: &RedisSecret,
         current: &RedisSecret,
@@ -125,20 +142,14 @@ impl RedisAclRotator {
             }
             Err(error) => return Err(unreachable(ctx, current, &error)),
         }
-        let master = master(ctx, master_arn, current).await?;
-        let mut session = Session::login(
-            &current.endpoint(),
-            &master.username,
-            &master.password,
-            ctx.deadline,
-        )
-        .await
-        .map_err(|error| {
-            ctx.fail(format!(
-                "Unable to log into Redis at {} using credentials in master secret {master_arn} ({error})",
-                current.endpoint()
-            ))
-        })?;
+        let (master, server) = self.master(ctx, master_arn, current).await?;
+        let mut session = Session::login(&server, &master.username, &master.password, ctx.deadline)
+            .await
+            .map_err(|error| {
+                ctx.fail(format!(
+                    "Unable to log into Redis at {server} using credentials in master secret {master_arn} ({error})"
+                ))
+            })?;
         let users = UserPair {
             pending: pending_user,
             current: current_user,
@@ -194,7 +205,8 @@ impl Rotator for RedisAclRotator {
         };
         match current.masterarn.as_deref() {
             Some(master_arn) => {
-                Self::set_alternate(ctx, &pending, &current, master_arn, refusal).await
+                self.set_alternate(ctx, &pending, &current, master_arn, refusal)
+                    .await
             }
             None if refusal.is_rejection() => {
                 Self::set_own_password(ctx, &pending, &current, refusal).await
@@ -265,30 +277,55 @@ async fn previous_session(
     )))
 }
 
-/// The master secret, on the child's server.
-async fn master(
-    ctx: &StepContext<'_>,
-    master_arn: &str,
-    child: &RedisSecret,
-) -> Result<MasterSecret, RotationError> {
-    let value = ctx.other_secret(master_arn).await?.ok_or_else(|| {
-        ctx.fail(format!(
-            "the master secret {master_arn} (masterarn) has no AWSCURRENT value"
+impl RedisAclRotator {
+    /// The master secret, and the server it logs in to: its own `host` and `port` (6379 when
+    /// absent, never the child's), or, for a master secret without `host`, a server the
+    /// operator lists in `MASTER_HOSTS`. The child's server must be that one: whoever writes
+    /// the child secret must not receive the master password by naming a server of its own.
+    async fn master(
+        &self,
+        ctx: &StepContext<'_>,
+        master_arn: &str,
+        child: &RedisSecret,
+    ) -> Result<(MasterSecret, Endpoint), RotationError> {
+        let value = ctx.other_secret(master_arn).await?.ok_or_else(|| {
+            ctx.fail(format!(
+                "the master secret {master_arn} (masterarn) has no AWSCURRENT value"
+            ))
+        })?;
+        let master = MasterSecret::parse(&value, &ValueSource::new(master_arn, "AWSCURRENT"))?;
+        let trusted = match (&master.host, &self.master_hosts) {
+            (Some(host), _) => TrustedHosts {
+                source: TrustSource::MasterSecret,
+                primaries: vec![HostPort::new(host, master.port.unwrap_or(DEFAULT_PORT))],
+                replicas: Vec::new(),
+            },
+            (None, Some(hosts)) => TrustedHosts {
+                source: TrustSource::Operator,
+                primaries: hosts.endpoints(DEFAULT_PORT),
+                replicas: Vec::new(),
+            },
+            (None, None) => {
+                return Err(ctx.fail(format!(
+                    "the master secret {master_arn} names no host, and {MASTER_HOSTS_VARIABLE} \
+                     is not set: the master password is not sent to the server the child \
+                     secret names ({}). Add \"host\" and \"port\" to the master secret, or \
+                     list the server in {MASTER_HOSTS_VARIABLE}",
+                    child.endpoint()
+                )));
+            }
+        };
+        let server = trusted
+            .endpoint_for(&HostPort::new(&child.host, child.port))
+            .map_err(|refusal| ctx.fail(format!("{refusal} (master secret {master_arn})")))?;
+        Ok((
+            master,
+            Endpoint {
+                host: server.host,
+                port: server.port,
+            },
         ))
-    })?;
-    let master = MasterSecret::parse(&value, &ValueSource::new(master_arn, "AWSCURRENT"))?;
-    let other_host = master.host.as_ref().is_some_and(|host| *host != child.host);
-    let other_port = master.port.is_some_and(|port| port != child.port);
-    if other_host || other_port {
-        return Err(ctx.fail(format!(
-            "Current Redis server {} is not the server of master secret {master_arn} ({}:{}): \
-             the master must be a user of the child's server",
-            child.endpoint(),
-            master.host.as_deref().unwrap_or(&child.host),
-            master.port.unwrap_or(child.port)
-        )));
     }
-    Ok(master)
 }
 
 /// `ACL SETUSER user <rules> >password`; the error (never the password) when it fails.

@@ -99,9 +99,9 @@ impl RedisSecret {
     }
 }
 
-/// The master secret that `masterarn` names: `username` and `password`, and optionally `host`
-/// and `port` (the child's when absent; when present they must be the child's: the master
-/// sets passwords on the server the child logs in to).
+/// The master secret that `masterarn` names: `username` and `password`, and `host` and `port`
+/// (the server it is used on, which must be the child's; without `host`, only a server the
+/// operator lists in `MASTER_HOSTS`).
 #[derive(Debug, Clone)]
 pub struct MasterSecret {
     /// `username`: a user allowed to run `ACL GETUSER` and `ACL SETUSER`.

@@ -123,7 +123,11 @@ impl Target for RedisAcl {
             "note": "kept as it is",
         });
         if self.multi_user {
+            // The operator's master secret names its server: a master secret without `host`
+            // is only used where MASTER_HOSTS says.
             let master = json!({
+                "host": redis().host(),
+                "port": redis().port(),
                 "username": redis().admin_user(),
                 "password": redis().admin_password(),
             });
