@@ -60,6 +60,8 @@ locals {
     REPLICA_CONCURRENCY           = var.replica_concurrency == null ? null : tostring(var.replica_concurrency)
     API_KEY_PROFILE               = var.api_key_profile
     API_KEY_REVOKE_AT_ONCE        = var.api_key_revoke_at_once == null ? null : tostring(var.api_key_revoke_at_once)
+    API_KEY_ALLOW_HTTP            = var.api_key_allow_http == null ? null : tostring(var.api_key_allow_http)
+    MASTER_HOSTS                  = var.master_hosts
     SECRETS_MANAGER_MAX_ATTEMPTS  = var.secrets_manager_max_attempts == null ? null : tostring(var.secrets_manager_max_attempts)
     RUST_LOG                      = var.log_level
   }
@@ -134,10 +136,25 @@ data "aws_iam_policy_document" "execution" {
   dynamic "statement" {
     for_each = var.master_secret_arn == null ? [] : [var.master_secret_arn]
     content {
-      sid       = "ReadMasterSecret"
-      effect    = "Allow"
-      actions   = ["secretsmanager:GetSecretValue"]
+      sid    = "ReadMasterSecret"
+      effect = "Allow"
+      # DescribeSecret: its tags name the RDS database of a master secret that RDS manages.
+      actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
       resources = [statement.value]
+    }
+  }
+
+  # A master secret of RDS's form is resolved through the RDS API unless master_hosts is given.
+  dynamic "statement" {
+    for_each = var.master_secret_arn != null && var.master_hosts == null && var.rotator != "api-key" ? [1] : []
+    content {
+      sid     = "FindMasterEndpoint"
+      effect  = "Allow"
+      actions = ["rds:DescribeDBInstances", "rds:DescribeDBClusters"]
+      resources = [
+        "arn:${local.partition}:rds:${local.region}:${local.account_id}:db:*",
+        "arn:${local.partition}:rds:${local.region}:${local.account_id}:cluster:*",
+      ]
     }
   }
 
@@ -314,8 +331,12 @@ resource "aws_lambda_function" "this" {
       error_message = "linked_secrets_kms_key_arn needs linked_secret_arns."
     }
     precondition {
-      condition     = var.rotator == "api-key" || (var.api_key_profile == null && var.api_key_revoke_at_once == null)
-      error_message = "api_key_profile and api_key_revoke_at_once apply to api-key only."
+      condition     = var.rotator == "api-key" || (var.api_key_profile == null && var.api_key_revoke_at_once == null && var.api_key_allow_http == null)
+      error_message = "api_key_profile, api_key_revoke_at_once and api_key_allow_http apply to api-key only."
+    }
+    precondition {
+      condition     = var.master_hosts == null || var.master_secret_arn != null
+      error_message = "master_hosts says where the master secret may be used; it needs master_secret_arn."
     }
     precondition {
       condition     = contains(["mysql-single-user", "mysql-multi-user", "replica-fanout"], var.rotator) || (var.username_character_limit == null && var.mysql_retain_current_password == null)

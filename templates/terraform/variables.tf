@@ -162,6 +162,17 @@ variable "master_secret_kms_key_arn" {
   default     = null
 }
 
+variable "master_hosts" {
+  description = "MASTER_HOSTS (multi-user rotators, replica-fanout): comma-separated host[:port] where a master secret holding only username and password may be used. Null: the host comes from RDS (the master secret's aws:rds:primaryDBInstanceArn / aws:rds:primaryDBClusterArn tag, then DescribeDBInstances / DescribeDBClusters, which the role is then allowed)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.master_hosts == null || can(regex("^[^\\s]+$", var.master_hosts))
+    error_message = "master_hosts is a comma-separated list of host[:port] without spaces."
+  }
+}
+
 variable "linked_secret_arns" {
   description = "replica-fanout and custom only (GetSecretValue and PutSecretValue): replica-fanout's linked secrets named by replicaSecretArns; the secrets a custom rotator writes with StepContext::put_other_secret_current."
   type        = list(string)
@@ -339,6 +350,12 @@ variable "api_key_profile" {
 
 variable "api_key_revoke_at_once" {
   description = "API_KEY_REVOKE_AT_ONCE (api-key): revoke the replaced key at finishSecret. Null: false."
+  type        = bool
+  default     = null
+}
+
+variable "api_key_allow_http" {
+  description = "API_KEY_ALLOW_HTTP (api-key): allow plain http:// provider URLs to hosts other than loopback addresses. Null: false (https only)."
   type        = bool
   default     = null
 }
