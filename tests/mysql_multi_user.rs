@@ -923,3 +923,164 @@ mod mysql_5_7_payloads {
         mysql_login(db.port(), &user, &password).await.unwrap();
     }
 }
+
+/// The pair takeover: a team user with `CREATE USER` must not get the master to set the password
+/// of an account it does not already control, by naming it as its own pair in its secret
+/// (setSecret only proves that the secret's current credentials log in).
+mod pair {
+    use super::*;
+
+    /// The team's user `'team'@'%'`, with `CREATE USER` (and nothing else), and its
+    /// multi-user secret; returns (arn, user, password).
+    async fn team_with_create_user(world: &World) -> (String, String, String) {
+        let (arn, user, password) = pair(world).await;
+        mysql_admin(
+            world.mariadb(),
+            &[format!(
+                "GRANT CREATE USER ON *.* TO {}@'%'",
+                mysql_literal(&user)
+            )],
+        )
+        .await;
+        (arn, user, password)
+    }
+
+    /// Runs statements as `user` (the team, on its own).
+    async fn run_as(db: &MariaDbServer, user: &str, password: &str, statements: &[String]) {
+        use sqlx::Connection;
+        use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode};
+        let options = MySqlConnectOptions::new()
+            .host("127.0.0.1")
+            .port(db.port())
+            .username(user)
+            .password(password)
+            .ssl_mode(MySqlSslMode::Disabled);
+        let mut connection = MySqlConnection::connect_with(&options)
+            .await
+            .expect("the team logs in");
+        for statement in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
+                .execute(&mut connection)
+                .await
+                .unwrap_or_else(|e| panic!("the team runs {statement}: {e}"));
+        }
+        let _ = connection.close().await;
+    }
+
+    /// What the team can do with PutSecretValue on its own secret: a new AWSCURRENT value
+    /// naming another user and the password it gave that user.
+    async fn put_current(world: &World, arn: &str, user: &str, password: &str) {
+        let mut value = world.value(arn, "AWSCURRENT").await.unwrap();
+        value["username"] = json!(user);
+        value["password"] = json!(password);
+        world
+            .client()
+            .put_secret_value()
+            .secret_id(arn)
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .expect("PutSecretValue works");
+    }
+
+    #[tokio::test]
+    async fn a_self_made_clone_cannot_take_over_a_privileged_original() {
+        let world = World::new().await;
+        let db = world.mariadb();
+        let (arn, team, team_password) = team_with_create_user(&world).await;
+        // A privileged account that is nobody's pair (it stands for an administrator).
+        let boss = unique("b");
+        let boss_account = format!("{}@'%'", mysql_literal(&boss));
+        mysql_admin(
+            db,
+            &[
+                format!("CREATE USER {boss_account} IDENTIFIED BY 'Boss-Pass-1'"),
+                format!("GRANT ALL PRIVILEGES ON *.* TO {boss_account} WITH GRANT OPTION"),
+            ],
+        )
+        .await;
+        let fake_clone = clone_of(&boss);
+        run_as(
+            db,
+            &team,
+            &team_password,
+            &[format!(
+                "CREATE USER {}@'%' IDENTIFIED BY 'Fake-Clone-1'",
+                mysql_literal(&fake_clone)
+            )],
+        )
+        .await;
+        put_current(&world, &arn, &fake_clone, "Fake-Clone-1").await;
+
+        let function = world.function(BIN, &[]).await;
+        let report = world.driver.rotate(&function, &arn).await.unwrap();
+        mysql_login(db.port(), &boss, "Boss-Pass-1")
+            .await
+            .unwrap_or_else(|e| panic!("the privileged account's password was changed: {e}"));
+        let failure = report
+            .failure()
+            .unwrap_or_else(|| panic!("the rotation must fail: {report}"));
+        assert_eq!(failure.step, "setSecret");
+        assert_error(
+            &failure.invocation,
+            "TargetError",
+            "is not proven to be its clone",
+        );
+        assert_error(&failure.invocation, "TargetError", &format!("{boss}@%"));
+        assert_error(&failure.invocation, "TargetError", &fake_clone);
+        assert_eq!(
+            world.value(&arn, "AWSCURRENT").await.unwrap()["username"],
+            json!(fake_clone)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_self_made_original_cannot_adopt_another_teams_clone() {
+        let world = World::new().await;
+        let db = world.mariadb();
+        let (arn, team, team_password) = team_with_create_user(&world).await;
+        // Another team's user that ends in _clone (its original is gone, or never was), with
+        // that team's data.
+        let name = unique("o");
+        let other = clone_of(&name);
+        let vault = unique("v");
+        let other_account = format!("{}@'%'", mysql_literal(&other));
+        mysql_admin(
+            db,
+            &[
+                format!("CREATE DATABASE `{vault}`"),
+                format!("CREATE USER {other_account} IDENTIFIED BY 'Other-Pass-1'"),
+                format!("GRANT SELECT ON `{vault}`.* TO {other_account}"),
+            ],
+        )
+        .await;
+        run_as(
+            db,
+            &team,
+            &team_password,
+            &[format!(
+                "CREATE USER {}@'%' IDENTIFIED BY 'Fake-Original-1'",
+                mysql_literal(&name)
+            )],
+        )
+        .await;
+        put_current(&world, &arn, &name, "Fake-Original-1").await;
+
+        let function = world.function(BIN, &[]).await;
+        let report = world.driver.rotate(&function, &arn).await.unwrap();
+        mysql_login(db.port(), &other, "Other-Pass-1")
+            .await
+            .unwrap_or_else(|e| panic!("the other team's password was changed: {e}"));
+        let failure = report
+            .failure()
+            .unwrap_or_else(|| panic!("the rotation must fail: {report}"));
+        assert_eq!(failure.step, "setSecret");
+        assert_error(&failure.invocation, "TargetError", "holds nothing beyond");
+        assert_error(&failure.invocation, "TargetError", &format!("{other}@%"));
+        assert_error(&failure.invocation, "TargetError", &format!("`{vault}`.*"));
+        assert_eq!(
+            world.value(&arn, "AWSCURRENT").await.unwrap()["username"],
+            json!(name)
+        );
+    }
+}
