@@ -46,6 +46,7 @@ use rotation_db::{CloneDatabase, UserPair};
 
 use crate::database::{MySql, Session, describe, execute, execute_secret, grant_rows};
 use crate::grants::{self, Account};
+use crate::pair::{self, Holdings};
 use crate::sql::{self, AccountLimits};
 use crate::version::{Flavor, ServerVersion};
 
@@ -104,6 +105,30 @@ async fn hosts(conn: &mut Conn, user: &str) -> Result<Vec<String>, String> {
     conn.exec(sql::USER_HOSTS, (user,))
         .await
         .map_err(|e| format!("reading the hosts of user {user}: {}", describe(&e)))
+}
+
+/// What each host entry of a user holds, from its `SHOW GRANTS`.
+async fn holdings(
+    conn: &mut Conn,
+    user: &str,
+    hosts: &[String],
+) -> Result<Vec<(String, Holdings)>, String> {
+    let mut entries = Vec::with_capacity(hosts.len());
+    for host in hosts {
+        let lines = grant_rows(conn, &sql::show_grants(user, host))
+            .await
+            .map_err(|e| format!("SHOW GRANTS for {user}@{host}: {}", describe(&e)))?;
+        let account = Account::new(user, host.as_str());
+        let mut parsed = Vec::with_capacity(lines.len());
+        for line in &lines {
+            parsed.push(
+                grants::parse_line(line, &account)
+                    .map_err(|e| format!("checking the pair at {account}: {e}"))?,
+            );
+        }
+        entries.push((host.clone(), Holdings::from_grants(&parsed)));
+    }
+    Ok(entries)
 }
 
 /// An account's plugin, TLS requirements and limits.
@@ -233,6 +258,23 @@ async fn apply(
     let original_hosts = hosts(conn, users.original()).await?;
     let clone_hosts = hosts(conn, users.clone_user()).await?;
     let plan = plan(users, &original_hosts, &clone_hosts)?;
+    let pending_hosts = if users.is_pending_original() {
+        &original_hosts
+    } else {
+        &clone_hosts
+    };
+    if !pending_hosts.is_empty() {
+        // An existing pending user is handed over only when it gives nothing new (see
+        // `crate::pair`): the secret's name alone does not prove the pair.
+        let original = holdings(conn, users.original(), &original_hosts).await?;
+        let clone = holdings(conn, users.clone_user(), &clone_hosts).await?;
+        pair::check(
+            users.is_pending_original(),
+            (users.original(), &original),
+            (users.clone_user(), &clone),
+        )
+        .map_err(|error| error.to_string())?;
+    }
     if let Some(source) = plan.source {
         for host in &plan.hosts {
             copy_account(conn, &version, source, users.pending, host).await?;
