@@ -298,20 +298,22 @@ async fn grants_options_roles_hosts_and_limits_reach_the_clone_and_drift_is_repa
     let password = password_of(&world.value(&arn, "AWSCURRENT").await.unwrap());
     mysql_login(db.port(), &clone, &password).await.unwrap();
 
-    // Drift: a grant added to the original reaches the clone at the next rotation where the
-    // clone is pending; while the clone is live (the original pending), it is left alone.
-    mysql_admin(db, &[format!("GRANT UPDATE ON `{extra}`.* TO {loopback}")]).await;
-    let update = format!("GRANT UPDATE ON `{extra}`.* TO");
+    // Drift: a grant added to the original while it is live reaches the clone at the next
+    // rotation (where the clone is pending). Added while the clone is live, it would stop the
+    // original's turn until the clone holds it too (`pair::`): the clone must hold all the
+    // original holds before the master hands the original's password to its holder.
     let report = world.driver.rotate(&function, &arn).await.unwrap();
     assert!(report.succeeded(), "{report}");
-    let grants = grants_of(db, &clone, "127.0.0.1").await;
-    assert!(!has_grant(&grants, &update, "`"), "{grants:?}");
     let current = world.value(&arn, "AWSCURRENT").await.unwrap();
     assert_eq!(current["username"], json!(user));
     mysql_login(db.port(), &user, &password_of(&current))
         .await
         .unwrap();
     mysql_login(db.port(), &clone, &password).await.unwrap();
+    mysql_admin(db, &[format!("GRANT UPDATE ON `{extra}`.* TO {loopback}")]).await;
+    let update = format!("GRANT UPDATE ON `{extra}`.* TO");
+    let grants = grants_of(db, &clone, "127.0.0.1").await;
+    assert!(!has_grant(&grants, &update, "`"), "{grants:?}");
     let report = world.driver.rotate(&function, &arn).await.unwrap();
     assert!(report.succeeded(), "{report}");
     let grants = grants_of(db, &clone, "127.0.0.1").await;
@@ -330,6 +332,12 @@ async fn a_pre_created_clone_is_adopted_not_re_created() {
         db,
         &[
             format!("CREATE DATABASE `{only_clone}`"),
+            // The operator's clone holds a part of what the original holds (a clone holding
+            // anything more is refused: `pair::`).
+            format!(
+                "GRANT SELECT, INSERT ON `{only_clone}`.* TO {}@'%'",
+                mysql_literal(&user)
+            ),
             format!("CREATE USER {clone_account} IDENTIFIED BY 'Pre-Created-1'"),
             format!("GRANT SELECT ON `{only_clone}`.* TO {clone_account}"),
         ],
@@ -349,10 +357,10 @@ async fn a_pre_created_clone_is_adopted_not_re_created() {
     assert!(
         has_grant(
             &grants,
-            &format!("GRANT SELECT ON `{only_clone}`.* TO"),
+            &format!("GRANT SELECT, INSERT ON `{only_clone}`.* TO"),
             "`"
         ),
-        "grants are only added, never revoked: {grants:?}"
+        "the adopted clone gets the original's grants: {grants:?}"
     );
 }
 
@@ -504,14 +512,28 @@ mod trust_boundaries {
     async fn set_secret_changes_only_the_pending_user_and_live_credentials_keep_every_host() {
         let world = World::new().await;
         let db = world.mariadb();
-        let (arn, user, password) = pair(&world).await;
+        let (arn, user, _) = pair(&world).await;
         let clone = clone_of(&user);
         let shop = unique("d");
         let function = world.function(BIN, &[]).await;
         rotate_checking_live_users(&world, &function, &arn, 1).await;
 
-        // The original gains a second host entry (REQUIRE NONE, its current password); the
-        // clone, now AWSCURRENT, is given other limits by an administrator.
+        // The clone, now AWSCURRENT, is given other limits by an administrator.
+        mysql_admin(
+            db,
+            &[format!(
+                "ALTER USER {}@'%' WITH MAX_QUERIES_PER_HOUR 777 MAX_USER_CONNECTIONS 5",
+                mysql_literal(&clone)
+            )],
+        )
+        .await;
+        // Round 2: the original is pending, the clone is live.
+        rotate_checking_live_users(&world, &function, &arn, 2).await;
+
+        // The original, now AWSCURRENT, gains a second host entry (REQUIRE NONE, its current
+        // password). (Added while the clone is live, it would stop the original's turn until
+        // the clone has it too: `pair::`.)
+        let password = password_of(&world.value(&arn, "AWSCURRENT").await.unwrap());
         let loopback = format!("{}@'127.0.0.1'", mysql_literal(&user));
         mysql_admin(
             db,
@@ -522,17 +544,10 @@ mod trust_boundaries {
                     mysql_literal(&password)
                 ),
                 format!("GRANT SELECT ON `{shop}`.* TO {loopback}"),
-                format!(
-                    "ALTER USER {}@'%' WITH MAX_QUERIES_PER_HOUR 777 MAX_USER_CONNECTIONS 5",
-                    mysql_literal(&clone)
-                ),
             ],
         )
         .await;
         mysql_login(db.port(), &user, &password).await.unwrap();
-
-        // Round 2: the original is pending, the clone is live.
-        rotate_checking_live_users(&world, &function, &arn, 2).await;
         // Round 3: the clone is pending again and only now gets the new host and grant.
         rotate_checking_live_users(&world, &function, &arn, 3).await;
         let current = world.value(&arn, "AWSCURRENT").await.unwrap();

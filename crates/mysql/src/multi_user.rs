@@ -29,8 +29,18 @@
 //! Every statement is sent on its own through the prepared-statement protocol
 //! (`execute` in `database.rs`), which takes exactly one statement.
 //!
-//! Grants are only ever added: a privilege the clone has and the original lacks is **not**
-//! revoked, since an administrator may have given it on purpose. Revoke such grants by hand.
+//! **An existing pending user is changed only when it gives nothing new** ([`crate::pair`]):
+//! setSecret proves only that the secret's current user logs in, and a user with `CREATE USER`
+//! can create `boss_clone` (or `other`) and name it in its own secret. So, on every host entry,
+//! an existing pending original must hold nothing the current clone does not hold, and an
+//! existing pending clone nothing the current original does not hold; else setSecret fails
+//! naming both accounts, the host and the first grant at fault, and changes nothing. A grant
+//! given to the original while the clone is live must be given to the clone too (or wait until
+//! the original is live again), and a grant only the clone has must be given to the original
+//! or revoked.
+//!
+//! Grants are only ever added to the clone, never revoked (a clone that holds more than the
+//! original is refused before anything is run, as above).
 //!
 //! Not atomic: MySQL commits account statements one by one. The order makes a failed run safe
 //! to repeat: until the last step the pending password does not log in, so the next setSecret
@@ -62,7 +72,7 @@ pub struct Plan<'a> {
 
 /// Decides, from the host entries of the original and the clone, what may change: only the
 /// pending user, copied from the original (or, when the original does not exist, created from
-/// the clone).
+/// the clone). Whether an existing pending user may be changed at all is [`crate::pair::check`].
 pub fn plan<'a>(
     users: UserPair<'a>,
     original_hosts: &[String],

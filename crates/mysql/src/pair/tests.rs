@@ -33,61 +33,103 @@ type Case<'a> = (
 fn the_pending_user_is_handed_over_only_when_it_gives_nothing_new() {
     let cases: [Case<'_>; 16] = [
         // Clone pending.
-        ("first rotation: no clone", false, &[("%", &[USAGE_A])], &[], None),
+        (
+            "first rotation: no clone",
+            false,
+            &[("%", &[USAGE_A])],
+            &[],
+            None,
+        ),
         (
             "a copy is adopted",
             false,
-            &[("%", &[USAGE_A, "GRANT SELECT, INSERT ON `shop`.* TO `app`@`%`"])],
-            &[("%", &[USAGE_C, "GRANT SELECT, INSERT ON `shop`.* TO `app_clone`@`%`"])],
+            &[(
+                "%",
+                &[USAGE_A, "GRANT SELECT, INSERT ON `shop`.* TO `app`@`%`"],
+            )],
+            &[(
+                "%",
+                &[
+                    USAGE_C,
+                    "GRANT SELECT, INSERT ON `shop`.* TO `app_clone`@`%`",
+                ],
+            )],
             None,
         ),
         (
             "a subset is adopted",
             false,
-            &[("%", &[USAGE_A, "GRANT SELECT, INSERT ON `shop`.* TO `app`@`%`"])],
-            &[("%", &[USAGE_C, "GRANT SELECT ON `shop`.`t` TO `app_clone`@`%`"])],
+            &[(
+                "%",
+                &[USAGE_A, "GRANT SELECT, INSERT ON `shop`.* TO `app`@`%`"],
+            )],
+            &[(
+                "%",
+                &[USAGE_C, "GRANT SELECT ON `shop`.`t` TO `app_clone`@`%`"],
+            )],
             None,
         ),
         (
             "a wider level covers a narrower one",
             false,
             &[("%", &["GRANT SELECT ON *.* TO `app`@`%`"])],
-            &[("%", &["GRANT SELECT (`a`) ON `shop`.`t` TO `app_clone`@`%`"])],
+            &[(
+                "%",
+                &["GRANT SELECT (`a`) ON `shop`.`t` TO `app_clone`@`%`"],
+            )],
             None,
         ),
         (
             "a grant of its own",
             false,
             &[("%", &[USAGE_A])],
-            &[("%", &[USAGE_C, "GRANT SELECT ON `vault`.* TO `app_clone`@`%`"])],
+            &[(
+                "%",
+                &[USAGE_C, "GRANT SELECT ON `vault`.* TO `app_clone`@`%`"],
+            )],
             Some("app_clone@% holds SELECT ON `vault`.*"),
         ),
         (
             "a grant option of its own",
             false,
             &[("%", &["GRANT SELECT ON `shop`.* TO `app`@`%`"])],
-            &[("%", &["GRANT SELECT ON `shop`.* TO `app_clone`@`%` WITH GRANT OPTION"])],
+            &[(
+                "%",
+                &["GRANT SELECT ON `shop`.* TO `app_clone`@`%` WITH GRANT OPTION"],
+            )],
             Some("GRANT OPTION ON `shop`.*"),
         ),
         (
             "ALL does not give GRANT OPTION",
             false,
             &[("%", &["GRANT ALL PRIVILEGES ON *.* TO `app`@`%`"])],
-            &[("%", &["GRANT ALL PRIVILEGES ON *.* TO `app_clone`@`%` WITH GRANT OPTION"])],
+            &[(
+                "%",
+                &["GRANT ALL PRIVILEGES ON *.* TO `app_clone`@`%` WITH GRANT OPTION"],
+            )],
             Some("GRANT OPTION ON *.*"),
         ),
         (
             "a role with admin option",
             false,
             &[("%", &[USAGE_A, "GRANT `r` TO `app`@`%`"])],
-            &[("%", &[USAGE_C, "GRANT `r` TO `app_clone`@`%` WITH ADMIN OPTION"])],
+            &[(
+                "%",
+                &[USAGE_C, "GRANT `r` TO `app_clone`@`%` WITH ADMIN OPTION"],
+            )],
             Some("role `r` WITH ADMIN OPTION"),
         ),
         (
             "a proxy grant",
             false,
             &[("%", &[USAGE_A])],
-            &[("%", &[USAGE_C, "GRANT PROXY ON 'root'@'localhost' TO 'app_clone'@'%'"])],
+            &[(
+                "%",
+                &[
+                    USAGE_C,
+                    "GRANT PROXY ON 'root'@'localhost' TO 'app_clone'@'%'",
+                ],
+            )],
             Some("PROXY ON 'root'@'localhost'"),
         ),
         (
@@ -96,7 +138,10 @@ fn the_pending_user_is_handed_over_only_when_it_gives_nothing_new() {
             &[("%", &["GRANT ALL PRIVILEGES ON *.* TO `app`@`%`"])],
             &[
                 ("%", &[USAGE_C]),
-                ("localhost", &["GRANT SELECT ON *.* TO `app_clone`@`localhost`"]),
+                (
+                    "localhost",
+                    &["GRANT SELECT ON *.* TO `app_clone`@`localhost`"],
+                ),
             ],
             Some("app_clone@localhost holds SELECT ON *.*"),
         ),
@@ -108,26 +153,44 @@ fn the_pending_user_is_handed_over_only_when_it_gives_nothing_new() {
             Some("SELECT ON `x`.*"),
         ),
         // Original pending.
-        ("no original: created", true, &[], &[("%", &[USAGE_C])], None),
+        (
+            "no original: created",
+            true,
+            &[],
+            &[("%", &[USAGE_C])],
+            None,
+        ),
         (
             "the clone holds all of it",
             true,
             &[("%", &["GRANT SELECT ON `shop`.* TO `app`@`%`"])],
-            &[("%", &["GRANT SELECT, INSERT ON `shop`.* TO `app_clone`@`%`"])],
+            &[(
+                "%",
+                &["GRANT SELECT, INSERT ON `shop`.* TO `app_clone`@`%`"],
+            )],
             None,
         ),
         (
             "a privileged original",
             true,
-            &[("%", &["GRANT ALL PRIVILEGES ON *.* TO `app`@`%` WITH GRANT OPTION"])],
+            &[(
+                "%",
+                &["GRANT ALL PRIVILEGES ON *.* TO `app`@`%` WITH GRANT OPTION"],
+            )],
             &[("%", &[USAGE_C])],
             Some("is not proven to be its clone"),
         ),
         (
             "a host entry the clone lacks",
             true,
-            &[("%", &[USAGE_A]), ("localhost", &["GRANT SUPER ON *.* TO `app`@`localhost`"])],
-            &[("%", &["GRANT ALL PRIVILEGES ON `shop`.* TO `app_clone`@`%`"])],
+            &[
+                ("%", &[USAGE_A]),
+                ("localhost", &["GRANT SUPER ON *.* TO `app`@`localhost`"]),
+            ],
+            &[(
+                "%",
+                &["GRANT ALL PRIVILEGES ON `shop`.* TO `app_clone`@`%`"],
+            )],
             Some("app@localhost holds SUPER ON *.*"),
         ),
         (
@@ -166,7 +229,10 @@ fn the_pending_user_is_handed_over_only_when_it_gives_nothing_new() {
 #[test]
 fn errors_name_both_accounts_and_what_to_do() {
     let original = entries("boss", &[("%", &["GRANT SUPER ON *.* TO `boss`@`%`"])]);
-    let clone = entries("boss_clone", &[("%", &["GRANT USAGE ON *.* TO `boss_clone`@`%`"])]);
+    let clone = entries(
+        "boss_clone",
+        &[("%", &["GRANT USAGE ON *.* TO `boss_clone`@`%`"])],
+    );
     let error = check(true, ("boss", &original), ("boss_clone", &clone)).unwrap_err();
     assert_eq!(
         error,
@@ -178,8 +244,14 @@ fn errors_name_both_accounts_and_what_to_do() {
         }
     );
     let message = error.to_string();
-    assert!(message.contains("give boss_clone@% every grant of boss@%"), "{message}");
+    assert!(
+        message.contains("give boss_clone@% every grant of boss@%"),
+        "{message}"
+    );
     let error = check(false, ("boss", &clone), ("boss_clone", &original)).unwrap_err();
     let message = error.to_string();
-    assert!(message.contains("grant the same to boss@% or revoke it from boss_clone@%"), "{message}");
+    assert!(
+        message.contains("grant the same to boss@% or revoke it from boss_clone@%"),
+        "{message}"
+    );
 }
