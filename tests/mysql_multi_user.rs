@@ -298,20 +298,22 @@ async fn grants_options_roles_hosts_and_limits_reach_the_clone_and_drift_is_repa
     let password = password_of(&world.value(&arn, "AWSCURRENT").await.unwrap());
     mysql_login(db.port(), &clone, &password).await.unwrap();
 
-    // Drift: a grant added to the original reaches the clone at the next rotation where the
-    // clone is pending; while the clone is live (the original pending), it is left alone.
-    mysql_admin(db, &[format!("GRANT UPDATE ON `{extra}`.* TO {loopback}")]).await;
-    let update = format!("GRANT UPDATE ON `{extra}`.* TO");
+    // Drift: a grant added to the original while it is live reaches the clone at the next
+    // rotation (where the clone is pending). Added while the clone is live, it would stop the
+    // original's turn until the clone holds it too (`pair::`): the clone must hold all the
+    // original holds before the master hands the original's password to its holder.
     let report = world.driver.rotate(&function, &arn).await.unwrap();
     assert!(report.succeeded(), "{report}");
-    let grants = grants_of(db, &clone, "127.0.0.1").await;
-    assert!(!has_grant(&grants, &update, "`"), "{grants:?}");
     let current = world.value(&arn, "AWSCURRENT").await.unwrap();
     assert_eq!(current["username"], json!(user));
     mysql_login(db.port(), &user, &password_of(&current))
         .await
         .unwrap();
     mysql_login(db.port(), &clone, &password).await.unwrap();
+    mysql_admin(db, &[format!("GRANT UPDATE ON `{extra}`.* TO {loopback}")]).await;
+    let update = format!("GRANT UPDATE ON `{extra}`.* TO");
+    let grants = grants_of(db, &clone, "127.0.0.1").await;
+    assert!(!has_grant(&grants, &update, "`"), "{grants:?}");
     let report = world.driver.rotate(&function, &arn).await.unwrap();
     assert!(report.succeeded(), "{report}");
     let grants = grants_of(db, &clone, "127.0.0.1").await;
@@ -330,6 +332,12 @@ async fn a_pre_created_clone_is_adopted_not_re_created() {
         db,
         &[
             format!("CREATE DATABASE `{only_clone}`"),
+            // The operator's clone holds a part of what the original holds (a clone holding
+            // anything more is refused: `pair::`).
+            format!(
+                "GRANT SELECT, INSERT ON `{only_clone}`.* TO {}@'%'",
+                mysql_literal(&user)
+            ),
             format!("CREATE USER {clone_account} IDENTIFIED BY 'Pre-Created-1'"),
             format!("GRANT SELECT ON `{only_clone}`.* TO {clone_account}"),
         ],
@@ -349,10 +357,10 @@ async fn a_pre_created_clone_is_adopted_not_re_created() {
     assert!(
         has_grant(
             &grants,
-            &format!("GRANT SELECT ON `{only_clone}`.* TO"),
+            &format!("GRANT SELECT, INSERT ON `{only_clone}`.* TO"),
             "`"
         ),
-        "grants are only added, never revoked: {grants:?}"
+        "the adopted clone gets the original's grants: {grants:?}"
     );
 }
 
@@ -504,14 +512,28 @@ mod trust_boundaries {
     async fn set_secret_changes_only_the_pending_user_and_live_credentials_keep_every_host() {
         let world = World::new().await;
         let db = world.mariadb();
-        let (arn, user, password) = pair(&world).await;
+        let (arn, user, _) = pair(&world).await;
         let clone = clone_of(&user);
         let shop = unique("d");
         let function = world.function(BIN, &[]).await;
         rotate_checking_live_users(&world, &function, &arn, 1).await;
 
-        // The original gains a second host entry (REQUIRE NONE, its current password); the
-        // clone, now AWSCURRENT, is given other limits by an administrator.
+        // The clone, now AWSCURRENT, is given other limits by an administrator.
+        mysql_admin(
+            db,
+            &[format!(
+                "ALTER USER {}@'%' WITH MAX_QUERIES_PER_HOUR 777 MAX_USER_CONNECTIONS 5",
+                mysql_literal(&clone)
+            )],
+        )
+        .await;
+        // Round 2: the original is pending, the clone is live.
+        rotate_checking_live_users(&world, &function, &arn, 2).await;
+
+        // The original, now AWSCURRENT, gains a second host entry (REQUIRE NONE, its current
+        // password). (Added while the clone is live, it would stop the original's turn until
+        // the clone has it too: `pair::`.)
+        let password = password_of(&world.value(&arn, "AWSCURRENT").await.unwrap());
         let loopback = format!("{}@'127.0.0.1'", mysql_literal(&user));
         mysql_admin(
             db,
@@ -522,17 +544,10 @@ mod trust_boundaries {
                     mysql_literal(&password)
                 ),
                 format!("GRANT SELECT ON `{shop}`.* TO {loopback}"),
-                format!(
-                    "ALTER USER {}@'%' WITH MAX_QUERIES_PER_HOUR 777 MAX_USER_CONNECTIONS 5",
-                    mysql_literal(&clone)
-                ),
             ],
         )
         .await;
         mysql_login(db.port(), &user, &password).await.unwrap();
-
-        // Round 2: the original is pending, the clone is live.
-        rotate_checking_live_users(&world, &function, &arn, 2).await;
         // Round 3: the clone is pending again and only now gets the new host and grant.
         rotate_checking_live_users(&world, &function, &arn, 3).await;
         let current = world.value(&arn, "AWSCURRENT").await.unwrap();
@@ -921,5 +936,166 @@ mod mysql_5_7_payloads {
             "the clone was created: {clone_hosts:?}"
         );
         mysql_login(db.port(), &user, &password).await.unwrap();
+    }
+}
+
+/// The pair takeover: a team user with `CREATE USER` must not get the master to set the password
+/// of an account it does not already control, by naming it as its own pair in its secret
+/// (setSecret only proves that the secret's current credentials log in).
+mod pair {
+    use super::*;
+
+    /// The team's user `'team'@'%'`, with `CREATE USER` (and nothing else), and its
+    /// multi-user secret; returns (arn, user, password).
+    async fn team_with_create_user(world: &World) -> (String, String, String) {
+        let (arn, user, password) = pair(world).await;
+        mysql_admin(
+            world.mariadb(),
+            &[format!(
+                "GRANT CREATE USER ON *.* TO {}@'%'",
+                mysql_literal(&user)
+            )],
+        )
+        .await;
+        (arn, user, password)
+    }
+
+    /// Runs statements as `user` (the team, on its own).
+    async fn run_as(db: &MariaDbServer, user: &str, password: &str, statements: &[String]) {
+        use sqlx::Connection;
+        use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode};
+        let options = MySqlConnectOptions::new()
+            .host("127.0.0.1")
+            .port(db.port())
+            .username(user)
+            .password(password)
+            .ssl_mode(MySqlSslMode::Disabled);
+        let mut connection = MySqlConnection::connect_with(&options)
+            .await
+            .expect("the team logs in");
+        for statement in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
+                .execute(&mut connection)
+                .await
+                .unwrap_or_else(|e| panic!("the team runs {statement}: {e}"));
+        }
+        let _ = connection.close().await;
+    }
+
+    /// What the team can do with PutSecretValue on its own secret: a new AWSCURRENT value
+    /// naming another user and the password it gave that user.
+    async fn put_current(world: &World, arn: &str, user: &str, password: &str) {
+        let mut value = world.value(arn, "AWSCURRENT").await.unwrap();
+        value["username"] = json!(user);
+        value["password"] = json!(password);
+        world
+            .client()
+            .put_secret_value()
+            .secret_id(arn)
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .expect("PutSecretValue works");
+    }
+
+    #[tokio::test]
+    async fn a_self_made_clone_cannot_take_over_a_privileged_original() {
+        let world = World::new().await;
+        let db = world.mariadb();
+        let (arn, team, team_password) = team_with_create_user(&world).await;
+        // A privileged account that is nobody's pair (it stands for an administrator).
+        let boss = unique("b");
+        let boss_account = format!("{}@'%'", mysql_literal(&boss));
+        mysql_admin(
+            db,
+            &[
+                format!("CREATE USER {boss_account} IDENTIFIED BY 'Boss-Pass-1'"),
+                format!("GRANT ALL PRIVILEGES ON *.* TO {boss_account} WITH GRANT OPTION"),
+            ],
+        )
+        .await;
+        let fake_clone = clone_of(&boss);
+        run_as(
+            db,
+            &team,
+            &team_password,
+            &[format!(
+                "CREATE USER {}@'%' IDENTIFIED BY 'Fake-Clone-1'",
+                mysql_literal(&fake_clone)
+            )],
+        )
+        .await;
+        put_current(&world, &arn, &fake_clone, "Fake-Clone-1").await;
+
+        let function = world.function(BIN, &[]).await;
+        let report = world.driver.rotate(&function, &arn).await.unwrap();
+        mysql_login(db.port(), &boss, "Boss-Pass-1")
+            .await
+            .unwrap_or_else(|e| panic!("the privileged account's password was changed: {e}"));
+        let failure = report
+            .failure()
+            .unwrap_or_else(|| panic!("the rotation must fail: {report}"));
+        assert_eq!(failure.step, "setSecret");
+        assert_error(
+            &failure.invocation,
+            "TargetError",
+            "is not proven to be its clone",
+        );
+        assert_error(&failure.invocation, "TargetError", &format!("{boss}@%"));
+        assert_error(&failure.invocation, "TargetError", &fake_clone);
+        assert_eq!(
+            world.value(&arn, "AWSCURRENT").await.unwrap()["username"],
+            json!(fake_clone)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_self_made_original_cannot_adopt_another_teams_clone() {
+        let world = World::new().await;
+        let db = world.mariadb();
+        let (arn, team, team_password) = team_with_create_user(&world).await;
+        // Another team's user that ends in _clone (its original is gone, or never was), with
+        // that team's data.
+        let name = unique("o");
+        let other = clone_of(&name);
+        let vault = unique("v");
+        let other_account = format!("{}@'%'", mysql_literal(&other));
+        mysql_admin(
+            db,
+            &[
+                format!("CREATE DATABASE `{vault}`"),
+                format!("CREATE USER {other_account} IDENTIFIED BY 'Other-Pass-1'"),
+                format!("GRANT SELECT ON `{vault}`.* TO {other_account}"),
+            ],
+        )
+        .await;
+        run_as(
+            db,
+            &team,
+            &team_password,
+            &[format!(
+                "CREATE USER {}@'%' IDENTIFIED BY 'Fake-Original-1'",
+                mysql_literal(&name)
+            )],
+        )
+        .await;
+        put_current(&world, &arn, &name, "Fake-Original-1").await;
+
+        let function = world.function(BIN, &[]).await;
+        let report = world.driver.rotate(&function, &arn).await.unwrap();
+        mysql_login(db.port(), &other, "Other-Pass-1")
+            .await
+            .unwrap_or_else(|e| panic!("the other team's password was changed: {e}"));
+        let failure = report
+            .failure()
+            .unwrap_or_else(|| panic!("the rotation must fail: {report}"));
+        assert_eq!(failure.step, "setSecret");
+        assert_error(&failure.invocation, "TargetError", "holds nothing beyond");
+        assert_error(&failure.invocation, "TargetError", &format!("{other}@%"));
+        assert_error(&failure.invocation, "TargetError", &format!("`{vault}`.*"));
+        assert_eq!(
+            world.value(&arn, "AWSCURRENT").await.unwrap()["username"],
+            json!(name)
+        );
     }
 }

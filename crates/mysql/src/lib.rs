@@ -19,6 +19,7 @@
 pub mod database;
 pub mod grants;
 pub mod multi_user;
+pub mod pair;
 pub mod sql;
 pub mod version;
 

@@ -29,8 +29,18 @@
 //! Every statement is sent on its own through the prepared-statement protocol
 //! (`execute` in `database.rs`), which takes exactly one statement.
 //!
-//! Grants are only ever added: a privilege the clone has and the original lacks is **not**
-//! revoked, since an administrator may have given it on purpose. Revoke such grants by hand.
+//! **An existing pending user is changed only when it gives nothing new** ([`crate::pair`]):
+//! setSecret proves only that the secret's current user logs in, and a user with `CREATE USER`
+//! can create `boss_clone` (or `other`) and name it in its own secret. So, on every host entry,
+//! an existing pending original must hold nothing the current clone does not hold, and an
+//! existing pending clone nothing the current original does not hold; else setSecret fails
+//! naming both accounts, the host and the first grant at fault, and changes nothing. A grant
+//! given to the original while the clone is live must be given to the clone too (or wait until
+//! the original is live again), and a grant only the clone has must be given to the original
+//! or revoked.
+//!
+//! Grants are only ever added to the clone, never revoked (a clone that holds more than the
+//! original is refused before anything is run, as above).
 //!
 //! Not atomic: MySQL commits account statements one by one. The order makes a failed run safe
 //! to repeat: until the last step the pending password does not log in, so the next setSecret
@@ -46,6 +56,7 @@ use rotation_db::{CloneDatabase, UserPair};
 
 use crate::database::{MySql, Session, describe, execute, execute_secret, grant_rows};
 use crate::grants::{self, Account};
+use crate::pair::{self, Holdings};
 use crate::sql::{self, AccountLimits};
 use crate::version::{Flavor, ServerVersion};
 
@@ -61,7 +72,7 @@ pub struct Plan<'a> {
 
 /// Decides, from the host entries of the original and the clone, what may change: only the
 /// pending user, copied from the original (or, when the original does not exist, created from
-/// the clone).
+/// the clone). Whether an existing pending user may be changed at all is [`crate::pair::check`].
 pub fn plan<'a>(
     users: UserPair<'a>,
     original_hosts: &[String],
@@ -104,6 +115,30 @@ async fn hosts(conn: &mut Conn, user: &str) -> Result<Vec<String>, String> {
     conn.exec(sql::USER_HOSTS, (user,))
         .await
         .map_err(|e| format!("reading the hosts of user {user}: {}", describe(&e)))
+}
+
+/// What each host entry of a user holds, from its `SHOW GRANTS`.
+async fn holdings(
+    conn: &mut Conn,
+    user: &str,
+    hosts: &[String],
+) -> Result<Vec<(String, Holdings)>, String> {
+    let mut entries = Vec::with_capacity(hosts.len());
+    for host in hosts {
+        let lines = grant_rows(conn, &sql::show_grants(user, host))
+            .await
+            .map_err(|e| format!("SHOW GRANTS for {user}@{host}: {}", describe(&e)))?;
+        let account = Account::new(user, host.as_str());
+        let mut parsed = Vec::with_capacity(lines.len());
+        for line in &lines {
+            parsed.push(
+                grants::parse_line(line, &account)
+                    .map_err(|e| format!("checking the pair at {account}: {e}"))?,
+            );
+        }
+        entries.push((host.clone(), Holdings::from_grants(&parsed)));
+    }
+    Ok(entries)
 }
 
 /// An account's plugin, TLS requirements and limits.
@@ -233,6 +268,23 @@ async fn apply(
     let original_hosts = hosts(conn, users.original()).await?;
     let clone_hosts = hosts(conn, users.clone_user()).await?;
     let plan = plan(users, &original_hosts, &clone_hosts)?;
+    let pending_hosts = if users.is_pending_original() {
+        &original_hosts
+    } else {
+        &clone_hosts
+    };
+    if !pending_hosts.is_empty() {
+        // An existing pending user is handed over only when it gives nothing new (see
+        // `crate::pair`): the secret's name alone does not prove the pair.
+        let original = holdings(conn, users.original(), &original_hosts).await?;
+        let clone = holdings(conn, users.clone_user(), &clone_hosts).await?;
+        pair::check(
+            users.is_pending_original(),
+            (users.original(), &original),
+            (users.clone_user(), &clone),
+        )
+        .map_err(|error| error.to_string())?;
+    }
     if let Some(source) = plan.source {
         for host in &plan.hosts {
             copy_account(conn, &version, source, users.pending, host).await?;
