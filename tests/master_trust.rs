@@ -638,7 +638,9 @@ async fn masters_without_ssl(
 }
 
 fn env_of<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    env.iter().map(|(key, value)| (*key, value.as_str())).collect()
+    env.iter()
+        .map(|(key, value)| (*key, value.as_str()))
+        .collect()
 }
 
 /// The master's failed login names the host, says TLS was required, and how to opt out.

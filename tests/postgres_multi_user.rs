@@ -237,7 +237,10 @@ async fn a_master_secret_with_only_username_and_password_is_used_on_a_host_the_o
     let allowed = format!("{}:{}", pg.host(), pg.port());
     // The RDS form has no TLS settings: verified TLS, so the stack's CA must be trusted.
     let ca = pg.ca_cert_path().to_str().unwrap();
-    let env = [("MASTER_HOSTS", allowed.as_str()), ("DATABASE_CA_BUNDLE", ca)];
+    let env = [
+        ("MASTER_HOSTS", allowed.as_str()),
+        ("DATABASE_CA_BUNDLE", ca),
+    ];
     let function = world.function(BIN, &env).await;
     let report = world.driver.rotate(&function, &arn).await.unwrap();
     assert!(report.succeeded(), "{report}");
