@@ -151,7 +151,10 @@ async fn postgres_rds_form_master_rotates_on_a_host_the_operator_lists() {
     let master = rds_form_master(&world, pg.superuser(), pg.superuser_password()).await;
     let (arn, role) = pg_child(&world, &master, pg.host(), pg.port()).await;
     let allowed = format!("db.example.invalid, {}:{}", pg.host(), pg.port());
-    let function = world.function(PG_BIN, &[(MASTER_HOSTS, &allowed)]).await;
+    // The RDS form has no TLS settings: verified TLS, so the stack's CA must be trusted.
+    let ca = pg.ca_cert_path().to_str().unwrap();
+    let env = [(MASTER_HOSTS, allowed.as_str()), ("DATABASE_CA_BUNDLE", ca)];
+    let function = world.function(PG_BIN, &env).await;
     let report = world.driver.rotate(&function, &arn).await.unwrap();
     assert!(report.succeeded(), "{report}");
     let current = world.value(&arn, "AWSCURRENT").await.unwrap();
@@ -209,7 +212,10 @@ async fn mysql_rds_form_master_rotates_on_a_host_the_operator_lists() {
     let master = rds_form_master(&world, db.root_user(), db.root_password()).await;
     let arn = mysql_child(&world, &master, db.host(), db.port()).await;
     let allowed = format!("{}:{}", db.host(), db.port());
-    let function = world.function(MYSQL_BIN, &[(MASTER_HOSTS, &allowed)]).await;
+    // The RDS form has no TLS settings: verified TLS, so the stack's CA must be trusted.
+    let ca = db.ca_cert_path().to_str().unwrap();
+    let env = [(MASTER_HOSTS, allowed.as_str()), ("DATABASE_CA_BUNDLE", ca)];
+    let function = world.function(MYSQL_BIN, &env).await;
     let report = world.driver.rotate(&function, &arn).await.unwrap();
     assert!(report.succeeded(), "{report}");
     let current = world.value(&arn, "AWSCURRENT").await.unwrap();
@@ -594,4 +600,113 @@ async fn the_rds_lookup_reads_replicas_and_readers_from_the_rds_api() {
         ),
         "{missing}"
     );
+}
+
+// A master login never falls back to plaintext unless the master secret itself says so
+// (security review of issue 12, fix-tls). The attacker sits on the path to the database and
+// answers "no TLS" (PostgreSQL's `N` to the SSLRequest, MySQL's greeting without
+// `CLIENT_SSL`): a bare decoy then asks for a cleartext password, a relay forwards the
+// plaintext session to the real server.
+
+/// The two master secrets that leave TLS unspecified, aimed at `127.0.0.1:port`: a full
+/// secret without `ssl`/`sslmode` (`full` minus its `ssl`), and the RDS form with
+/// `MASTER_HOSTS` naming that address. Returns (form, master ARN, function environment).
+async fn masters_without_ssl(
+    world: &World,
+    mut full: Value,
+    port: u16,
+) -> Vec<(&'static str, String, Vec<(&'static str, String)>)> {
+    full.as_object_mut().unwrap().remove("ssl");
+    full["host"] = json!("127.0.0.1");
+    full["port"] = json!(port);
+    let full_arn = world
+        .create_secret(&unique("nossl-master-"), &full.to_string())
+        .await;
+    let (user, password) = (
+        full["username"].as_str().unwrap(),
+        full["password"].as_str().unwrap(),
+    );
+    let rds_form = rds_form_master(world, user, password).await;
+    vec![
+        ("a full master secret without ssl", full_arn, Vec::new()),
+        (
+            "an RDS-form master secret",
+            rds_form,
+            vec![(MASTER_HOSTS, format!("127.0.0.1:{port}"))],
+        ),
+    ]
+}
+
+fn env_of<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter()
+        .map(|(key, value)| (*key, value.as_str()))
+        .collect()
+}
+
+/// The master's failed login names the host, says TLS was required, and how to opt out.
+fn assert_master_tls_error(message: &str, port: u16, master: &str, form: &str) {
+    for needle in [
+        format!("127.0.0.1:{port}"),
+        master.to_owned(),
+        "TLS".to_owned(),
+        "\"ssl\": false".to_owned(),
+        "\"sslmode\"".to_owned(),
+    ] {
+        assert!(
+            message.contains(&needle),
+            "{form}: {needle:?} must be in the error: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn postgres_master_without_ssl_never_logs_in_in_plaintext_to_a_server_without_tls() {
+    let world = World::new().await;
+    let pg = world.postgres();
+    let (user, password) = (pg.superuser(), pg.superuser_password());
+    let full = secret_json(pg, user, password);
+
+    let decoy = Decoy::start(Protocol::Postgres).unwrap();
+    for (form, master, env) in masters_without_ssl(&world, full.clone(), decoy.port()).await {
+        eprintln!("bare decoy, {form}");
+        let (arn, _) = pg_child(&world, &master, decoy.host(), decoy.port()).await;
+        failed_rotation(&world, PG_BIN, &env_of(&env), &arn).await;
+        assert_untouched(&decoy, user, password);
+    }
+
+    // Through a relay the child's own login succeeds, so the rotation reaches the master's.
+    let relay = Decoy::relay(Protocol::Postgres, pg.port()).unwrap();
+    for (form, master, env) in masters_without_ssl(&world, full.clone(), relay.port()).await {
+        eprintln!("relay, {form}");
+        let (arn, role) = pg_child(&world, &master, relay.host(), relay.port()).await;
+        let message = failed_rotation(&world, PG_BIN, &env_of(&env), &arn).await;
+        assert_untouched(&relay, user, password);
+        assert_master_tls_error(&message, relay.port(), &master, form);
+        assert!(relay.users().contains(&role), "the child logged in");
+    }
+}
+
+#[tokio::test]
+async fn mysql_master_without_ssl_never_logs_in_in_plaintext_to_a_server_without_tls() {
+    let world = World::new().await;
+    let db = world.mariadb();
+    let (user, password) = (db.root_user(), db.root_password());
+    let full = mysql_secret_json(db, user, password);
+
+    let decoy = Decoy::start(Protocol::MySql).unwrap();
+    for (form, master, env) in masters_without_ssl(&world, full.clone(), decoy.port()).await {
+        eprintln!("bare decoy, {form}");
+        let arn = mysql_child(&world, &master, decoy.host(), decoy.port()).await;
+        failed_rotation(&world, MYSQL_BIN, &env_of(&env), &arn).await;
+        assert_untouched(&decoy, user, password);
+    }
+
+    let relay = Decoy::relay(Protocol::MySql, db.port()).unwrap();
+    for (form, master, env) in masters_without_ssl(&world, full.clone(), relay.port()).await {
+        eprintln!("relay, {form}");
+        let arn = mysql_child(&world, &master, relay.host(), relay.port()).await;
+        let message = failed_rotation(&world, MYSQL_BIN, &env_of(&env), &arn).await;
+        assert_untouched(&relay, user, password);
+        assert_master_tls_error(&message, relay.port(), &master, form);
+    }
 }

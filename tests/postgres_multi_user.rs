@@ -235,7 +235,13 @@ async fn a_master_secret_with_only_username_and_password_is_used_on_a_host_the_o
         .await;
     // Not the child's host: the operator's list (or RDS, see tests/master_trust.rs) says where.
     let allowed = format!("{}:{}", pg.host(), pg.port());
-    let function = world.function(BIN, &[("MASTER_HOSTS", &allowed)]).await;
+    // The RDS form has no TLS settings: verified TLS, so the stack's CA must be trusted.
+    let ca = pg.ca_cert_path().to_str().unwrap();
+    let env = [
+        ("MASTER_HOSTS", allowed.as_str()),
+        ("DATABASE_CA_BUNDLE", ca),
+    ];
+    let function = world.function(BIN, &env).await;
     let report = world.driver.rotate(&function, &arn).await.unwrap();
     assert!(report.succeeded(), "{report}");
     let current = world.value(&arn, "AWSCURRENT").await.unwrap();

@@ -246,6 +246,18 @@ impl SecretStore for DeadlineStore<'_> {
         )
         .await
     }
+
+    // Forwarded, or the trait's default (an error) would hide the inner store's tags: the
+    // RDS-form master secret is located through them.
+    async fn tags(&self, secret_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.bounded(
+            "DescribeSecret",
+            secret_id,
+            None,
+            self.inner.tags(secret_id),
+        )
+        .await
+    }
 }
 
 impl std::fmt::Debug for DeadlineStore<'_> {
@@ -509,6 +521,25 @@ mod tests {
         ) -> Result<(), StoreError> {
             std::future::pending().await
         }
+        async fn tags(&self, _: &str) -> Result<Vec<(String, String)>, StoreError> {
+            Ok(vec![(
+                "aws:rds:primaryDBInstanceArn".into(),
+                "arn:db".into(),
+            )])
+        }
+    }
+
+    #[tokio::test]
+    async fn tags_pass_through_the_deadline() {
+        let store = DeadlineStore::new(&Silent, Deadline::after(Duration::from_secs(5)));
+        let tags = store.tags("arn:secret").await.unwrap();
+        assert_eq!(
+            tags,
+            [(
+                "aws:rds:primaryDBInstanceArn".to_owned(),
+                "arn:db".to_owned()
+            )]
+        );
     }
 
     #[tokio::test]

@@ -15,7 +15,9 @@
 //! 4. the master secret that `masterarn` names (in `AWSCURRENT`) is read, and where it may be
 //!    used is decided ([`crate::master`]): the child's host and port must be the master
 //!    secret's own, or one RDS or the operator gives for it; the master logs in there (never
-//!    to the child's text), to the child's database, with the master secret's TLS settings;
+//!    to the child's text), to the child's database, with the master secret's TLS settings
+//!    ([`TlsMode::for_master`]: `ssl` absent, or the RDS form, is verified TLS with no
+//!    plaintext fallback, since whoever answers "no TLS" on the way would get the password);
 //! 5. in the master session, the engine creates the pending user or adopts an existing one, sets
 //!    its password and keeps the pair in step ([`CloneDatabase::set_alternate_user`]).
 //!
@@ -35,8 +37,8 @@
 
 use async_trait::async_trait;
 use rotation_core::{
-    EngineFamily, JsonSecret, PasswordPolicy, RotationError, Rotator, SecretError, SecretString,
-    StepContext, ValueSource, secret::json_type,
+    EngineFamily, JsonSecret, PasswordPolicy, RdsSecret, RotationError, Rotator, SecretError,
+    SecretString, StepContext, ValueSource, secret::json_type,
 };
 use serde_json::Value;
 use tracing::info;
@@ -214,12 +216,12 @@ impl<D: CloneDatabase> MultiUser<D> {
                 }
                 MasterForm::RdsManaged { username, password } => {
                     let trusted = self.managed_hosts(ctx, &master_arn, &child).await?;
-                    // The RDS-managed form has no TLS settings: the default (verified TLS when
-                    // the server offers it), never the child's.
+                    // The RDS-managed form has no TLS settings: verified TLS with no plaintext
+                    // fallback (RDS always offers TLS), never the child's settings.
                     (
                         username,
                         password,
-                        TlsMode::Prefer { verify: true },
+                        TlsMode::for_rds_managed_master(),
                         trusted,
                     )
                 }
@@ -331,6 +333,29 @@ impl Master {
     }
 }
 
+/// What to add to a master login's TLS failure: the master's TLS is its own secret's choice,
+/// so the way out is a key in the master secret. `None` for failures that are not about TLS.
+fn master_tls_hint(mode: TlsMode, error: &LoginError) -> Option<&'static str> {
+    match (error, mode) {
+        (LoginError::NoTls(_), TlsMode::VerifyFull) => Some(
+            "the master login requires verified TLS and never falls back to plaintext, since \
+             whoever answers \"no TLS\" on the way would receive the master password (RDS \
+             always offers TLS). To allow plaintext for this master, the master secret must \
+             say so: \"ssl\": false, or \"sslmode\": \"prefer\" or \"disable\" (a master \
+             secret of only username and password then needs its engine, host and port too)",
+        ),
+        (LoginError::NoTls(_), _) => Some(
+            "the master secret's \"ssl\"/\"sslmode\" requires TLS; to allow plaintext, set \
+             \"ssl\": false or \"sslmode\": \"prefer\" in the master secret",
+        ),
+        (LoginError::Tls(_), _) => Some(
+            "the TLS settings that apply are the master secret's own (\"ssl\", \"sslmode\"), \
+             not the child's",
+        ),
+        _ => None,
+    }
+}
+
 /// The two forms of a master secret.
 enum MasterForm {
     /// A full RDS secret: its own host, port and TLS settings (boxed: it is the large one).
@@ -352,8 +377,10 @@ impl MasterForm {
         let mut keys: Vec<&str> = json.keys().collect();
         keys.sort_unstable();
         if keys != ["password", "username"] {
-            let master = Credentials::parse(value, family, source)?;
-            return Ok(MasterForm::Full(Box::new(master)));
+            let secret = RdsSecret::parse(value, family, source)?;
+            // Not the child's default: `ssl` absent means verified TLS with no fallback.
+            let tls = TlsMode::for_master(&secret, source)?;
+            return Ok(MasterForm::Full(Box::new(Credentials { secret, tls })));
         }
         let text = |field: &'static str| match json.get(field) {
             Some(Value::String(text)) if !text.is_empty() => Ok(text.clone()),
@@ -460,6 +487,12 @@ impl<D: CloneDatabase> Rotator for MultiUser<D> {
             }
             Err(error) => {
                 let endpoint = master.login(current.secret.dbname.clone()).endpoint;
+                if let Some(hint) = master_tls_hint(master.tls, &error) {
+                    return Err(ctx.fail(format!(
+                        "cannot log in to the database at {endpoint} with the master secret \
+                         {master_arn}: {error}; {hint}"
+                    )));
+                }
                 return Err(Self::unreachable(ctx, &endpoint, &error));
             }
         };
@@ -563,6 +596,24 @@ mod tests {
             }
             MasterForm::RdsManaged { .. } => panic!("a master with a host is the full form"),
         }
+        // `ssl` absent in a master: verified TLS with no plaintext fallback; the master secret
+        // alone can opt out.
+        for (extra, expected) in [
+            ("", TlsMode::VerifyFull),
+            (r#","ssl":"maybe""#, TlsMode::VerifyFull),
+            (r#","ssl":true"#, TlsMode::VerifyFull),
+            (r#","ssl":false"#, TlsMode::Disable),
+            (r#","sslmode":"prefer""#, TlsMode::Prefer { verify: false }),
+            (r#","sslmode":"disable""#, TlsMode::Disable),
+        ] {
+            let text = format!(
+                r#"{{"engine":"postgres","host":"h","username":"admin","password":"m"{extra}}}"#
+            );
+            match form(&text).unwrap() {
+                MasterForm::Full(master) => assert_eq!(master.tls, expected, "{extra}"),
+                MasterForm::RdsManaged { .. } => panic!("a master with a host is the full form"),
+            }
+        }
         // More than username and password is the full form, validated as such (AWS's order:
         // the engine first, then host).
         let error = form(r#"{"username":"admin","password":"m","ssl":true}"#)
@@ -575,6 +626,37 @@ mod tests {
             .expect("a full master needs a host")
             .to_string();
         assert!(error.contains("host key is missing"), "{error}");
+    }
+
+    #[test]
+    fn a_master_tls_failure_says_how_the_master_secret_opts_out() {
+        let no_tls = LoginError::NoTls("server does not support TLS".into());
+        let failed = LoginError::Tls("invalid peer certificate: UnknownIssuer".into());
+        let refused = LoginError::Rejected("password authentication failed".into());
+        // (mode, error, expected text in the hint; None: no hint)
+        let cases = [
+            (TlsMode::VerifyFull, &no_tls, Some(r#""ssl": false"#)),
+            (
+                TlsMode::VerifyFull,
+                &no_tls,
+                Some("never falls back to plaintext"),
+            ),
+            (TlsMode::Require, &no_tls, Some(r#""sslmode": "prefer""#)),
+            (TlsMode::VerifyFull, &failed, Some("master secret's own")),
+            (TlsMode::VerifyFull, &refused, None),
+            (TlsMode::Disable, &refused, None),
+        ];
+        for (mode, error, expected) in cases {
+            let hint = master_tls_hint(mode, error);
+            match expected {
+                Some(text) => assert!(
+                    hint.is_some_and(|hint| hint.contains(text)),
+                    "{mode:?} {error}: {hint:?}"
+                ),
+                None => assert_eq!(hint, None, "{mode:?} {error}"),
+            }
+        }
+        assert_eq!(TlsMode::for_rds_managed_master(), TlsMode::VerifyFull);
     }
 
     #[test]

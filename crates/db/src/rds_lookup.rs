@@ -10,7 +10,8 @@
 //!
 //! The client is built on first use only (no cost at start-up for rotators that never need
 //! it), from the SDK's usual sources: region, credentials, and `AWS_ENDPOINT_URL_RDS` or
-//! `AWS_ENDPOINT_URL` for the endpoint.
+//! `AWS_ENDPOINT_URL` for the endpoint. That first load is bounded by the step's deadline, as
+//! the calls are.
 
 use std::fmt;
 use std::time::Duration;
@@ -152,7 +153,19 @@ impl RdsLookup {
         }
     }
 
-    async fn client(&self) -> &Client {
+    /// The client, built on first use within the step's deadline: loading the SDK's
+    /// configuration may wait on the network (IMDS for the region or credentials), and that
+    /// wait counts against the step like the call it serves. A load cut off by the deadline
+    /// leaves the cell empty, so the next step tries again.
+    async fn client(
+        &self,
+        operation: &'static str,
+        deadline: Deadline,
+    ) -> Result<&Client, RdsError> {
+        bounded(operation, deadline, self.load()).await
+    }
+
+    async fn load(&self) -> &Client {
         self.client
             .get_or_init(|| async {
                 let retry = RetryConfig::standard()
@@ -193,7 +206,7 @@ impl RdsLookup {
     }
 
     async fn instance(&self, arn: &str, deadline: Deadline) -> Result<RdsEndpoints, RdsError> {
-        let client = self.client().await;
+        let client = self.client(INSTANCES, deadline).await?;
         let request = client.describe_db_instances().db_instance_identifier(arn);
         let instances = bounded(INSTANCES, deadline, request.send())
             .await?
@@ -211,7 +224,7 @@ impl RdsLookup {
     }
 
     async fn cluster(&self, arn: &str, deadline: Deadline) -> Result<RdsEndpoints, RdsError> {
-        let client = self.client().await;
+        let client = self.client(CLUSTERS, deadline).await?;
         let request = client.describe_db_clusters().db_cluster_identifier(arn);
         let clusters = bounded(CLUSTERS, deadline, request.send())
             .await?
@@ -244,7 +257,7 @@ impl RdsLookup {
             .name("db-instance-id")
             .set_values(Some(identifiers.to_vec()))
             .build();
-        let client = self.client().await;
+        let client = self.client(INSTANCES, deadline).await?;
         let request = client.describe_db_instances().filters(filter);
         let instances = bounded(INSTANCES, deadline, request.send())
             .await?
@@ -389,6 +402,33 @@ mod tests {
                     3306
                 )]
             ))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_first_use_load_ends_by_the_deadline() {
+        // A deadline already past: whatever the load waits on, the look-up ends at once with
+        // the timeout error naming the call it served.
+        let lookup = RdsLookup::new();
+        let resource = RdsResource {
+            kind: ResourceKind::Cluster,
+            arn: "arn:aws:rds:us-east-1:123456789012:cluster:c".to_owned(),
+        };
+        let started = std::time::Instant::now();
+        let error = lookup
+            .endpoints(&resource, Deadline::after(Duration::ZERO))
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(1), "{error}");
+        assert!(
+            matches!(
+                error,
+                RdsError::Timeout {
+                    operation: CLUSTERS,
+                    ..
+                }
+            ),
+            "{error}"
         );
     }
 

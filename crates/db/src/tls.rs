@@ -16,6 +16,12 @@
 //! | the RDS and Aurora CAs ([`crate::rds`]) | compiled in, parsed on the first TLS login |
 //! | `DATABASE_CA_BUNDLE` (PEM) | at start-up (a bad file fails the start) |
 //!
+//! A master secret (multi-user rotation) is stricter: `ssl` absent, and the form RDS manages
+//! (`username` and `password` only), are verified TLS with no plaintext at all
+//! ([`TlsMode::for_master`]), because the one who answers "no TLS" may be an attacker on the
+//! path and the master password is the prize; only the master secret's own `ssl: false` or
+//! `sslmode` (`disable`, `prefer`) allows plaintext.
+//!
 //! The fallback to plaintext with `ssl` absent takes only a server that says it has no TLS
 //! (PostgreSQL answers `N` to the SSLRequest; a MySQL server without the SSL capability): a
 //! certificate that does not verify is an attack or a missing CA, and both must stop the login.
@@ -86,6 +92,27 @@ impl TlsMode {
                 TlsMode::Prefer { verify: true }
             }
         })
+    }
+
+    /// The mode for a master secret: as [`TlsMode::for_secret`], except that `ssl` absent
+    /// (or neither true nor false) is verified TLS with no plaintext fallback. The master
+    /// password must not go in the clear to whoever answers "no TLS" on the path (an attacker
+    /// can answer `N` to PostgreSQL's SSLRequest, or clear MySQL's `CLIENT_SSL`); RDS always
+    /// offers TLS, so only the master secret itself can opt out (`ssl: false`, or an
+    /// `sslmode` of `disable` or `prefer`).
+    pub fn for_master(secret: &RdsSecret, source: &ValueSource) -> Result<TlsMode, SecretError> {
+        let mode = TlsMode::for_secret(secret, source)?;
+        Ok(match (mode, &secret.sslmode) {
+            (TlsMode::Prefer { verify: true }, None) => TlsMode::VerifyFull,
+            (mode, _) => mode,
+        })
+    }
+
+    /// The mode for a master secret of the form RDS manages (`username` and `password` only):
+    /// verified TLS, no fallback, since RDS always offers TLS and such a secret has no key to
+    /// opt out with.
+    pub fn for_rds_managed_master() -> TlsMode {
+        TlsMode::VerifyFull
     }
 
     /// The TLS attempt to make first, if any.
@@ -480,6 +507,48 @@ mod tests {
         }
         let error = mode(r#","sslmode":"allow""#).unwrap_err();
         assert!(error.to_string().starts_with("sslmode key"), "{error}");
+    }
+
+    fn master_mode(extra: &str) -> Result<TlsMode, SecretError> {
+        let source = ValueSource::new("arn:m", "AWSCURRENT");
+        let secret = RdsSecret::parse(
+            &SecretString::new(format!(
+                r#"{{"engine":"postgres","host":"h","username":"u","password":"p"{extra}}}"#
+            )),
+            EngineFamily::Postgres,
+            &source,
+        )?;
+        TlsMode::for_master(&secret, &source)
+    }
+
+    #[test]
+    fn a_master_falls_back_to_plaintext_only_when_its_own_secret_says_so() {
+        let cases = [
+            ("", TlsMode::VerifyFull),
+            (r#","ssl":"maybe""#, TlsMode::VerifyFull),
+            (r#","ssl":true"#, TlsMode::VerifyFull),
+            (r#","ssl":false"#, TlsMode::Disable),
+            (r#","ssl":"false""#, TlsMode::Disable),
+            (r#","sslmode":"prefer""#, TlsMode::Prefer { verify: false }),
+            (r#","sslmode":"disable""#, TlsMode::Disable),
+            (r#","sslmode":"require""#, TlsMode::Require),
+            (r#","sslmode":"verify-ca""#, TlsMode::VerifyCa),
+            (r#","sslmode":"verify-full""#, TlsMode::VerifyFull),
+        ];
+        for (extra, expected) in cases {
+            let mode = master_mode(extra).unwrap();
+            assert_eq!(mode, expected, "{extra}");
+            // Plaintext only where the master secret asked for it.
+            let opted_out =
+                extra.contains("false") || extra.contains("prefer") || extra.contains("disable");
+            assert_eq!(
+                mode == TlsMode::Disable || mode.accepts_a_server_without_tls(),
+                opted_out,
+                "{extra}"
+            );
+        }
+        assert!(master_mode(r#","sslmode":"allow""#).is_err());
+        assert!(!TlsMode::for_rds_managed_master().accepts_a_server_without_tls());
     }
 
     #[test]
