@@ -535,11 +535,8 @@ async fn independent_mode_sets_the_others_back_when_one_host_refuses() {
 async fn linked_secrets_are_updated_once_even_when_finish_secret_runs_twice() {
     let world = World::new().await;
     let replica = pg_replica();
-    let reader = json!({"engine": "postgres", "host": "127.0.0.1", "port": replica.port(),
-        "username": "placeholder", "password": "placeholder-pass", "dbname": "postgres",
-        "purpose": "reader endpoint"});
     let linked = world
-        .create_secret(&unique("reader-"), &reader.to_string())
+        .create_secret(&unique("reader-"), &json!({}).to_string())
         .await;
     let (arn, role, old) = pg_account(
         &world,
@@ -547,6 +544,11 @@ async fn linked_secrets_are_updated_once_even_when_finish_secret_runs_twice() {
         json!({"replicaSecretArns": [linked]}),
     )
     .await;
+    // The reader's secret names the rotated secret back (its owner's consent to be written).
+    let reader = json!({"engine": "postgres", "host": "127.0.0.1", "port": replica.port(),
+        "username": role, "password": "placeholder-pass", "dbname": "postgres",
+        "purpose": "reader endpoint", "primarySecretArn": arn});
+    put_current(&world, &linked, &reader).await;
     eventually_logs_in(replica.port(), &role, &old, false).await;
     let versions_before = versions(&world, &linked).await;
     let function = world.function(BIN, &[]).await;
@@ -818,4 +820,143 @@ async fn a_slow_secrets_manager_fails_the_step_naming_the_call_before_the_lambda
         ),
     );
     assert!(invocation.duration < timeout, "{:?}", invocation.duration);
+}
+
+// ---- Security review fix "fix-linked": a linked secret is written only when it names the
+// rotated secret back. Team A must not be able to overwrite team B's secret by listing it in
+// A's `replicaSecretArns` (the function's role may write every secret it rotates).
+
+/// Stores `value` as a secret's new `AWSCURRENT` value (its owner editing it).
+async fn put_current(world: &World, arn: &str, value: &Value) {
+    world
+        .client()
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The message of a failed invocation.
+fn error_message(invocation: &Invocation) -> String {
+    match &invocation.outcome {
+        Outcome::Error { error_message, .. } => error_message.clone(),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_linked_secret_that_does_not_name_this_secret_back_is_never_written() {
+    let world = World::new().await;
+    let pg = world.postgres();
+    // Team B's secret: its own user, naming no primary.
+    let team_b = json!({"engine": "postgres", "host": "127.0.0.1", "port": pg.port(),
+        "username": "team_b_user", "password": "Team-B-Pass-1", "dbname": "postgres"});
+    let victim = world
+        .create_secret(&unique("team-b-"), &team_b.to_string())
+        .await;
+    // Team A's own reader secret, which names A back.
+    let own = world
+        .create_secret(
+            &unique("reader-"),
+            &json!({"purpose": "reader"}).to_string(),
+        )
+        .await;
+    let (arn, role, old) =
+        pg_account(&world, &[], json!({"replicaSecretArns": [own, victim]})).await;
+    let own_value = json!({"engine": "postgres", "host": "127.0.0.1", "port": pg.port(),
+        "username": role, "password": old, "dbname": "postgres", "primarySecretArn": arn});
+    put_current(&world, &own, &own_value).await;
+
+    let function = world.function(BIN, &[]).await;
+    let token = world.driver.start_rotation(&arn).await.unwrap();
+    let report = world
+        .driver
+        .run_steps(
+            &function,
+            &arn,
+            &token,
+            &["createSecret", "setSecret", "testSecret"],
+        )
+        .await;
+    assert!(report.succeeded(), "{report}");
+    let current_before = world.version_with(&arn, "AWSCURRENT").await;
+
+    // What team B's secret may hold, and what the error must say each time.
+    let name_of_a = arn.rsplit(':').next().unwrap().to_owned();
+    let with = |key: &str, value: &str| {
+        let mut secret = team_b.clone();
+        secret[key] = json!(value);
+        secret
+    };
+    let mut wrong_user = with("primarySecretArn", &arn);
+    wrong_user["username"] = json!("team_b_user");
+    let cases = [
+        (team_b.clone(), "has no primarySecretArn key"),
+        (
+            with("primarySecretArn", &name_of_a),
+            "its primarySecretArn names another secret",
+        ),
+        (
+            wrong_user,
+            "its username is neither the current nor the pending user",
+        ),
+    ];
+    for (i, (value, needle)) in cases.iter().enumerate() {
+        if i > 0 {
+            put_current(&world, &victim, value).await;
+        }
+        let victim_versions = versions(&world, &victim).await;
+        let own_versions = versions(&world, &own).await;
+        let invocation = function
+            .invoke(&RotationDriver::event("finishSecret", &arn, &token))
+            .await;
+        let message = error_message(&invocation);
+        for expected in [needle, victim.as_str(), "replicaSecretArns", arn.as_str()] {
+            assert!(
+                message.contains(expected),
+                "case {i}: {expected:?} in {message}"
+            );
+        }
+        assert!(
+            message.contains(&format!("\"primarySecretArn\": \"{arn}\"")),
+            "case {i}: says what to add: {message}"
+        );
+        assert!(!message.contains("Team-B-Pass-1"), "{message}");
+        assert_eq!(
+            world.value(&victim, "AWSCURRENT").await.unwrap(),
+            *value,
+            "case {i}"
+        );
+        assert_eq!(versions(&world, &victim).await, victim_versions, "case {i}");
+        // Nothing is written before every linked secret has been checked.
+        assert_eq!(
+            world.value(&own, "AWSCURRENT").await.unwrap(),
+            own_value,
+            "case {i}"
+        );
+        assert_eq!(versions(&world, &own).await, own_versions, "case {i}");
+        assert_eq!(
+            world.version_with(&arn, "AWSCURRENT").await,
+            current_before,
+            "case {i}: AWSCURRENT of the rotated secret stays"
+        );
+    }
+
+    // Team B names A back and holds A's user: now the linked secret is A's to write.
+    let mut consenting = with("primarySecretArn", &arn);
+    consenting["username"] = json!(role);
+    put_current(&world, &victim, &consenting).await;
+    let invocation = function
+        .invoke(&RotationDriver::event("finishSecret", &arn, &token))
+        .await;
+    assert!(invocation.outcome.is_success(), "{:?}", invocation.outcome);
+    let current = world.value(&arn, "AWSCURRENT").await.unwrap();
+    for linked in [&own, &victim] {
+        let mirrored = world.value(linked, "AWSCURRENT").await.unwrap();
+        assert_eq!(mirrored["username"], current["username"]);
+        assert_eq!(mirrored["password"], current["password"]);
+        assert_eq!(mirrored["primarySecretArn"], json!(arn));
+    }
 }

@@ -15,6 +15,7 @@ use rotation_db::{Connector, Credentials, Database};
 use serde_json::Value;
 use tracing::{debug, info, warn};
 
+use crate::linked;
 use crate::settings::{FanoutSettings, StrategyChoice};
 use crate::spec::{FanoutSpec, Mode, Replica, at_host};
 use crate::undo::{self, HostOutcome, UndoOutcome};
@@ -359,19 +360,31 @@ impl<D: Database> Fanout<D> {
         }
     }
 
-    /// Gives every linked secret the pending user name and password, unless it has them.
-    async fn update_linked(
+    /// Reads every linked secret and checks that it lets this rotation write it
+    /// ([`linked::check`]); returns the new values of those that do not hold the pending user
+    /// name and password yet. Nothing is written here, so one refusal leaves every linked
+    /// secret as it was.
+    async fn plan_linked(
         &self,
         ctx: &StepContext<'_>,
         linked: &[String],
-    ) -> Result<(), RotationError> {
+    ) -> Result<Vec<(String, SecretString)>, RotationError> {
         if linked.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
+        let current = JsonSecret::parse(
+            ctx.current().await?,
+            &ValueSource::new(ctx.arn, "AWSCURRENT"),
+        )?;
         let pending = JsonSecret::parse(
             ctx.pending().await?,
             &ValueSource::new(ctx.arn, "AWSPENDING"),
         )?;
+        let users: Vec<&str> = [&current, &pending]
+            .iter()
+            .filter_map(|value| value.get("username").and_then(Value::as_str))
+            .collect();
+        let mut writes = Vec::new();
         for arn in linked {
             let value = ctx.other_secret(arn).await?.ok_or_else(|| {
                 ctx.fail(format!(
@@ -380,6 +393,18 @@ impl<D: Database> Fanout<D> {
             })?;
             let mut mirror =
                 JsonSecret::parse(&value, &ValueSource::new(arn.as_str(), "AWSCURRENT"))?;
+            linked::check(&mirror, ctx.arn, &users).map_err(|refusal| {
+                ctx.fail(format!(
+                    "the linked secret {arn} (replicaSecretArns) does not let this rotation \
+                     write it: {refusal}; nothing was written and AWSCURRENT stays where it \
+                     is. A linked secret is written only when its own AWSCURRENT value names \
+                     this secret back: add \"{key}\": \"{primary}\" to it (with the user this \
+                     secret rotates as its username, or none), or take it out of \
+                     replicaSecretArns",
+                    key = linked::PRIMARY_SECRET_ARN,
+                    primary = ctx.arn,
+                ))
+            })?;
             let same = |key: &str| mirror.get(key) == pending.get(key);
             if same("username") && same("password") {
                 info!(linked = %arn, "finishSecret: the linked secret has the new credentials already");
@@ -390,8 +415,19 @@ impl<D: Database> Fanout<D> {
                     mirror.set_string(key, text);
                 }
             }
-            ctx.put_other_secret_current(arn, &mirror.to_secret_string())
-                .await?;
+            writes.push((arn.clone(), mirror.to_secret_string()));
+        }
+        Ok(writes)
+    }
+
+    /// Stores the new values of the linked secrets that [`Self::plan_linked`] accepted.
+    async fn update_linked(
+        &self,
+        ctx: &StepContext<'_>,
+        writes: &[(String, SecretString)],
+    ) -> Result<(), RotationError> {
+        for (arn, value) in writes {
+            ctx.put_other_secret_current(arn, value).await?;
             info!(linked = %arn, "finishSecret: the linked secret has the new credentials");
         }
         Ok(())
@@ -454,10 +490,12 @@ impl<D: Database> Rotator for Fanout<D> {
     async fn before_finish(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
         let current = ctx.current().await?;
         let spec = Self::spec(ctx, current)?;
+        // Every linked secret is checked before anything is done or written.
+        let writes = self.plan_linked(ctx, &spec.linked).await?;
         self.inner(self.strategy(current))
             .before_finish(ctx)
             .await?;
-        self.update_linked(ctx, &spec.linked).await
+        self.update_linked(ctx, &writes).await
     }
 
     async fn finish(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {

@@ -8,7 +8,8 @@
 //!
 //! - `replicas`: `[{"host": "...", "port": 5432}, ...]` (port optional: the primary's);
 //! - `replicaMode`: `"replicated"` (default) or `"independent"`;
-//! - `replicaSecretArns`: secrets of replica endpoints that carry the same credentials.
+//! - `replicaSecretArns`: secrets of replica endpoints that carry the same credentials; each
+//!   names this secret back in its `primarySecretArn`.
 //!
 //! The database work is done by the rotators of the engine (`rotation-postgres`,
 //! `rotation-mysql`), single-user or multi-user ([`settings::StrategyChoice`]), unchanged;
@@ -29,10 +30,13 @@
 //! - testSecret: the strategy's test on the primary and a login and test query on every
 //!   replica.
 //! - finishSecret: before `AWSCURRENT` moves, every linked secret gets the new user name and
-//!   password (skipped when it has them already, so a retry writes nothing twice).
+//!   password (skipped when it has them already, so a retry writes nothing twice); each must
+//!   name the rotated secret back in its own `primarySecretArn` and hold this rotation's user
+//!   ([`linked`]), else the step fails before anything is written.
 #![warn(missing_docs)]
 
 pub mod fanout;
+pub mod linked;
 pub mod settings;
 pub mod spec;
 mod undo;
