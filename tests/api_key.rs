@@ -1071,10 +1071,10 @@ async fn another_teams_rotated_secret_is_never_an_admin_secret() {
         .await;
     let report = world.driver.rotate(&function, &victim).await.unwrap();
     assert!(report.succeeded(), "{report}\n{}", function.output());
-    let before = alive_ids(&service);
 
     // Team A names it as its admin secret.
     let (arn, _) = managed_secret(&world, &service, &victim).await;
+    let before = alive_ids(&service);
     let report = world.driver.rotate(&function, &arn).await.unwrap();
     let failure = report
         .failure()
@@ -1107,7 +1107,11 @@ async fn another_teams_rotated_secret_is_never_an_admin_secret() {
     let failure = report
         .failure()
         .unwrap_or_else(|| panic!("a secret managed itself as its admin\n{report}"));
-    assert_error(&failure.invocation, "TargetError", "is the rotated secret itself");
+    assert_error(
+        &failure.invocation,
+        "TargetError",
+        "the rotated secret itself",
+    );
     assert_eq!(alive_ids(&service), before, "no key was minted");
 }
 
