@@ -1039,3 +1039,186 @@ async fn a_written_version_cannot_make_the_admin_key_revoke_another_teams_key() 
     );
     assert!(service.is_alive_key(&first.key));
 }
+
+// ---- fix-admin: which secret may be the admin secret, and which ids the admin key revokes ----
+
+/// A rotated secret with a fresh key at `service`, managed by the admin secret `admin`.
+async fn managed_secret(world: &World, service: &KeyService, admin: &str) -> (String, String) {
+    let first = service.mint("first key");
+    let arn = world
+        .create_secret(
+            &unique("apikey-"),
+            &json!({"apiKey": first.key, "apiKeyId": first.id, "adminarn": admin}).to_string(),
+        )
+        .await;
+    (arn, first.key)
+}
+
+#[tokio::test]
+async fn another_teams_rotated_secret_is_never_an_admin_secret() {
+    let world = World::new().await;
+    let service = KeyService::start().await.unwrap();
+    let function = world.function(BIN, &[]).await;
+    // Team B's secret, rotated by this same function: the function may read it.
+    let first = service.mint("team B's key");
+    let victim = world
+        .create_secret(
+            &unique("apikey-b-"),
+            &json!({"apiKey": first.key, "apiKeyId": first.id, "profile": "rotation-keyservice",
+                "baseUrl": service.base_url()})
+            .to_string(),
+        )
+        .await;
+    let report = world.driver.rotate(&function, &victim).await.unwrap();
+    assert!(report.succeeded(), "{report}\n{}", function.output());
+
+    // Team A names it as its admin secret.
+    let (arn, _) = managed_secret(&world, &service, &victim).await;
+    let before = alive_ids(&service);
+    let report = world.driver.rotate(&function, &arn).await.unwrap();
+    let failure = report
+        .failure()
+        .unwrap_or_else(|| panic!("team B's key minted a key for team A\n{report}"));
+    assert_eq!(failure.step, "createSecret");
+    assert_error(&failure.invocation, "TargetError", "adminarn");
+    assert_error(
+        &failure.invocation,
+        "TargetError",
+        "is rotated by this function",
+    );
+    assert_eq!(alive_ids(&service), before, "no key was minted");
+
+    // A secret that names itself.
+    let (own, _) = managed_secret(&world, &service, "placeholder").await;
+    world
+        .client()
+        .put_secret_value()
+        .secret_id(&own)
+        .secret_string(
+            json!({"apiKey": first.key, "apiKeyId": first.id, "adminarn": own,
+                "profile": "rotation-keyservice", "baseUrl": service.base_url()})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let before = alive_ids(&service);
+    let report = world.driver.rotate(&function, &own).await.unwrap();
+    let failure = report
+        .failure()
+        .unwrap_or_else(|| panic!("a secret managed itself as its admin\n{report}"));
+    assert_error(
+        &failure.invocation,
+        "TargetError",
+        "the rotated secret itself",
+    );
+    assert_eq!(alive_ids(&service), before, "no key was minted");
+}
+
+#[tokio::test]
+async fn master_secret_arns_pins_the_admin_secret() {
+    let world = World::new().await;
+    let service = KeyService::start().await.unwrap();
+    let allowed = admin_secret(&world, &service).await;
+    let other = admin_secret(&world, &service).await;
+    let function = world
+        .function(BIN, &[("MASTER_SECRET_ARNS", &format!(" {allowed} ,"))])
+        .await;
+
+    let (arn, _) = managed_secret(&world, &service, &other).await;
+    let before = alive_ids(&service);
+    let report = world.driver.rotate(&function, &arn).await.unwrap();
+    let failure = report
+        .failure()
+        .unwrap_or_else(|| panic!("an admin secret outside MASTER_SECRET_ARNS was used\n{report}"));
+    assert_eq!(failure.step, "createSecret");
+    assert_error(&failure.invocation, "TargetError", "adminarn");
+    assert_error(&failure.invocation, "TargetError", "MASTER_SECRET_ARNS");
+    assert_eq!(alive_ids(&service), before, "no key was minted");
+
+    let (arn, _) = managed_secret(&world, &service, &allowed).await;
+    let report = world.driver.rotate(&function, &arn).await.unwrap();
+    assert!(report.succeeded(), "{report}\n{}", function.output());
+
+    let function = world
+        .function(BIN, &[("MASTER_SECRET_ARNS", "admin-secret-name")])
+        .await;
+    let invocation = function
+        .invoke(&RotationDriver::event("createSecret", "any", "any"))
+        .await;
+    match &invocation.outcome {
+        Outcome::InitError { error_message, .. } => {
+            assert!(
+                error_message.starts_with("MASTER_SECRET_ARNS"),
+                "{error_message}"
+            )
+        }
+        other => panic!("expected an init error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn without_identify_the_admin_key_revokes_only_keys_this_rotator_labelled() {
+    let world = World::new().await;
+    let service = KeyService::start().await.unwrap();
+    // The operator's profile cannot ask the provider who a key is.
+    let mut profile: Value = serde_json::from_str(include_str!(
+        "../crates/apikey/profiles/rotation-keyservice.json"
+    ))
+    .unwrap();
+    profile["name"] = json!("keyservice-without-identify");
+    profile.as_object_mut().unwrap().remove("identify");
+    profile["baseUrl"] = json!(service.base_url());
+    let admin = world
+        .create_secret(
+            &unique("admin-"),
+            &json!({"apiKey": service.admin_key(), "profile": profile}).to_string(),
+        )
+        .await;
+    let victim = service.mint("another team's key");
+    let (arn, first) = managed_secret(&world, &service, &admin).await;
+    // The application team labels a version of its own secret AWSPREVIOUS with the id of a
+    // key that is not theirs.
+    world
+        .client()
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(
+            json!({"apiKey": "sk_live_not_the_victims_key", "apiKeyId": victim.id,
+                "adminarn": admin})
+            .to_string(),
+        )
+        .version_stages("AWSPREVIOUS")
+        .send()
+        .await
+        .unwrap();
+    let function = world.function(BIN, &[]).await;
+    let report = world.driver.rotate(&function, &arn).await.unwrap();
+    assert!(report.succeeded(), "{report}\n{}", function.output());
+    assert!(
+        service.is_alive_key(&victim.key),
+        "the admin key revoked a key by an id the team wrote"
+    );
+    assert!(
+        function.output().contains("not revoking"),
+        "no WARN about the skipped revoke:\n{}",
+        function.output()
+    );
+    assert!(!function.output().contains(&victim.key));
+
+    // Keys this rotator minted (labelled rotation-<token>) are still revoked by their id.
+    let minted = key_of(&world.value(&arn, "AWSCURRENT").await.unwrap());
+    for _ in 0..2 {
+        let report = world.driver.rotate(&function, &arn).await.unwrap();
+        assert!(report.succeeded(), "{report}\n{}", function.output());
+    }
+    assert!(
+        !service.is_alive_key(&minted),
+        "a key this rotator minted was not revoked when it fell out of use"
+    );
+    assert!(
+        service.is_alive_key(&first),
+        "the team's own first key has no rotation label: left to the team"
+    );
+    assert!(service.is_alive_key(&victim.key));
+}

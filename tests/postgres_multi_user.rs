@@ -1185,3 +1185,41 @@ mod pair {
         }
     }
 }
+
+// ---- fix-admin: MASTER_SECRET_ARNS pins the master secrets a masterarn may name ----
+
+#[tokio::test]
+async fn master_secret_arns_pins_the_master_secret() {
+    let world = World::new().await;
+    let pg = world.postgres();
+    let (arn, role, password) = world.multi_user_with_secret("pinned").await;
+    let other = world.master_secret().await;
+    let function = world
+        .function(BIN, &[("MASTER_SECRET_ARNS", other.as_str())])
+        .await;
+    let report = world.driver.rotate(&function, &arn).await.unwrap();
+    let failure = report
+        .failure()
+        .unwrap_or_else(|| panic!("a master secret outside MASTER_SECRET_ARNS was used\n{report}"));
+    assert_eq!(failure.step, "setSecret");
+    assert_error(&failure.invocation, "TargetError", "masterarn");
+    assert_error(&failure.invocation, "TargetError", "MASTER_SECRET_ARNS");
+    assert!(
+        login(pg.port(), &clone_of(&role), "x").await.is_err(),
+        "nothing was done with the master"
+    );
+    login(pg.port(), &role, &password).await.unwrap();
+
+    // The master it names is listed: the rotation works (a fresh secret: the failed
+    // rotation above left its AWSPENDING behind).
+    let (arn, _, _) = world.multi_user_with_secret("pinned").await;
+    let master = world.value(&arn, "AWSCURRENT").await.unwrap()["masterarn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let function = world
+        .function(BIN, &[("MASTER_SECRET_ARNS", &format!("{other},{master}"))])
+        .await;
+    let report = world.driver.rotate(&function, &arn).await.unwrap();
+    assert!(report.succeeded(), "{report}\n{}", function.output());
+}

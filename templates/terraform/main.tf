@@ -62,6 +62,7 @@ locals {
     API_KEY_REVOKE_AT_ONCE        = var.api_key_revoke_at_once == null ? null : tostring(var.api_key_revoke_at_once)
     API_KEY_ALLOW_HTTP            = var.api_key_allow_http == null ? null : tostring(var.api_key_allow_http)
     MASTER_HOSTS                  = var.master_hosts
+    MASTER_SECRET_ARNS            = var.master_secret_arn
     SECRETS_MANAGER_MAX_ATTEMPTS  = var.secrets_manager_max_attempts == null ? null : tostring(var.secrets_manager_max_attempts)
     RUST_LOG                      = var.log_level
   }

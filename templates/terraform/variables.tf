@@ -151,7 +151,7 @@ variable "kms_key_arn" {
 # ---- Related secrets ----------------------------------------------------------------------------
 
 variable "master_secret_arn" {
-  description = "Secret named by the rotated secret's masterarn (AWS's masterSecretArn): GetSecretValue. Required by the multi-user rotators; optional for replica-fanout; for api-key the admin secret named by adminarn; optional for custom (a secret its rotator reads with StepContext::other_secret)."
+  description = "Secret named by the rotated secret's masterarn (AWS's masterSecretArn): GetSecretValue. Required by the multi-user rotators; optional for replica-fanout; for api-key the admin secret named by adminarn; optional for custom (a secret its rotator reads with StepContext::other_secret). Also set as MASTER_SECRET_ARNS: masterarn and adminarn may then name only this secret."
   type        = string
   default     = null
 }

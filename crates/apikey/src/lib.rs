@@ -40,6 +40,7 @@
 //! protocol) stays the same.
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod answer;
 pub mod client;
 pub mod endpoint;

@@ -10,6 +10,9 @@ use tracing::{info, warn};
 
 use std::sync::Arc;
 
+use rotation_core::master_arns::check_listed;
+
+use crate::admin::{AdminFacts, judge};
 use crate::client::{ATTEMPTS, Backoff, ProviderClient, ProviderError};
 use crate::management::choose;
 use crate::provider::{Identity, ListedKey, MintedKey, ProfileProvider, Revoked, SharedProvider};
@@ -33,10 +36,13 @@ impl std::fmt::Debug for ApiKeyRotator {
     }
 }
 
+/// What the label of every key this rotator mints starts with.
+pub const LABEL_PREFIX: &str = "rotation-";
+
 /// The name a key minted for a rotation gets: the rotation's token makes it findable by a
 /// retry.
 pub fn label(token: &str) -> String {
-    format!("rotation-{token}")
+    format!("{LABEL_PREFIX}{token}")
 }
 
 /// Builds `api-key` from the environment (see [`ApiKeySettings::from_env`]).
@@ -58,6 +64,11 @@ impl ApiKeyRotator {
                 profile: None,
                 revoke_at_once,
                 allow_http: false,
+                master_arns: None,
+                function_name: rotation_core::config::Environment::var(
+                    &rotation_core::ProcessEnv,
+                    crate::admin::FUNCTION_NAME_VARIABLE,
+                ),
             },
             custom: Some(provider),
         }
@@ -85,6 +96,7 @@ impl ApiKeyRotator {
         let admin = match secret.admin_arn() {
             None => None,
             Some(arn) => {
+                self.check_admin(ctx, arn).await?;
                 let value = ctx.other_secret(arn).await?.ok_or_else(|| {
                     ctx.fail(format!(
                         "the admin secret {arn} (adminarn) has no AWSCURRENT value"
@@ -127,7 +139,47 @@ impl ApiKeyRotator {
             provider,
             manager,
             managing,
+            admin: admin.is_some(),
         })
+    }
+
+    /// Refuses an admin secret the operator did not list (`MASTER_SECRET_ARNS`), the rotated
+    /// secret itself, and a secret this function rotates (another team's key): before its
+    /// value is read. See [`crate::admin`].
+    async fn check_admin(&self, ctx: &StepContext<'_>, arn: &str) -> Result<(), RotationError> {
+        check_listed(self.settings.master_arns.as_ref(), "adminarn", arn)
+            .map_err(|refusal| ctx.fail(refusal))?;
+        let metadata = ctx.other_secret_metadata(arn).await.map_err(|error| {
+            ctx.fail(format!(
+                "cannot check the admin secret {arn} (adminarn) before using it: {error}; the \
+                 function's role needs secretsmanager:DescribeSecret on the admin secret (the \
+                 templates grant it on masterSecretArn)"
+            ))
+        })?;
+        judge(&AdminFacts {
+            rotated: ctx.arn,
+            admin: &metadata.arn,
+            rotation_enabled: metadata.rotation_enabled,
+            rotation_lambda: metadata.rotation_lambda_arn.as_deref(),
+            this_function: self.settings.function_name.as_deref(),
+        })
+        .map_err(|refusal| ctx.fail(refusal))
+    }
+
+    /// Whether the provider lists `id` under a label this rotator gives the keys it mints: an
+    /// id the admin key may revoke without the provider confirming whose key it is.
+    async fn minted_by_a_rotation(
+        &self,
+        ctx: &StepContext<'_>,
+        with: &Management,
+        id: &str,
+    ) -> Result<bool, RotationError> {
+        let listed = with
+            .provider
+            .list(&with.manager, ctx.deadline)
+            .await
+            .map_err(|error| Self::provider_error(ctx, &error, &with.managing))?;
+        Ok(listed.is_some_and(|listed| rotation_labelled(&listed, id)))
     }
 
     fn provider_error(
@@ -269,7 +321,24 @@ impl ApiKeyRotator {
                 return Ok(());
             }
             Ok(Identity::Unsupported) => match old.id() {
-                Some(id) => id.to_owned(),
+                // The stored id is text the team wrote. The admin key may revoke any key of
+                // the account, so it revokes only a key this rotator minted.
+                Some(id) => {
+                    if with.admin && !self.minted_by_a_rotation(ctx, with, id).await? {
+                        warn!(
+                            secret = ctx.arn,
+                            version,
+                            "{}: not revoking the key that fell out of use: the provider cannot \
+                             identify a key, and the stored apiKeyId is not listed as a key \
+                             this rotator minted (labelled {LABEL_PREFIX}<token>); the admin key \
+                             revokes only keys it can tie to this secret: revoke it at the \
+                             provider",
+                            ctx.step
+                        );
+                        return Ok(());
+                    }
+                    id.to_owned()
+                }
                 None => {
                     warn!(
                         version,
@@ -291,6 +360,20 @@ struct Management {
     provider: SharedProvider,
     manager: SecretString,
     managing: String,
+    /// An admin key (`adminarn`), not the key itself.
+    admin: bool,
+}
+
+/// Whether `id` is listed with a label of the form this rotator mints (`rotation-<token>`).
+fn rotation_labelled(listed: &[ListedKey], id: &str) -> bool {
+    listed.iter().any(|key| {
+        key.id == id
+            && key
+                .label
+                .as_deref()
+                .and_then(|label| label.strip_prefix(LABEL_PREFIX))
+                .is_some_and(|token| !token.is_empty())
+    })
 }
 
 /// The ids of listed keys labelled `label`, but `keep`.
@@ -427,5 +510,28 @@ mod tests {
         assert_eq!(strays(&listed, "rotation-t", None), ["a", "b"]);
         assert_eq!(strays(&listed, "rotation-t", Some("b")), ["a"]);
         assert!(strays(&listed, "rotation-v", None).is_empty());
+    }
+
+    #[test]
+    fn only_ids_listed_under_a_rotation_label_count_as_minted_here() {
+        let key = |id: &str, label: Option<&str>| ListedKey {
+            id: id.to_owned(),
+            label: label.map(str::to_owned),
+        };
+        let listed = [
+            key("a", Some("rotation-t")),
+            key("b", Some("another team's key")),
+            key("c", None),
+            key("d", Some("rotation-")),
+        ];
+        for (id, expected) in [
+            ("a", true),
+            ("b", false),
+            ("c", false),
+            ("d", false),
+            ("x", false),
+        ] {
+            assert_eq!(rotation_labelled(&listed, id), expected, "{id}");
+        }
     }
 }

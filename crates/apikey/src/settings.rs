@@ -1,6 +1,9 @@
 //! The variables of `api-key`.
 
 use rotation_core::config::{ConfigError, Environment, bool_var};
+use rotation_core::master_arns::MasterSecretArns;
+
+use crate::admin::FUNCTION_NAME_VARIABLE;
 
 use crate::profile::{BUILTIN, Profile, builtin};
 
@@ -25,12 +28,18 @@ pub struct ApiKeySettings {
     pub revoke_at_once: bool,
     /// Plain `http://` to any host (default: only to loopback addresses).
     pub allow_http: bool,
+    /// The secrets `adminarn` may name (`MASTER_SECRET_ARNS`; default: any the function can
+    /// read, but never one this function rotates).
+    pub master_arns: Option<MasterSecretArns>,
+    /// This function's name (`AWS_LAMBDA_FUNCTION_NAME`, set by Lambda), to refuse an admin
+    /// secret this function rotates.
+    pub function_name: Option<String>,
 }
 
 impl ApiKeySettings {
     /// Reads `API_KEY_PROFILE` or `API_KEY_PROFILE_FILE` (one of them, optional: secrets
     /// may name their own profile), `API_KEY_REVOKE_AT_ONCE` and `API_KEY_ALLOW_HTTP` (both
-    /// default false).
+    /// default false), `MASTER_SECRET_ARNS` (optional) and `AWS_LAMBDA_FUNCTION_NAME`.
     pub fn from_env(env: &dyn Environment) -> Result<ApiKeySettings, ConfigError> {
         let named = env.var(PROFILE_VARIABLE).filter(|v| !v.trim().is_empty());
         let file = env
@@ -69,6 +78,11 @@ impl ApiKeySettings {
             profile,
             revoke_at_once: bool_var(env, REVOKE_AT_ONCE_VARIABLE, false)?,
             allow_http: bool_var(env, ALLOW_HTTP_VARIABLE, false)?,
+            master_arns: MasterSecretArns::from_env(env)?,
+            function_name: env
+                .var(FUNCTION_NAME_VARIABLE)
+                .map(|name| name.trim().to_owned())
+                .filter(|name| !name.is_empty()),
         })
     }
 }
@@ -119,6 +133,7 @@ mod tests {
                 "API_KEY_REVOKE_AT_ONCE",
             ),
             (vec![("API_KEY_ALLOW_HTTP", "maybe")], "API_KEY_ALLOW_HTTP"),
+            (vec![("MASTER_SECRET_ARNS", "admin")], "MASTER_SECRET_ARNS"),
         ] {
             assert_eq!(from(&vars).unwrap_err().variable, variable);
         }

@@ -95,6 +95,7 @@ pub mod error;
 pub mod event;
 pub mod lambda;
 pub mod logging;
+pub mod master_arns;
 pub mod password;
 pub mod rds;
 pub mod rotation;

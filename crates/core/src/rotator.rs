@@ -137,6 +137,17 @@ impl<'a> StepContext<'a> {
         Ok(self.store.put_current(secret_id, self.token, value).await?)
     }
 
+    /// What `DescribeSecret` says about another secret (its ARN, whether rotation is on and
+    /// which function rotates it), such as the admin secret an api-key secret names. The
+    /// store's error is returned as is, so that the caller can say which permission is
+    /// missing.
+    pub async fn other_secret_metadata(
+        &self,
+        secret_id: &str,
+    ) -> Result<crate::validate::SecretMetadata, StoreError> {
+        self.store.describe(secret_id).await
+    }
+
     /// A context for the same secret, step and deadline whose versions are the given values
     /// instead of the secret's, for a rotator that applies one rotation to several targets
     /// (each host of a fan-out, with the host changed in every value) or undoes it on one

@@ -372,6 +372,7 @@ impl SecretStore for AwsSecretStore {
             arn: output.arn().unwrap_or(secret_id).to_owned(),
             rotation_enabled: output.rotation_enabled(),
             versions,
+            rotation_lambda_arn: output.rotation_lambda_arn().map(str::to_owned),
         })
     }
 

@@ -19,6 +19,8 @@ pub struct SecretMetadata {
     pub rotation_enabled: Option<bool>,
     /// `VersionIdsToStages`.
     pub versions: VersionStages,
+    /// `RotationLambdaARN`, when the service reports it.
+    pub rotation_lambda_arn: Option<String>,
 }
 
 /// What the framework must do with an event that passed validation.
@@ -110,6 +112,7 @@ mod tests {
             arn: "arn:secret".into(),
             rotation_enabled: enabled,
             versions,
+            rotation_lambda_arn: None,
         }
     }
 

@@ -36,6 +36,7 @@
 //! testSecret logs in with the pending credentials and runs the probe query, as single-user.
 
 use async_trait::async_trait;
+use rotation_core::master_arns::{MasterSecretArns, check_listed};
 use rotation_core::{
     EngineFamily, JsonSecret, PasswordPolicy, RdsSecret, RotationError, Rotator, SecretError,
     SecretString, StepContext, ValueSource, secret::json_type,
@@ -124,6 +125,7 @@ pub struct MultiUser<D> {
     connector: Connector<D>,
     policy: PasswordPolicy,
     master_hosts: Option<MasterHosts>,
+    master_arns: Option<MasterSecretArns>,
     rds: RdsLookup,
 }
 
@@ -135,6 +137,7 @@ impl<D: CloneDatabase> MultiUser<D> {
             connector,
             policy,
             master_hosts: None,
+            master_arns: None,
             rds: RdsLookup::new(),
         }
     }
@@ -143,6 +146,13 @@ impl<D: CloneDatabase> MultiUser<D> {
     /// without `host`; `None` keeps RDS.
     pub fn with_master_hosts(mut self, hosts: Option<MasterHosts>) -> Self {
         self.master_hosts = hosts;
+        self
+    }
+
+    /// Accepts only the master secrets the operator lists (`MASTER_SECRET_ARNS`) in
+    /// `masterarn`; `None` accepts any the function can read.
+    pub fn with_master_secret_arns(mut self, arns: Option<MasterSecretArns>) -> Self {
+        self.master_arns = arns;
         self
     }
 
@@ -196,6 +206,9 @@ impl<D: CloneDatabase> MultiUser<D> {
             }
             .into());
         };
+        // The team wrote masterarn: a master the operator did not list is never read.
+        check_listed(self.master_arns.as_ref(), "masterarn", &master_arn)
+            .map_err(|refusal| ctx.fail(refusal))?;
         let value = ctx.other_secret(&master_arn).await?.ok_or_else(|| {
             ctx.fail(format!(
                 "the master secret {master_arn} (masterarn) has no AWSCURRENT value"

@@ -25,6 +25,7 @@ pub mod version;
 
 use rotation_core::PasswordPolicy;
 use rotation_core::config::{ConfigError, Environment, bool_var, number_var};
+use rotation_core::master_arns::MasterSecretArns;
 use rotation_core::password::MYSQL_EXCLUDED;
 use rotation_db::{Connector, DbSettings, MasterHosts, MultiUser, SingleUser};
 
@@ -83,7 +84,8 @@ pub fn multi_user_from_env(env: &dyn Environment) -> Result<MySqlMultiUser, Conf
         Connector::new(MySql::with_username_limit(limit), settings),
         policy,
     )
-    .with_master_hosts(MasterHosts::from_env(env)?))
+    .with_master_hosts(MasterHosts::from_env(env)?)
+    .with_master_secret_arns(MasterSecretArns::from_env(env)?))
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod tls;
 
 use rotation_core::PasswordPolicy;
 use rotation_core::config::{ConfigError, Environment};
+use rotation_core::master_arns::MasterSecretArns;
 use rotation_core::password::POSTGRES_EXCLUDED;
 use rotation_db::{Connector, DbSettings, MasterHosts, MultiUser, SingleUser};
 
@@ -48,5 +49,6 @@ pub fn multi_user_from_env(env: &dyn Environment) -> Result<PostgresMultiUser, C
     let policy = PasswordPolicy::from_env(env, POSTGRES_EXCLUDED)?;
     let settings = DbSettings::from_env(env)?;
     Ok(MultiUser::new(Connector::new(Postgres, settings), policy)
-        .with_master_hosts(MasterHosts::from_env(env)?))
+        .with_master_hosts(MasterHosts::from_env(env)?)
+        .with_master_secret_arns(MasterSecretArns::from_env(env)?))
 }
