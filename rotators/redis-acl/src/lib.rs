@@ -54,9 +54,11 @@ pub use session::{Endpoint, RedisError, Session};
 
 /// Builds `redis-acl` from the environment: AWS's password variables (`PASSWORD_LENGTH`,
 /// `EXCLUDE_CHARACTERS` with no character excluded by default, `EXCLUDE_PUNCTUATION` and the
-/// others), and `MASTER_HOSTS` (the servers where a master secret without `host` may be used,
-/// `host[:port]`, port 6379 by default). A bad value is an error naming the variable.
+/// others), `MASTER_HOSTS` (the servers where a master secret without `host` may be used,
+/// `host[:port]`, port 6379 by default) and `MASTER_SECRET_ARNS` (the only secrets `masterarn`
+/// may name). A bad value is an error naming the variable.
 pub fn from_env(env: &dyn Environment) -> Result<RedisAclRotator, ConfigError> {
     Ok(RedisAclRotator::new(PasswordPolicy::from_env(env, "")?)
-        .with_master_hosts(rotation_db::MasterHosts::from_env(env)?))
+        .with_master_hosts(rotation_db::MasterHosts::from_env(env)?)
+        .with_master_secret_arns(rotation_core::master_arns::MasterSecretArns::from_env(env)?))
 }

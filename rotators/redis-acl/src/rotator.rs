@@ -20,6 +20,7 @@
 //! testSecret authenticates with the pending credentials and runs `PING`.
 
 use async_trait::async_trait;
+use rotation_core::master_arns::{MasterSecretArns, check_listed};
 use rotation_core::{
     PasswordPolicy, RotationError, Rotator, SecretString, StepContext, ValueSource,
 };
@@ -38,6 +39,7 @@ use crate::session::{Endpoint, RedisError, Session, redact};
 pub struct RedisAclRotator {
     policy: PasswordPolicy,
     master_hosts: Option<MasterHosts>,
+    master_arns: Option<MasterSecretArns>,
 }
 
 impl RedisAclRotator {
@@ -47,12 +49,19 @@ impl RedisAclRotator {
         RedisAclRotator {
             policy,
             master_hosts: None,
+            master_arns: None,
         }
     }
 
     /// The servers (`MASTER_HOSTS`) where a master secret without `host` may be used.
     pub fn with_master_hosts(mut self, hosts: Option<MasterHosts>) -> RedisAclRotator {
         self.master_hosts = hosts;
+        self
+    }
+
+    /// The only secrets `masterarn` may name (`MASTER_SECRET_ARNS`); `None` allows any.
+    pub fn with_master_secret_arns(mut self, arns: Option<MasterSecretArns>) -> RedisAclRotator {
+        self.master_arns = arns;
         self
     }
 
@@ -288,6 +297,9 @@ impl RedisAclRotator {
         master_arn: &str,
         child: &RedisSecret,
     ) -> Result<(MasterSecret, Endpoint), RotationError> {
+        // The team wrote masterarn: a master the operator did not list is never read.
+        check_listed(self.master_arns.as_ref(), "masterarn", master_arn)
+            .map_err(|refusal| ctx.fail(refusal))?;
         let value = ctx.other_secret(master_arn).await?.ok_or_else(|| {
             ctx.fail(format!(
                 "the master secret {master_arn} (masterarn) has no AWSCURRENT value"
