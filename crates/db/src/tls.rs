@@ -472,7 +472,11 @@ mod tests {
     use super::*;
     use rotation_core::{EngineFamily, SecretString};
 
-    fn mode(extra: &str) -> Result<TlsMode, SecretError> {
+    /// The mode `decide` gives a PostgreSQL secret with `extra` JSON members.
+    fn mode_with(
+        extra: &str,
+        decide: fn(&RdsSecret, &ValueSource) -> Result<TlsMode, SecretError>,
+    ) -> Result<TlsMode, SecretError> {
         let source = ValueSource::new("arn:s", "AWSCURRENT");
         let secret = RdsSecret::parse(
             &SecretString::new(format!(
@@ -481,7 +485,11 @@ mod tests {
             EngineFamily::Postgres,
             &source,
         )?;
-        TlsMode::for_secret(&secret, &source)
+        decide(&secret, &source)
+    }
+
+    fn mode(extra: &str) -> Result<TlsMode, SecretError> {
+        mode_with(extra, TlsMode::for_secret)
     }
 
     #[test]
@@ -510,15 +518,7 @@ mod tests {
     }
 
     fn master_mode(extra: &str) -> Result<TlsMode, SecretError> {
-        let source = ValueSource::new("arn:m", "AWSCURRENT");
-        let secret = RdsSecret::parse(
-            &SecretString::new(format!(
-                r#"{{"engine":"postgres","host":"h","username":"u","password":"p"{extra}}}"#
-            )),
-            EngineFamily::Postgres,
-            &source,
-        )?;
-        TlsMode::for_master(&secret, &source)
+        mode_with(extra, TlsMode::for_master)
     }
 
     #[test]
