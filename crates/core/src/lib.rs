@@ -15,10 +15,14 @@
 //!   finishSecret moves `AWSCURRENT` with `RemoveFromVersionId`; a token already `AWSCURRENT`
 //!   is a quiet success), JSON logs with the secret, token, step and duration;
 //! - [`SecretStore`] / [`AwsSecretStore`]: Secrets Manager, with bounded retries;
-//! - [`SecretString`], [`JsonSecret`], [`RdsSecret`]: values that cannot be logged, and the RDS
-//!   JSON with every unknown key and JSON type kept;
+//! - [`SecretString`], [`JsonSecret`]: values that cannot be logged, and JSON secrets with
+//!   every unknown key and JSON type kept;
 //! - [`PasswordPolicy`]: AWS's password variables, generated locally with a CSPRNG;
 //! - [`lambda::serve`]: the whole `main` of a rotation Lambda.
+//!
+//! The core knows no target: what a database secret holds (`RdsSecret`), the TLS policy, and
+//! each engine's `engine` names, default port and password defaults live in `rotation-db` and
+//! the engine crates, which build on this one like any other rotator.
 //!
 //! A rotator implements [`Rotator`], and its `main` is one call to [`lambda::serve`]. This is a
 //! complete rotation Lambda for a service that keeps a password per user (the two `// Your
@@ -97,7 +101,6 @@ pub mod lambda;
 pub mod logging;
 pub mod master_arns;
 pub mod password;
-pub mod rds;
 pub mod rotation;
 pub mod rotator;
 pub mod secret;
@@ -112,7 +115,6 @@ pub use deadline::Deadline;
 pub use error::RotationError;
 pub use event::{EventError, RequestedStep, RotationEvent, RotationToken, VersionToken};
 pub use password::PasswordPolicy;
-pub use rds::{EngineFamily, RdsSecret, SslFlag};
 pub use rotation::{Rotation, StepOutcome};
 pub use rotator::{Rotator, StepContext};
 pub use secret::{JsonSecret, SecretError, SecretString, ValueSource};

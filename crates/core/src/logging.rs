@@ -3,40 +3,107 @@
 //! Every line inside a step carries the secret's ARN, the token and the step (the `rotation`
 //! span); the last line of a step carries its duration. No line ever carries a secret value:
 //! values live in [`crate::SecretString`], which does not print.
+//!
+//! Client libraries that would print requests at `debug` (the SDK, the HTTP stack) are capped
+//! at `info` whatever `RUST_LOG` asks. A rotator adds the targets of its own client libraries
+//! with [`quiet`] (a database engine declares them as data; `rotation-db` quiets them).
 
-use tracing_subscriber::EnvFilter;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry, fmt, reload};
+
+/// The targets capped in every rotator, and the level each is capped at.
+const CAPPED: [&str; 9] = [
+    "aws_smithy_runtime=info",
+    "aws_smithy_runtime_api=info",
+    "aws_smithy_http_client=info",
+    "aws_sdk_secretsmanager=info",
+    "aws_config=warn",
+    "hyper=info",
+    "hyper_util=info",
+    "h2=info",
+    "rustls=info",
+];
+
+/// Targets a rotator asked to quiet ([`quiet`]), kept for [`init`] and for every later change.
+static QUIETED: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+/// The installed filter, to add quieted targets after [`init`].
+static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 
 /// Installs the JSON subscriber. The level comes from `RUST_LOG`, else `AWS_LAMBDA_LOG_LEVEL`,
-/// else `info`. The SDK's and HTTP stack's own logs are capped at `info`, whatever is asked,
-/// so that wire-level tracing can never print a request body. Safe to call twice.
+/// else `info`. The SDK's and HTTP stack's own logs, and the targets given to [`quiet`], are
+/// capped at `info`, whatever is asked, so that wire-level tracing can never print a request
+/// body. Safe to call twice.
 pub fn init() {
-    let requested = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|level| level.to_lowercase()))
-        .unwrap_or_else(|_| "info".to_owned());
-    let mut filter = EnvFilter::try_new(&requested).unwrap_or_else(|_| EnvFilter::new("info"));
-    for directive in [
-        "aws_smithy_runtime=info",
-        "aws_smithy_runtime_api=info",
-        "aws_smithy_http_client=info",
-        "aws_sdk_secretsmanager=info",
-        "aws_config=warn",
-        "hyper=info",
-        "hyper_util=info",
-        "h2=info",
-        "rustls=info",
-        "tokio_postgres=info",
-    ] {
-        if let Ok(directive) = directive.parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
-    let _ = tracing_subscriber::fmt()
+    let (filter, handle) = reload::Layer::new(filter());
+    let json = fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(true)
         .flatten_event(true)
-        .with_writer(std::io::stdout)
-        .try_init();
+        .with_writer(std::io::stdout);
+    if tracing_subscriber::registry()
+        .with(filter)
+        .with(json)
+        .try_init()
+        .is_ok()
+    {
+        let _ = FILTER.set(handle);
+    }
+}
+
+/// Caps `targets` (log targets: crate or module paths, such as a database client's) at `info`,
+/// whatever `RUST_LOG` asks: for client libraries that would print statements or credentials at
+/// `debug`. Before [`init`] the targets are remembered; after it, the filter changes at once.
+pub fn quiet(targets: &[&'static str]) {
+    let mut quieted = QUIETED.lock().unwrap_or_else(PoisonError::into_inner);
+    let before = quieted.len();
+    for target in targets {
+        if !quieted.contains(target) {
+            quieted.push(target);
+        }
+    }
+    if quieted.len() == before {
+        return;
+    }
+    drop(quieted);
+    if let Some(handle) = FILTER.get() {
+        let _ = handle.reload(filter());
+    }
+}
+
+/// The filter: what is asked, with the caps.
+fn filter() -> EnvFilter {
+    let requested = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|level| level.to_lowercase()))
+        .unwrap_or_else(|_| "info".to_owned());
+    let mut filter = EnvFilter::try_new(&requested).unwrap_or_else(|_| EnvFilter::new("info"));
+    let quieted = QUIETED.lock().unwrap_or_else(PoisonError::into_inner);
+    let quieted = quieted.iter().map(|target| format!("{target}=info"));
+    for directive in CAPPED.iter().map(|cap| (*cap).to_owned()).chain(quieted) {
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quieted_targets_are_capped_at_info() {
+        quiet(&["some_client", "some_client"]);
+        quiet(&["other_client::wire"]);
+        let text = filter().to_string();
+        for needle in ["some_client=info", "other_client::wire=info", "hyper=info"] {
+            assert!(text.contains(needle), "{needle} in {text}");
+        }
+        assert_eq!(text.matches("some_client=info").count(), 1, "{text}");
+    }
 }

@@ -17,11 +17,6 @@ const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 /// The longest password `GetRandomPassword` generates.
 pub const MAX_LENGTH: u64 = 4096;
 
-/// AWS's default `EXCLUDE_CHARACTERS` for PostgreSQL: `:/@"'\`.
-pub const POSTGRES_EXCLUDED: &str = ":/@\"'\\";
-/// AWS's default `EXCLUDE_CHARACTERS` for MySQL, MariaDB and the generic template: `/@"'\`.
-pub const MYSQL_EXCLUDED: &str = "/@\"'\\";
-
 /// How passwords are generated: `EXCLUDE_CHARACTERS`, `PASSWORD_LENGTH`, `EXCLUDE_NUMBERS`,
 /// `EXCLUDE_PUNCTUATION`, `EXCLUDE_UPPERCASE`, `EXCLUDE_LOWERCASE`, `REQUIRE_EACH_INCLUDED_TYPE`.
 ///
@@ -70,8 +65,8 @@ impl PasswordSettings {
 }
 
 impl PasswordPolicy {
-    /// Reads the policy from the environment, with `default_excluded` (e.g. [`POSTGRES_EXCLUDED`])
-    /// when `EXCLUDE_CHARACTERS` is not set.
+    /// Reads the policy from the environment, with `default_excluded` (the target's default,
+    /// such as a database engine's) when `EXCLUDE_CHARACTERS` is not set.
     pub fn from_env(env: &dyn Environment, default_excluded: &str) -> Result<Self, ConfigError> {
         let settings = PasswordSettings {
             length: number_var(env, "PASSWORD_LENGTH", 32, 1, MAX_LENGTH)?,
@@ -168,12 +163,15 @@ impl PasswordPolicy {
 mod tests {
     use super::*;
 
+    /// A default exclusion set, as a target would give it.
+    const EXCLUDED: &str = ":/@\"'\\";
+
     fn policy(env: &[(&str, &str)]) -> Result<PasswordPolicy, ConfigError> {
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        PasswordPolicy::from_env(&env, POSTGRES_EXCLUDED)
+        PasswordPolicy::from_env(&env, EXCLUDED)
     }
 
     #[test]
@@ -183,10 +181,7 @@ mod tests {
             let password = policy.generate();
             let text = password.expose();
             assert_eq!(text.chars().count(), 32);
-            assert!(
-                !text.chars().any(|c| POSTGRES_EXCLUDED.contains(c)),
-                "{text}"
-            );
+            assert!(!text.chars().any(|c| EXCLUDED.contains(c)), "{text}");
             assert!(text.chars().any(|c| c.is_ascii_lowercase()));
             assert!(text.chars().any(|c| c.is_ascii_uppercase()));
             assert!(text.chars().any(|c| c.is_ascii_digit()));

@@ -94,18 +94,17 @@ pub enum SecretError {
         /// What is wrong (never the value of a secret field).
         problem: String,
     },
-    /// The engine is absent or not one this rotator serves (AWS's message).
-    #[error(
-        "Database engine must be set to {expected} in order to use this rotation lambda ({version} value of secret {arn} has {found})"
-    )]
-    WrongEngine {
+    /// The value is for a target this rotator does not serve (a database secret whose `engine`
+    /// names another engine): `requirement` is the rotator's sentence for what it needs.
+    #[error("{requirement} ({version} value of secret {arn} has {found})")]
+    NotServed {
         /// The secret.
         arn: String,
         /// Which version.
         version: String,
-        /// The accepted values, quoted.
-        expected: String,
-        /// What the secret has.
+        /// What the rotator needs, as a sentence (AWS's wording, for the database rotators).
+        requirement: String,
+        /// What the value has instead (never the value of a secret field).
         found: String,
     },
 }
@@ -136,6 +135,21 @@ impl ValueSource {
             version: self.version.clone(),
             field,
             problem: problem.into(),
+        }
+    }
+
+    /// [`SecretError::NotServed`] for this value: the rotator needs `requirement`, the value
+    /// has `found`.
+    pub fn not_served(
+        &self,
+        requirement: impl Into<String>,
+        found: impl Into<String>,
+    ) -> SecretError {
+        SecretError::NotServed {
+            arn: self.arn.clone(),
+            version: self.version.clone(),
+            requirement: requirement.into(),
+            found: found.into(),
         }
     }
 }

@@ -12,18 +12,22 @@
 //! the rotated secret.
 #![warn(missing_docs)]
 
+pub mod engine;
 pub mod login;
 pub mod master;
 pub mod multi_user;
 pub mod rds;
 pub mod rds_lookup;
+pub mod secret;
 pub mod single_user;
 pub mod tls;
 
+pub use engine::EngineDescriptor;
 pub use login::{Connector, Database, DbSettings, Endpoint, Login, LoginError};
 pub use master::{
     HostPort, MASTER_HOSTS_VARIABLE, MasterHosts, TrustSource, TrustedHosts, UntrustedHost,
 };
+pub use secret::{RdsSecret, SslFlag};
 pub use multi_user::{CloneDatabase, MultiUser, UserPair, alternate_username};
 pub use single_user::{Credentials, SingleUser};
 pub use tls::{TlsMode, TlsRequest, TlsSettings, Verification};

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rotation_core::config::{ConfigError, Environment, seconds_var};
-use rotation_core::{Deadline, EngineFamily, SecretString};
+use rotation_core::{Deadline, SecretString};
 use tracing::{debug, info, warn};
 
+use crate::engine::EngineDescriptor;
 use crate::tls::{TlsMode, TlsRequest, TlsSettings};
 
 /// Where to connect.
@@ -80,8 +81,9 @@ pub trait Database: Send + Sync + 'static {
     /// An open, authenticated session.
     type Session: Send;
 
-    /// The `engine` values this database serves.
-    fn family(&self) -> EngineFamily;
+    /// The engine as data: the `engine` values of the secrets it serves, its default port,
+    /// its default excluded password characters, the log targets of its client.
+    const ENGINE: &'static EngineDescriptor;
 
     /// Opens a session; `tls` is `None` for plaintext, else TLS as requested is required.
     async fn open(
@@ -164,8 +166,10 @@ pub struct Connector<D> {
 }
 
 impl<D: Database> Connector<D> {
-    /// Pairs an engine with settings.
+    /// Pairs an engine with settings. The engine's client logs only under a connector, so
+    /// this is where its log targets are capped ([`EngineDescriptor::log_targets`]).
     pub fn new(db: D, settings: DbSettings) -> Self {
+        rotation_core::logging::quiet(D::ENGINE.log_targets());
         Connector { db, settings }
     }
 

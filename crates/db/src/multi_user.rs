@@ -38,15 +38,17 @@
 use async_trait::async_trait;
 use rotation_core::master_arns::{MasterSecretArns, check_listed};
 use rotation_core::{
-    EngineFamily, JsonSecret, PasswordPolicy, RdsSecret, RotationError, Rotator, SecretError,
-    SecretString, StepContext, ValueSource, secret::json_type,
+    JsonSecret, PasswordPolicy, RotationError, Rotator, SecretError, SecretString, StepContext,
+    ValueSource, secret::json_type,
 };
 use serde_json::Value;
 use tracing::info;
 
+use crate::engine::EngineDescriptor;
 use crate::login::{Connector, Database, Endpoint, Login, LoginError};
 use crate::master::{HostPort, MasterHosts, TrustSource, TrustedHosts};
 use crate::rds_lookup::{RdsLookup, rds_resource};
+use crate::secret::RdsSecret;
 use crate::single_user::{Credentials, test_pending};
 use crate::tls::TlsMode;
 
@@ -162,17 +164,13 @@ impl<D: CloneDatabase> MultiUser<D> {
         self
     }
 
-    fn family(&self) -> EngineFamily {
-        self.connector.database().family()
-    }
-
     fn parse(
         &self,
         ctx: &StepContext<'_>,
         value: &SecretString,
         version: &str,
     ) -> Result<Credentials, RotationError> {
-        Credentials::parse(value, self.family(), &ValueSource::new(ctx.arn, version))
+        Credentials::parse(value, D::ENGINE, &ValueSource::new(ctx.arn, version))
     }
 
     /// The alternate of `user`, within the engine's limit (AWS's check and message).
@@ -217,7 +215,7 @@ impl<D: CloneDatabase> MultiUser<D> {
         let source = ValueSource::new(master_arn.as_str(), "AWSCURRENT");
         let child = HostPort::new(&current.secret.host, current.secret.port);
         let (username, password, tls, trusted) =
-            match MasterForm::parse(&value, self.family(), &source)? {
+            match MasterForm::parse(&value, D::ENGINE, &source)? {
                 MasterForm::Full(master) => {
                     let trusted = TrustedHosts {
                         source: TrustSource::MasterSecret,
@@ -263,7 +261,7 @@ impl<D: CloneDatabase> MultiUser<D> {
         if let Some(hosts) = &self.master_hosts {
             return Ok(TrustedHosts {
                 source: TrustSource::Operator,
-                primaries: hosts.endpoints(self.family().default_port()),
+                primaries: hosts.endpoints(D::ENGINE.default_port()),
                 replicas: Vec::new(),
             });
         }
@@ -383,14 +381,14 @@ enum MasterForm {
 impl MasterForm {
     fn parse(
         value: &SecretString,
-        family: EngineFamily,
+        engine: &EngineDescriptor,
         source: &ValueSource,
     ) -> Result<MasterForm, RotationError> {
         let json = JsonSecret::parse(value, source)?;
         let mut keys: Vec<&str> = json.keys().collect();
         keys.sort_unstable();
         if keys != ["password", "username"] {
-            let secret = RdsSecret::parse(value, family, source)?;
+            let secret = RdsSecret::parse(value, engine, source)?;
             // Not the child's default: `ssl` absent means verified TLS with no fallback.
             let tls = TlsMode::for_master(&secret, source)?;
             return Ok(MasterForm::Full(Box::new(Credentials { secret, tls })));
@@ -578,10 +576,13 @@ mod tests {
         assert!(second.is_pending_original());
     }
 
+    /// An engine as an engine crate declares one.
+    const ENGINE: EngineDescriptor = EngineDescriptor::new(&["postgres"], 5432, "");
+
     fn form(text: &str) -> Result<MasterForm, RotationError> {
         MasterForm::parse(
             &SecretString::new(text),
-            EngineFamily::Postgres,
+            &ENGINE,
             &ValueSource::new("arn:m", "AWSCURRENT"),
         )
     }

@@ -7,11 +7,13 @@
 
 use async_trait::async_trait;
 use rotation_core::{
-    PasswordPolicy, RdsSecret, RotationError, Rotator, SecretString, StepContext, ValueSource,
+    PasswordPolicy, RotationError, Rotator, SecretString, StepContext, ValueSource,
 };
 use tracing::{info, warn};
 
+use crate::engine::EngineDescriptor;
 use crate::login::{Connector, Database, Endpoint, Login, LoginError};
+use crate::secret::RdsSecret;
 use crate::tls::TlsMode;
 
 /// A database secret with the TLS mode it asks for.
@@ -24,13 +26,13 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// Parses a secret value of a given version.
+    /// Parses a secret value of a given version, for `engine`.
     pub fn parse(
         value: &SecretString,
-        family: rotation_core::EngineFamily,
+        engine: &EngineDescriptor,
         source: &ValueSource,
     ) -> Result<Self, RotationError> {
-        let secret = RdsSecret::parse(value, family, source)?;
+        let secret = RdsSecret::parse(value, engine, source)?;
         let tls = TlsMode::for_secret(&secret, source)?;
         Ok(Credentials { secret, tls })
     }
@@ -69,11 +71,7 @@ impl<D: Database> SingleUser<D> {
         value: &SecretString,
         version: &str,
     ) -> Result<Credentials, RotationError> {
-        Credentials::parse(
-            value,
-            self.connector.database().family(),
-            &ValueSource::new(ctx.arn, version),
-        )
+        Credentials::parse(value, D::ENGINE, &ValueSource::new(ctx.arn, version))
     }
 
     /// The previous version, if it is usable. A previous value that is not a valid database

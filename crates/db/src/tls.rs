@@ -30,8 +30,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use rotation_core::config::{ConfigError, Environment};
-use rotation_core::{RdsSecret, SecretError, SslFlag, ValueSource};
+use rotation_core::{SecretError, ValueSource};
 use rustls::client::WebPkiServerVerifier;
+
+use crate::secret::{RdsSecret, SslFlag};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
@@ -470,7 +472,12 @@ impl ServerCertVerifier for Unverified {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rotation_core::{EngineFamily, SecretString};
+    use rotation_core::SecretString;
+
+    use crate::EngineDescriptor;
+
+    /// An engine as an engine crate declares one.
+    const ENGINE: EngineDescriptor = EngineDescriptor::new(&["postgres"], 5432, "");
 
     /// The mode `decide` gives a PostgreSQL secret with `extra` JSON members.
     fn mode_with(
@@ -482,7 +489,7 @@ mod tests {
             &SecretString::new(format!(
                 r#"{{"engine":"postgres","host":"h","username":"u","password":"p"{extra}}}"#
             )),
-            EngineFamily::Postgres,
+            &ENGINE,
             &source,
         )?;
         decide(&secret, &source)

@@ -8,8 +8,7 @@ use async_trait::async_trait;
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
 use rotation_core::{
-    Deadline, EngineFamily, JsonSecret, RotationError, Rotator, SecretString, StepContext,
-    ValueSource,
+    Deadline, JsonSecret, RotationError, Rotator, SecretString, StepContext, ValueSource,
 };
 use rotation_db::{Connector, Credentials, Database};
 use serde_json::Value;
@@ -98,11 +97,7 @@ impl<D: Database> Fanout<D> {
         value: &SecretString,
         version: &str,
     ) -> Result<Credentials, RotationError> {
-        Credentials::parse(
-            value,
-            self.connector.database().family(),
-            &ValueSource::new(ctx.arn, version),
-        )
+        Credentials::parse(value, D::ENGINE, &ValueSource::new(ctx.arn, version))
     }
 
     /// When waiting for replicas must stop: `REPLICA_WAIT_SECONDS` from now, and in any case
@@ -502,39 +497,4 @@ impl<D: Database> Rotator for Fanout<D> {
         let current = ctx.current().await?;
         self.inner(self.strategy(current)).finish(ctx).await
     }
-}
-
-/// The engine family of a secret value, from its `engine` key.
-pub(crate) fn family_of(
-    ctx: &StepContext<'_>,
-    value: &SecretString,
-    version: &str,
-) -> Result<EngineFamily, RotationError> {
-    let json = JsonSecret::parse(value, &ValueSource::new(ctx.arn, version))?;
-    let engine = json.get("engine").and_then(Value::as_str).unwrap_or("");
-    for family in [EngineFamily::Postgres, EngineFamily::MySql] {
-        if family.engines().contains(&engine) {
-            return Ok(family);
-        }
-    }
-    Err(rotation_core::SecretError::WrongEngine {
-        arn: ctx.arn.to_owned(),
-        version: version.to_owned(),
-        expected: EngineFamily::Postgres
-            .engines()
-            .iter()
-            .chain(EngineFamily::MySql.engines())
-            .map(|engine| format!("'{engine}'"))
-            .collect::<Vec<_>>()
-            .join(" or "),
-        found: match json.get("engine") {
-            None => "no engine key".to_owned(),
-            Some(Value::String(engine)) => format!("engine '{engine}'"),
-            Some(other) => format!(
-                "an engine that is {}",
-                rotation_core::secret::json_type(other)
-            ),
-        },
-    }
-    .into())
 }

@@ -46,8 +46,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rotation_core::config::{ConfigError, Environment};
-use rotation_core::{EngineFamily, RotationError, Rotator, SecretString, StepContext};
-use rotation_db::{Connector, DbSettings};
+use rotation_core::{JsonSecret, RotationError, Rotator, SecretString, StepContext, ValueSource};
+use rotation_db::{Connector, Database, DbSettings, EngineDescriptor, engine};
 use rotation_mysql::MySql;
 use rotation_postgres::Postgres;
 
@@ -56,11 +56,17 @@ pub use settings::{FanoutSettings, StrategyChoice};
 pub use spec::{FanoutSpec, Mode, Replica};
 pub use wait::UNREACHABLE_GRACE;
 
-/// The `replica-fanout` rotator: fan-out for PostgreSQL and for MySQL/MariaDB, chosen per
-/// secret by its `engine`.
+/// The `replica-fanout` rotator: a fan-out per engine, chosen per secret by its `engine`
+/// among the engines added ([`ReplicaFanout::with_engine`]).
+#[derive(Default)]
 pub struct ReplicaFanout {
-    postgres: Fanout<Postgres>,
-    mysql: Fanout<MySql>,
+    engines: Vec<Served>,
+}
+
+/// One engine of a [`ReplicaFanout`]: the `engine` values that route to it, and its fan-out.
+struct Served {
+    engine: &'static EngineDescriptor,
+    fanout: Box<dyn Rotator>,
 }
 
 /// Builds `replica-fanout` from the environment: the variables of the four database rotators
@@ -71,33 +77,48 @@ pub struct ReplicaFanout {
 /// variable.
 pub fn replica_fanout_from_env(env: &dyn Environment) -> Result<ReplicaFanout, ConfigError> {
     let settings = Arc::new(FanoutSettings::from_env(env)?);
-    Ok(ReplicaFanout {
-        postgres: Fanout::new(
+    Ok(ReplicaFanout::default()
+        .with_engine(Fanout::new(
             Box::new(rotation_postgres::single_user_from_env(env)?),
             Box::new(rotation_postgres::multi_user_from_env(env)?),
             Connector::new(Postgres, DbSettings::from_env(env)?),
             Arc::clone(&settings),
-        ),
-        mysql: Fanout::new(
+        ))
+        .with_engine(Fanout::new(
             Box::new(rotation_mysql::single_user_from_env(env)?),
             Box::new(rotation_mysql::multi_user_from_env(env)?),
             Connector::new(MySql::default(), DbSettings::from_env(env)?),
             settings,
-        ),
-    })
+        )))
 }
 
 impl ReplicaFanout {
-    fn for_family(&self, family: EngineFamily) -> &dyn Rotator {
-        match family {
-            EngineFamily::Postgres => &self.postgres,
-            EngineFamily::MySql => &self.mysql,
-        }
+    /// Serves one more engine: a secret whose `engine` is one of `D::ENGINE`'s goes to
+    /// `fanout` (the first engine added that lists it, should two list the same value).
+    pub fn with_engine<D: Database>(mut self, fanout: Fanout<D>) -> Self {
+        self.engines.push(Served {
+            engine: D::ENGINE,
+            fanout: Box::new(fanout),
+        });
+        self
+    }
+
+    /// The fan-out for a secret value, from its `engine` key; AWS's message naming every
+    /// accepted value when no engine serves it.
+    fn for_value(
+        &self,
+        ctx: &StepContext<'_>,
+        value: &SecretString,
+        version: &str,
+    ) -> Result<&dyn Rotator, RotationError> {
+        let source = ValueSource::new(ctx.arn, version);
+        let json = JsonSecret::parse(value, &source)?;
+        let served = engine::choose(&self.engines, |served| served.engine, &json, &source)?;
+        Ok(served.fanout.as_ref())
     }
 
     async fn for_current(&self, ctx: &StepContext<'_>) -> Result<&dyn Rotator, RotationError> {
-        let family = fanout::family_of(ctx, ctx.current().await?, "AWSCURRENT")?;
-        Ok(self.for_family(family))
+        self.for_value(ctx, ctx.current().await?, "AWSCURRENT")
     }
 }
 
@@ -108,10 +129,10 @@ impl Rotator for ReplicaFanout {
         ctx: &StepContext<'_>,
         current: &SecretString,
     ) -> Result<SecretString, RotationError> {
-        let family = fanout::family_of(ctx, current, "AWSCURRENT")?;
-        self.for_family(family).create(ctx, current).await
+        self.for_value(ctx, current, "AWSCURRENT")?
+            .create(ctx, current)
+            .await
     }
-
     async fn set(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
         self.for_current(ctx).await?.set(ctx).await
     }

@@ -3,12 +3,17 @@
 use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, SslOpts};
-use rotation_core::{EngineFamily, SecretString};
-use rotation_db::{Database, Endpoint, LoginError, TlsRequest, Verification};
+use rotation_core::SecretString;
+use rotation_db::{Database, Endpoint, EngineDescriptor, LoginError, TlsRequest, Verification};
 use tracing::debug;
 
 use crate::sql;
 use crate::version::ServerVersion;
+
+/// MySQL, Aurora MySQL and MariaDB as data: AWS's `engine` values, port 3306, and AWS's default
+/// `EXCLUDE_CHARACTERS` for them (`/@"'\`).
+pub const MYSQL: EngineDescriptor =
+    EngineDescriptor::new(&["mysql", "aurora-mysql", "mariadb"], 3306, "/@\"'\\");
 
 /// MySQL, Aurora MySQL and MariaDB.
 #[derive(Debug, Clone, Copy)]
@@ -124,9 +129,7 @@ impl Drop for Session {
 impl Database for MySql {
     type Session = Session;
 
-    fn family(&self) -> EngineFamily {
-        EngineFamily::MySql
-    }
+    const ENGINE: &'static EngineDescriptor = &MYSQL;
 
     async fn open(
         &self,

@@ -26,10 +26,9 @@ pub mod version;
 use rotation_core::PasswordPolicy;
 use rotation_core::config::{ConfigError, Environment, bool_var, number_var};
 use rotation_core::master_arns::MasterSecretArns;
-use rotation_core::password::MYSQL_EXCLUDED;
-use rotation_db::{Connector, DbSettings, MasterHosts, MultiUser, SingleUser};
+use rotation_db::{Connector, Database, DbSettings, MasterHosts, MultiUser, SingleUser};
 
-pub use database::{DEFAULT_USERNAME_LIMIT, MySql, Session};
+pub use database::{DEFAULT_USERNAME_LIMIT, MYSQL, MySql, Session};
 
 /// The `mysql-single-user` rotator: the user changes its own password.
 pub type MySqlSingleUser = SingleUser<MySql>;
@@ -52,7 +51,7 @@ pub const RETAIN_CURRENT_PASSWORD_VARIABLE: &str = "MYSQL_RETAIN_CURRENT_PASSWOR
 /// later only, any other server fails setSecret with an error naming the variable). A bad
 /// value is an error naming the variable.
 pub fn single_user_from_env(env: &dyn Environment) -> Result<MySqlSingleUser, ConfigError> {
-    let policy = PasswordPolicy::from_env(env, MYSQL_EXCLUDED)?;
+    let policy = PasswordPolicy::from_env(env, MySql::ENGINE.default_excluded())?;
     let settings = DbSettings::from_env(env)?;
     let retain = bool_var(env, RETAIN_CURRENT_PASSWORD_VARIABLE, false)?;
     Ok(SingleUser::new(
@@ -69,7 +68,7 @@ pub fn single_user_from_env(env: &dyn Environment) -> Result<MySqlSingleUser, Co
 /// MariaDB 80) and `MASTER_HOSTS` (where a master secret without `host` may be used; see
 /// [`rotation_db::master`]).
 pub fn multi_user_from_env(env: &dyn Environment) -> Result<MySqlMultiUser, ConfigError> {
-    let policy = PasswordPolicy::from_env(env, MYSQL_EXCLUDED)?;
+    let policy = PasswordPolicy::from_env(env, MySql::ENGINE.default_excluded())?;
     let settings = DbSettings::from_env(env)?;
     let limit = number_var(
         env,

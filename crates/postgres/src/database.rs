@@ -6,8 +6,8 @@
 //! master user run a statement the rotator did not write.
 
 use async_trait::async_trait;
-use rotation_core::{EngineFamily, SecretString};
-use rotation_db::{Database, Endpoint, LoginError, TlsRequest};
+use rotation_core::SecretString;
+use rotation_db::{Database, Endpoint, EngineDescriptor, LoginError, TlsRequest};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
@@ -18,6 +18,12 @@ use crate::tls::RecordingConnect;
 
 /// The database used when the secret has no `dbname` (AWS's default).
 pub const DEFAULT_DATABASE: &str = "postgres";
+
+/// PostgreSQL as data: AWS's `engine` values, port 5432, AWS's default `EXCLUDE_CHARACTERS`
+/// for PostgreSQL (`:/@"'\`), and tokio-postgres's log target (it logs statements at `debug`).
+pub const POSTGRES: EngineDescriptor =
+    EngineDescriptor::new(&["postgres", "aurora-postgresql"], 5432, ":/@\"'\\")
+        .quieting(&["tokio_postgres"]);
 
 /// PostgreSQL (and Aurora PostgreSQL).
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,9 +52,7 @@ impl Session {
 impl Database for Postgres {
     type Session = Session;
 
-    fn family(&self) -> EngineFamily {
-        EngineFamily::Postgres
-    }
+    const ENGINE: &'static EngineDescriptor = &POSTGRES;
 
     async fn open(
         &self,

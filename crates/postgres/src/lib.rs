@@ -21,10 +21,9 @@ pub mod tls;
 use rotation_core::PasswordPolicy;
 use rotation_core::config::{ConfigError, Environment};
 use rotation_core::master_arns::MasterSecretArns;
-use rotation_core::password::POSTGRES_EXCLUDED;
-use rotation_db::{Connector, DbSettings, MasterHosts, MultiUser, SingleUser};
+use rotation_db::{Connector, Database, DbSettings, MasterHosts, MultiUser, SingleUser};
 
-pub use database::{Postgres, Session};
+pub use database::{POSTGRES, Postgres, Session};
 
 /// The `postgres-single-user` rotator: the user changes its own password.
 pub type PostgresSingleUser = SingleUser<Postgres>;
@@ -37,7 +36,7 @@ pub type PostgresMultiUser = MultiUser<Postgres>;
 /// `EXCLUDE_CHARACTERS` `:/@"'\`), `DATABASE_CA_BUNDLE`, `DATABASE_CONNECT_TIMEOUT`,
 /// `DATABASE_STATEMENT_TIMEOUT`. A bad value is an error naming the variable.
 pub fn single_user_from_env(env: &dyn Environment) -> Result<PostgresSingleUser, ConfigError> {
-    let policy = PasswordPolicy::from_env(env, POSTGRES_EXCLUDED)?;
+    let policy = PasswordPolicy::from_env(env, Postgres::ENGINE.default_excluded())?;
     let settings = DbSettings::from_env(env)?;
     Ok(SingleUser::new(Connector::new(Postgres, settings), policy))
 }
@@ -46,7 +45,7 @@ pub fn single_user_from_env(env: &dyn Environment) -> Result<PostgresSingleUser,
 /// [`single_user_from_env`], and `MASTER_HOSTS` (where a master secret without `host` may be
 /// used; see [`rotation_db::master`]).
 pub fn multi_user_from_env(env: &dyn Environment) -> Result<PostgresMultiUser, ConfigError> {
-    let policy = PasswordPolicy::from_env(env, POSTGRES_EXCLUDED)?;
+    let policy = PasswordPolicy::from_env(env, Postgres::ENGINE.default_excluded())?;
     let settings = DbSettings::from_env(env)?;
     Ok(MultiUser::new(Connector::new(Postgres, settings), policy)
         .with_master_hosts(MasterHosts::from_env(env)?)

@@ -2,38 +2,15 @@
 //!
 //! `{"engine", "host", "port", "username", "password", "dbname", "ssl", "masterarn", ...}`:
 //! the typed fields are read from a [`JsonSecret`], which keeps every other key (and the JSON
-//! type of every known one) for the version that createSecret writes.
+//! type of every known one) for the version that createSecret writes. The `engine` is checked
+//! against the engine the rotator serves ([`EngineDescriptor`]), which also gives the default
+//! port.
 
+use rotation_core::secret::json_type;
+use rotation_core::{JsonSecret, SecretError, SecretString, ValueSource};
 use serde_json::Value;
 
-use crate::secret::{JsonSecret, SecretError, SecretString, ValueSource, json_type};
-
-/// The database families a rotator serves, with the `engine` values each accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EngineFamily {
-    /// `postgres`, `aurora-postgresql`.
-    Postgres,
-    /// `mysql`, `aurora-mysql`, `mariadb`.
-    MySql,
-}
-
-impl EngineFamily {
-    /// The accepted `engine` values.
-    pub fn engines(self) -> &'static [&'static str] {
-        match self {
-            EngineFamily::Postgres => &["postgres", "aurora-postgresql"],
-            EngineFamily::MySql => &["mysql", "aurora-mysql", "mariadb"],
-        }
-    }
-
-    /// The default port.
-    pub fn default_port(self) -> u16 {
-        match self {
-            EngineFamily::Postgres => 5432,
-            EngineFamily::MySql => 3306,
-        }
-    }
-}
+use crate::engine::{self, EngineDescriptor};
 
 /// The `ssl` key, with AWS's meaning (templates §6.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +33,7 @@ pub struct RdsSecret {
     pub engine: String,
     /// `host`.
     pub host: String,
-    /// `port`, from a number or a numeric string; the family's default when absent.
+    /// `port`, from a number or a numeric string; the engine's default when absent.
     pub port: u16,
     /// `username`.
     pub username: String,
@@ -77,111 +54,34 @@ impl RdsSecret {
     /// `username`, `password`.
     pub fn parse(
         value: &SecretString,
-        family: EngineFamily,
+        engine: &EngineDescriptor,
         source: &ValueSource,
     ) -> Result<Self, SecretError> {
         let json = JsonSecret::parse(value, source)?;
-        Self::from_json(json, family, source)
+        Self::from_json(json, engine, source)
     }
 
-    /// Validates an already parsed JSON secret.
+    /// Validates an already parsed JSON secret for `engine`.
     pub fn from_json(
         json: JsonSecret,
-        family: EngineFamily,
+        engine: &EngineDescriptor,
         source: &ValueSource,
     ) -> Result<Self, SecretError> {
-        let invalid = |field: &'static str, problem: String| source.invalid(field, problem);
-        let engine = match json.get("engine") {
-            Some(Value::String(engine)) if family.engines().contains(&engine.as_str()) => {
-                engine.clone()
-            }
-            other => {
-                return Err(SecretError::WrongEngine {
-                    arn: source.arn.clone(),
-                    version: source.version.clone(),
-                    expected: family
-                        .engines()
-                        .iter()
-                        .map(|e| format!("'{e}'"))
-                        .collect::<Vec<_>>()
-                        .join(" or "),
-                    found: match other {
-                        None => "no engine key".to_owned(),
-                        Some(Value::String(engine)) => format!("engine '{engine}'"),
-                        Some(value) => format!("an engine that is {}", json_type(value)),
-                    },
-                });
-            }
-        };
+        engine::choose(std::slice::from_ref(engine), |e| e, &json, source)?;
         let text = |field: &'static str| json.required_string(field, source);
-        let host = text("host")?;
-        let username = text("username")?;
+        let (host, username) = (text("host")?, text("username")?);
         let password = SecretString::new(text("password")?);
-        let port = match json.get("port") {
-            None | Some(Value::Null) => family.default_port(),
-            Some(Value::Number(number)) => number
-                .as_u64()
-                .and_then(|port| u16::try_from(port).ok())
-                .filter(|port| *port != 0)
-                .ok_or_else(|| invalid("port", format!("must be 1 to 65535, not {number}")))?,
-            Some(Value::String(text)) => text
-                .trim()
-                .parse::<u16>()
-                .ok()
-                .filter(|port| *port != 0)
-                .ok_or_else(|| invalid("port", format!("must be 1 to 65535, not {text:?}")))?,
-            Some(value) => {
-                return Err(invalid(
-                    "port",
-                    format!(
-                        "must be a number or a numeric string, not {}",
-                        json_type(value)
-                    ),
-                ));
-            }
-        };
-        let dbname = match json.get("dbname") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(name)) if !name.is_empty() => Some(name.clone()),
-            Some(Value::String(_)) => None,
-            Some(value) => {
-                return Err(invalid(
-                    "dbname",
-                    format!("must be a string, not {}", json_type(value)),
-                ));
-            }
-        };
-        let ssl = match json.get("ssl") {
-            None => SslFlag::Absent,
-            Some(Value::Bool(true)) => SslFlag::True,
-            Some(Value::Bool(false)) => SslFlag::False,
-            Some(Value::String(text)) if text.eq_ignore_ascii_case("true") => SslFlag::True,
-            Some(Value::String(text)) if text.eq_ignore_ascii_case("false") => SslFlag::False,
-            Some(_) => SslFlag::Unrecognised,
-        };
-        let optional_text = |field: &'static str| -> Result<Option<String>, SecretError> {
-            match json.get(field) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(text)) => Ok(Some(text.clone())),
-                Some(value) => Err(invalid(
-                    field,
-                    format!("must be a string, not {}", json_type(value)),
-                )),
-            }
-        };
-        let sslmode = optional_text("sslmode")?;
-        let masterarn = optional_text("masterarn")?;
         Ok(RdsSecret {
-            json,
-            engine,
+            engine: text("engine")?,
             host,
-            port,
+            port: port(json.get("port"), engine.default_port(), source)?,
             username,
             password,
-            dbname,
-            ssl,
-            sslmode,
-            masterarn,
+            dbname: dbname(json.get("dbname"), source)?,
+            ssl: ssl_flag(json.get("ssl")),
+            sslmode: optional_text(&json, "sslmode", source)?,
+            masterarn: optional_text(&json, "masterarn", source)?,
+            json,
         })
     }
 
@@ -206,14 +106,83 @@ impl RdsSecret {
     }
 }
 
+/// `port`: a number or a numeric string, 1 to 65535; `default` when absent or null.
+fn port(value: Option<&Value>, default: u16, source: &ValueSource) -> Result<u16, SecretError> {
+    let invalid = |problem: String| source.invalid("port", problem);
+    let nonzero = |port: &u16| *port != 0;
+    match value {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Number(number)) => number
+            .as_u64()
+            .and_then(|port| u16::try_from(port).ok())
+            .filter(nonzero)
+            .ok_or_else(|| invalid(format!("must be 1 to 65535, not {number}"))),
+        Some(Value::String(text)) => text
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(nonzero)
+            .ok_or_else(|| invalid(format!("must be 1 to 65535, not {text:?}"))),
+        Some(value) => Err(invalid(format!(
+            "must be a number or a numeric string, not {}",
+            json_type(value)
+        ))),
+    }
+}
+
+/// `dbname`: a string; absent, null and empty all mean the engine's default database.
+fn dbname(value: Option<&Value>, source: &ValueSource) -> Result<Option<String>, SecretError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(name)) if !name.is_empty() => Ok(Some(name.clone())),
+        Some(Value::String(_)) => Ok(None),
+        Some(value) => Err(source.invalid(
+            "dbname",
+            format!("must be a string, not {}", json_type(value)),
+        )),
+    }
+}
+
+/// `ssl`, with AWS's reading: booleans, or their names in any case; anything else is
+/// [`SslFlag::Unrecognised`].
+fn ssl_flag(value: Option<&Value>) -> SslFlag {
+    match value {
+        None => SslFlag::Absent,
+        Some(Value::Bool(true)) => SslFlag::True,
+        Some(Value::Bool(false)) => SslFlag::False,
+        Some(Value::String(text)) if text.eq_ignore_ascii_case("true") => SslFlag::True,
+        Some(Value::String(text)) if text.eq_ignore_ascii_case("false") => SslFlag::False,
+        Some(_) => SslFlag::Unrecognised,
+    }
+}
+
+/// An optional string key: absent or null is `None`, any other type an error.
+fn optional_text(
+    json: &JsonSecret,
+    field: &'static str,
+    source: &ValueSource,
+) -> Result<Option<String>, SecretError> {
+    match json.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(value) => {
+            Err(source.invalid(field, format!("must be a string, not {}", json_type(value))))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// An engine as the PostgreSQL crate declares it (this crate knows no engine).
+    const ENGINE: EngineDescriptor =
+        EngineDescriptor::new(&["postgres", "aurora-postgresql"], 5432, "");
+
     fn parse(text: &str) -> Result<RdsSecret, SecretError> {
         RdsSecret::parse(
             &SecretString::new(text),
-            EngineFamily::Postgres,
+            &ENGINE,
             &ValueSource::new("arn:s", "AWSCURRENT"),
         )
     }
@@ -269,7 +238,7 @@ mod tests {
             "{error}"
         );
         let error = parse(r#"{"host":"h"}"#).unwrap_err();
-        assert!(matches!(error, SecretError::WrongEngine { .. }));
+        assert!(matches!(error, SecretError::NotServed { .. }));
     }
 
     #[test]
