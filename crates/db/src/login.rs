@@ -8,6 +8,7 @@ use rotation_core::{Deadline, SecretString};
 use tracing::{debug, info, warn};
 
 use crate::engine::EngineDescriptor;
+use crate::error::SessionError;
 use crate::tls::{TlsMode, TlsRequest, TlsSettings};
 
 /// Where to connect.
@@ -100,10 +101,10 @@ pub trait Database: Send + Sync + 'static {
         session: &mut Self::Session,
         user: &str,
         password: &SecretString,
-    ) -> Result<(), String>;
+    ) -> Result<(), SessionError>;
 
     /// Runs a trivial query to prove the session works.
-    async fn probe(&self, session: &mut Self::Session) -> Result<(), String>;
+    async fn probe(&self, session: &mut Self::Session) -> Result<(), SessionError>;
 
     /// The TLS protocol version of a session opened with TLS (`TLSv1.3`), for the login log;
     /// `None` when the engine cannot tell.
@@ -254,20 +255,21 @@ impl<D: Database> Connector<D> {
         result
     }
 
-    /// Runs a statement-level operation within the statement timeout and the deadline.
+    /// Runs a statement-level operation within the statement timeout and the deadline
+    /// ([`SessionError::TimedOut`] naming `what` when it runs out).
     pub async fn bounded<T>(
         &self,
         what: &str,
         deadline: Deadline,
-        operation: impl Future<Output = Result<T, String>>,
-    ) -> Result<T, String> {
+        operation: impl Future<Output = Result<T, SessionError>>,
+    ) -> Result<T, SessionError> {
         let limit = deadline.cap(self.settings.statement_timeout);
         match tokio::time::timeout(limit, operation).await {
             Ok(result) => result,
-            Err(_) => Err(format!(
-                "{what} did not finish within {} ms",
-                limit.as_millis()
-            )),
+            Err(_) => Err(SessionError::TimedOut {
+                what: what.to_owned(),
+                limit_ms: limit.as_millis(),
+            }),
         }
     }
 }

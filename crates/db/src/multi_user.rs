@@ -45,6 +45,7 @@ use serde_json::Value;
 use tracing::info;
 
 use crate::engine::EngineDescriptor;
+use crate::error::SessionError;
 use crate::login::{Connector, Database, Endpoint, Login, LoginError};
 use crate::master::{HostPort, MasterHosts, TrustSource, TrustedHosts};
 use crate::rds_lookup::{RdsLookup, rds_resource};
@@ -111,14 +112,21 @@ pub trait CloneDatabase: Database {
 
     /// In a session of the master user: creates `users.pending` (or adopts it when it already
     /// exists: only its password and the pair's settings change), sets its password, and keeps
-    /// the pair in step so that either user can use what the other created. Atomic: all or
-    /// nothing. The error must not contain the password.
+    /// the pair in step so that either user can use what the other created. The error must not
+    /// contain the password.
+    ///
+    /// What a failure leaves behind is the engine's to say, and to state in its impl's docs.
+    /// Whatever it is, a repeated call must finish the work: setSecret is retried, and the
+    /// pending password must not log in before the last change (so a retry starts over
+    /// rather than stopping early). PostgreSQL runs every statement in one transaction (all
+    /// or nothing); MySQL and MariaDB commit account statements one by one, so a failure may
+    /// leave some done, each of which a repeated call does again harmlessly.
     async fn set_alternate_user(
         &self,
         session: &mut Self::Session,
         users: UserPair<'_>,
         password: &SecretString,
-    ) -> Result<(), String>;
+    ) -> Result<(), SessionError>;
 }
 
 /// The multi-user rotator for any [`CloneDatabase`].

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, SslOpts};
 use rotation_core::SecretString;
-use rotation_db::{Database, Endpoint, EngineDescriptor, LoginError, TlsRequest, Verification};
+use rotation_db::{
+    Database, Endpoint, EngineDescriptor, LoginError, SessionError, TlsRequest, Verification,
+};
 use tracing::debug;
 
 use crate::sql;
@@ -94,22 +96,27 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn conn(&mut self) -> Result<&mut Conn, String> {
+    pub(crate) fn conn(&mut self) -> Result<&mut Conn, SessionError> {
         self.conn
             .as_mut()
-            .ok_or_else(|| "the connection is closed".to_owned())
+            .ok_or_else(|| SessionError::Unreachable("the connection is closed".to_owned()))
     }
 
     /// The server's version.
-    pub async fn version(&mut self) -> Result<ServerVersion, String> {
+    pub async fn version(&mut self) -> Result<ServerVersion, SessionError> {
         let text: Option<String> = self
             .conn()?
             .query_first("SELECT VERSION()")
             .await
-            .map_err(|error| describe(&error))?;
-        let text = text.ok_or_else(|| "SELECT VERSION() returned no row".to_owned())?;
-        ServerVersion::parse(&text)
-            .ok_or_else(|| format!("the server's version {text:?} is not a version number"))
+            .map_err(|error| session_error(&error, describe(&error)))?;
+        let text = text.ok_or_else(|| {
+            SessionError::Statement("SELECT VERSION() returned no row".to_owned())
+        })?;
+        ServerVersion::parse(&text).ok_or_else(|| {
+            SessionError::Precondition(format!(
+                "the server's version {text:?} is not a version number"
+            ))
+        })
     }
 }
 
@@ -165,20 +172,22 @@ impl Database for MySql {
         session: &mut Session,
         _user: &str,
         password: &SecretString,
-    ) -> Result<(), String> {
+    ) -> Result<(), SessionError> {
         let version = session.version().await?;
         debug!(%version, retain = self.retain_current_password, "setting the password");
         // Refused here, before anything is sent, when the server has no dual passwords.
-        let statement = self.own_password_statement(&version, password)?;
+        let statement = self
+            .own_password_statement(&version, password)
+            .map_err(SessionError::Precondition)?;
         execute_secret(session.conn()?, statement, "setting the password").await
     }
 
-    async fn probe(&self, session: &mut Session) -> Result<(), String> {
+    async fn probe(&self, session: &mut Session) -> Result<(), SessionError> {
         session
             .conn()?
             .query_drop("SELECT NOW()")
             .await
-            .map_err(|error| describe(&error))
+            .map_err(|error| session_error(&error, describe(&error)))
     }
 
     fn tls_version(&self, session: &Session) -> Option<String> {
@@ -257,11 +266,11 @@ async fn prepared(conn: &mut Conn, statement: &str) -> Result<(), mysql_async::E
 }
 
 /// Runs one statement that holds no secret ([`prepared`]); the error names it.
-pub(crate) async fn execute(conn: &mut Conn, statement: &str) -> Result<(), String> {
+pub(crate) async fn execute(conn: &mut Conn, statement: &str) -> Result<(), SessionError> {
     debug!(statement, "running");
     prepared(conn, statement)
         .await
-        .map_err(|e| format!("{statement}: {}", describe(&e)))
+        .map_err(|e| failed(statement, &e))
 }
 
 /// Runs one statement that holds a password or its hash ([`prepared`]); the error gives only
@@ -270,13 +279,39 @@ pub(crate) async fn execute_secret(
     conn: &mut Conn,
     statement: String,
     what: &str,
-) -> Result<(), String> {
-    prepared(conn, &statement).await.map_err(|e| match e {
-        mysql_async::Error::Server(server) => {
-            format!("{what}: the server refused it (error {})", server.code)
-        }
-        other => format!("{what}: {}", describe(&other)),
+) -> Result<(), SessionError> {
+    prepared(conn, &statement).await.map_err(|e| match &e {
+        mysql_async::Error::Server(server) => session_error(
+            &e,
+            format!("{what}: the server refused it (error {})", server.code),
+        ),
+        other => failed(what, other),
     })
+}
+
+/// `context: ` and the error with its causes, of the error's kind ([`session_error`]).
+pub(crate) fn failed(context: impl std::fmt::Display, error: &mysql_async::Error) -> SessionError {
+    session_error(error, format!("{context}: {}", describe(error)))
+}
+
+/// The server's access-denied errors: ER_DBACCESS_DENIED_ERROR, ER_ACCESS_DENIED_ERROR,
+/// ER_TABLEACCESS_DENIED_ERROR, ER_COLUMNACCESS_DENIED_ERROR, ER_SPECIFIC_ACCESS_DENIED_ERROR,
+/// ER_PROCACCESS_DENIED_ERROR, ER_CANT_CREATE_USER_WITH_GRANT.
+const ACCESS_DENIED: [u16; 7] = [1044, 1045, 1142, 1143, 1227, 1370, 1410];
+
+/// A failure in an open session with `message`, by the error's kind: the server's refusal for
+/// lack of privilege or for another reason, or a connection that broke.
+pub(crate) fn session_error(error: &mysql_async::Error, message: String) -> SessionError {
+    match error {
+        mysql_async::Error::Server(server) if ACCESS_DENIED.contains(&server.code) => {
+            SessionError::Permission(message)
+        }
+        mysql_async::Error::Io(_)
+        | mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed) => {
+            SessionError::Unreachable(message)
+        }
+        _ => SessionError::Statement(message),
+    }
 }
 
 /// The error with its causes.

@@ -52,9 +52,9 @@ use mysql_async::prelude::Queryable;
 use rand::RngExt;
 use rand::distr::Alphanumeric;
 use rotation_core::SecretString;
-use rotation_db::{CloneDatabase, UserPair};
+use rotation_db::{CloneDatabase, SessionError, UserPair};
 
-use crate::database::{MySql, Session, describe, execute, execute_secret, grant_rows};
+use crate::database::{MySql, Session, execute, execute_secret, failed, grant_rows};
 use crate::grants::{self, Account};
 use crate::pair::{self, Holdings};
 use crate::sql::{self, AccountLimits};
@@ -111,10 +111,10 @@ pub fn plan<'a>(
 }
 
 /// The host entries of a user.
-async fn hosts(conn: &mut Conn, user: &str) -> Result<Vec<String>, String> {
+async fn hosts(conn: &mut Conn, user: &str) -> Result<Vec<String>, SessionError> {
     conn.exec(sql::USER_HOSTS, (user,))
         .await
-        .map_err(|e| format!("reading the hosts of user {user}: {}", describe(&e)))
+        .map_err(|e| failed(format_args!("reading the hosts of user {user}"), &e))
 }
 
 /// What each host entry of a user holds, from its `SHOW GRANTS`.
@@ -122,18 +122,18 @@ async fn holdings(
     conn: &mut Conn,
     user: &str,
     hosts: &[String],
-) -> Result<Vec<(String, Holdings)>, String> {
+) -> Result<Vec<(String, Holdings)>, SessionError> {
     let mut entries = Vec::with_capacity(hosts.len());
     for host in hosts {
         let lines = grant_rows(conn, &sql::show_grants(user, host))
             .await
-            .map_err(|e| format!("SHOW GRANTS for {user}@{host}: {}", describe(&e)))?;
+            .map_err(|e| failed(format_args!("SHOW GRANTS for {user}@{host}"), &e))?;
         let account = Account::new(user, host.as_str());
         let mut parsed = Vec::with_capacity(lines.len());
         for line in &lines {
             parsed.push(
                 grants::parse_line(line, &account)
-                    .map_err(|e| format!("checking the pair at {account}: {e}"))?,
+                    .map_err(|e| precondition(format!("checking the pair at {account}: {e}")))?,
             );
         }
         entries.push((host.clone(), Holdings::from_grants(&parsed)));
@@ -146,7 +146,7 @@ async fn settings(
     conn: &mut Conn,
     user: &str,
     host: &str,
-) -> Result<(String, AccountLimits), String> {
+) -> Result<(String, AccountLimits), SessionError> {
     type Row = (
         Option<String>,
         Option<String>,
@@ -161,8 +161,9 @@ async fn settings(
     let row: Option<Row> = conn
         .exec_first(sql::ACCOUNT_SETTINGS, (user, host))
         .await
-        .map_err(|e| format!("reading the account {user}@{host}: {}", describe(&e)))?;
-    let row = row.ok_or_else(|| format!("the account {user}@{host} does not exist"))?;
+        .map_err(|e| failed(format_args!("reading the account {user}@{host}"), &e))?;
+    let row =
+        row.ok_or_else(|| precondition(format!("the account {user}@{host} does not exist")))?;
     let limits = AccountLimits {
         ssl_type: row.1.unwrap_or_default(),
         cipher: row.2.unwrap_or_default(),
@@ -174,6 +175,11 @@ async fn settings(
         max_user_connections: row.8.unwrap_or(0),
     };
     Ok((row.0.unwrap_or_default(), limits))
+}
+
+/// The rotator's own refusal, before a change: [`SessionError::Precondition`].
+fn precondition(message: String) -> SessionError {
+    SessionError::Precondition(message)
 }
 
 /// A password nobody holds, for an account until its real password is set.
@@ -195,21 +201,21 @@ async fn replayed(
     line: &str,
     source: &Account,
     target: &Account,
-) -> Result<String, String> {
+) -> Result<String, SessionError> {
     let grant = grants::parse_line(line, source)
-        .map_err(|e| format!("copying the grants of {source}: {e}"))?;
+        .map_err(|e| precondition(format!("copying the grants of {source}: {e}")))?;
     if let Some((database, table)) = grant.table() {
         let key = (source.user.as_str(), source.host.as_str(), database, table);
         let table_privileges: Option<String> = conn
             .exec_first(sql::TABLE_PRIVILEGES, key)
             .await
-            .map_err(|e| format!("reading mysql.tables_priv: {}", describe(&e)))?;
+            .map_err(|e| failed(format_args!("reading mysql.tables_priv"), &e))?;
         let columns: Vec<(String, String)> = conn
             .exec(sql::COLUMN_PRIVILEGES, key)
             .await
-            .map_err(|e| format!("reading mysql.columns_priv: {}", describe(&e)))?;
+            .map_err(|e| failed(format_args!("reading mysql.columns_priv"), &e))?;
         grants::check_table_privileges(&grant, &table_privileges.unwrap_or_default(), &columns)
-            .map_err(|e| format!("copying the grants of {source}: {e}"))?;
+            .map_err(|e| precondition(format!("copying the grants of {source}: {e}")))?;
     }
     Ok(grant.statement(target))
 }
@@ -221,12 +227,12 @@ async fn copy_account(
     source: &str,
     target: &str,
     (host, target_exists): &(String, bool),
-) -> Result<(), String> {
+) -> Result<(), SessionError> {
     let target_account = sql::account(target, host);
     let (plugin, limits) = settings(conn, source, host).await?;
     let lines = grant_rows(conn, &sql::show_grants(source, host))
         .await
-        .map_err(|e| format!("SHOW GRANTS for {source}@{host}: {}", describe(&e)))?;
+        .map_err(|e| failed(format_args!("SHOW GRANTS for {source}@{host}"), &e))?;
     let (from, to) = (Account::new(source, host), Account::new(target, host));
     // Every line is parsed and checked before anything is run: a line that is not understood
     // leaves the account as it was (or not created).
@@ -240,9 +246,9 @@ async fn copy_account(
             .exec(sql::DEFAULT_ROLES, (source, host))
             .await
             .map_err(|e| {
-                format!(
-                    "reading the default roles of {source}@{host}: {}",
-                    describe(&e)
+                failed(
+                    format_args!("reading the default roles of {source}@{host}"),
+                    &e,
                 )
             })?;
         statements.extend(sql::default_roles(&target_account, &roles));
@@ -262,12 +268,12 @@ async fn apply(
     session: &mut Session,
     users: UserPair<'_>,
     password: &SecretString,
-) -> Result<(), String> {
+) -> Result<(), SessionError> {
     let version = session.version().await?;
     let conn = session.conn()?;
     let original_hosts = hosts(conn, users.original()).await?;
     let clone_hosts = hosts(conn, users.clone_user()).await?;
-    let plan = plan(users, &original_hosts, &clone_hosts)?;
+    let plan = plan(users, &original_hosts, &clone_hosts).map_err(precondition)?;
     let pending_hosts = if users.is_pending_original() {
         &original_hosts
     } else {
@@ -283,7 +289,7 @@ async fn apply(
             (users.original(), &original),
             (users.clone_user(), &clone),
         )
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| precondition(error.to_string()))?;
     }
     if let Some(source) = plan.source {
         for host in &plan.hosts {
@@ -313,12 +319,15 @@ impl CloneDatabase for MySql {
         name.chars().count() <= MySql::username_limit(self)
     }
 
+    /// Not atomic: MySQL commits account statements one by one, so a failure may leave some
+    /// done; the pending password is set last, so a retry starts over and repeats each
+    /// statement harmlessly (see the module docs).
     async fn set_alternate_user(
         &self,
         session: &mut Session,
         users: UserPair<'_>,
         password: &SecretString,
-    ) -> Result<(), String> {
+    ) -> Result<(), SessionError> {
         apply(session, users, password).await
     }
 }

@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use rotation_core::SecretString;
-use rotation_db::{Database, Endpoint, EngineDescriptor, LoginError, TlsRequest};
+use rotation_db::{Database, Endpoint, EngineDescriptor, LoginError, SessionError, TlsRequest};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
@@ -108,17 +108,17 @@ impl Database for Postgres {
         session: &mut Session,
         user: &str,
         password: &SecretString,
-    ) -> Result<(), String> {
+    ) -> Result<(), SessionError> {
         execute(&session.client, &sql::alter_password(user, password)).await
     }
 
-    async fn probe(&self, session: &mut Session) -> Result<(), String> {
+    async fn probe(&self, session: &mut Session) -> Result<(), SessionError> {
         session
             .client
             .execute_typed("SELECT pg_catalog.now()", &[])
             .await
             .map(|_| ())
-            .map_err(|error| describe(&error))
+            .map_err(|error| session_error(&error))
     }
 
     fn tls_version(&self, session: &Session) -> Option<String> {
@@ -131,12 +131,29 @@ impl Database for Postgres {
 /// server's Parse refuses text holding a second statement, so a literal that ended early is an
 /// error, never a second command. The error is the server's message, without the statement
 /// (which may hold a verifier).
-pub async fn execute(client: &Client, statement: &Statement) -> Result<(), String> {
+pub async fn execute(client: &Client, statement: &Statement) -> Result<(), SessionError> {
     client
         .execute_typed(statement.text(), &[])
         .await
         .map(|_| ())
-        .map_err(|error| describe(&error))
+        .map_err(|error| session_error(&error))
+}
+
+/// A failure in an open session, by kind: the server's refusal for lack of privilege
+/// (SQLSTATE 42501) or for another reason, or a connection that broke; the text is
+/// [`describe`]'s.
+pub fn session_error(error: &tokio_postgres::Error) -> SessionError {
+    let reason = describe(error);
+    match error.as_db_error() {
+        Some(db) if *db.code() == SqlState::INSUFFICIENT_PRIVILEGE => {
+            SessionError::Permission(reason)
+        }
+        Some(_) => SessionError::Statement(reason),
+        None if error.is_closed() || error.to_string() == "error communicating with the server" => {
+            SessionError::Unreachable(reason)
+        }
+        None => SessionError::Statement(reason),
+    }
 }
 
 fn spawn_connection<S, T>(connection: tokio_postgres::Connection<S, T>)
@@ -277,8 +294,9 @@ mod tests {
         .await
         .unwrap_err();
         assert!(
-            error.contains("cannot insert multiple commands into a prepared statement"),
-            "{error}"
+            matches!(&error, SessionError::Statement(text)
+                if text.contains("cannot insert multiple commands into a prepared statement")),
+            "{error:?}"
         );
         let pwned: i64 = session
             .client()
@@ -319,6 +337,20 @@ mod tests {
         assert!(
             stored.contains(&format!("application_name={payload}")),
             "{stored:?}"
+        );
+
+        // A refusal for lack of privilege is its own kind.
+        session
+            .client()
+            .batch_execute("SET ROLE \"nobody\"")
+            .await
+            .unwrap();
+        let error = execute(session.client(), &Statement::unchecked("CREATE ROLE \"x\""))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, SessionError::Permission(text) if text.contains("SQLSTATE 42501")),
+            "{error:?}"
         );
     }
 }

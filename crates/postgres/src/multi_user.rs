@@ -57,7 +57,7 @@
 
 use async_trait::async_trait;
 use rotation_core::SecretString;
-use rotation_db::{CloneDatabase, UserPair};
+use rotation_db::{CloneDatabase, SessionError, UserPair};
 use tokio_postgres::Client;
 
 use crate::database::{Postgres, Session, execute};
@@ -287,11 +287,11 @@ async fn apply(
     client: &Client,
     users: UserPair<'_>,
     password: &SecretString,
-) -> Result<(), String> {
+) -> Result<(), SessionError> {
     let original = RoleState::read(client, users.original()).await?;
     let clone = RoleState::read(client, users.clone_user()).await?;
     let statements = plan(users, original.as_ref(), clone.as_ref(), password)
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| SessionError::Precondition(error.to_string()))?;
     for statement in statements {
         // The error says what the server refused; the statement (with the verifier) is not
         // repeated in it.
@@ -310,12 +310,13 @@ impl CloneDatabase for Postgres {
         name.len() <= MAX_USERNAME_BYTES
     }
 
+    /// One transaction: every statement, or none (a failure rolls back; a retry starts over).
     async fn set_alternate_user(
         &self,
         session: &mut Session,
         users: UserPair<'_>,
         password: &SecretString,
-    ) -> Result<(), String> {
+    ) -> Result<(), SessionError> {
         let client = session.client();
         execute(client, &sql::BEGIN).await?;
         match apply(client, users, password).await {

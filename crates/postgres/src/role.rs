@@ -1,9 +1,10 @@
 //! What the catalog says about a role: its attributes, per-role settings and memberships, read
 //! in the master session for multi-user rotation.
 
+use rotation_db::SessionError;
 use tokio_postgres::Client;
 
-use crate::database::describe;
+use crate::database::session_error;
 use crate::sql::{self, RoleOption};
 
 /// A role's attributes (`pg_roles`).
@@ -147,34 +148,34 @@ impl RoleState {
     }
 
     /// Reads a role from the catalog; `None` when it does not exist.
-    pub async fn read(client: &Client, name: &str) -> Result<Option<RoleState>, String> {
+    pub async fn read(client: &Client, name: &str) -> Result<Option<RoleState>, SessionError> {
         let Some(row) = client
             .query_opt(sql::ROLE_ATTRIBUTES, &[&name])
             .await
-            .map_err(|e| describe(&e))?
+            .map_err(|e| session_error(&e))?
         else {
             return Ok(None);
         };
-        let oid: u32 = row.try_get(0).map_err(|e| describe(&e))?;
+        let oid: u32 = row.try_get(0).map_err(|e| session_error(&e))?;
         let attributes = Attributes {
-            superuser: row.try_get(1).map_err(|e| describe(&e))?,
-            inherit: row.try_get(2).map_err(|e| describe(&e))?,
-            create_role: row.try_get(3).map_err(|e| describe(&e))?,
-            create_db: row.try_get(4).map_err(|e| describe(&e))?,
-            login: row.try_get(5).map_err(|e| describe(&e))?,
-            replication: row.try_get(6).map_err(|e| describe(&e))?,
-            bypass_rls: row.try_get(7).map_err(|e| describe(&e))?,
-            connection_limit: row.try_get(8).map_err(|e| describe(&e))?,
-            valid_until: row.try_get(9).map_err(|e| describe(&e))?,
+            superuser: row.try_get(1).map_err(|e| session_error(&e))?,
+            inherit: row.try_get(2).map_err(|e| session_error(&e))?,
+            create_role: row.try_get(3).map_err(|e| session_error(&e))?,
+            create_db: row.try_get(4).map_err(|e| session_error(&e))?,
+            login: row.try_get(5).map_err(|e| session_error(&e))?,
+            replication: row.try_get(6).map_err(|e| session_error(&e))?,
+            bypass_rls: row.try_get(7).map_err(|e| session_error(&e))?,
+            connection_limit: row.try_get(8).map_err(|e| session_error(&e))?,
+            valid_until: row.try_get(9).map_err(|e| session_error(&e))?,
         };
         let mut settings = Vec::new();
         for row in client
             .query(sql::ROLE_SETTINGS, &[&oid])
             .await
-            .map_err(|e| describe(&e))?
+            .map_err(|e| session_error(&e))?
         {
-            let database: Option<String> = row.try_get(0).map_err(|e| describe(&e))?;
-            let config: Vec<String> = row.try_get(1).map_err(|e| describe(&e))?;
+            let database: Option<String> = row.try_get(0).map_err(|e| session_error(&e))?;
+            let config: Vec<String> = row.try_get(1).map_err(|e| session_error(&e))?;
             settings.extend(config.iter().filter_map(|entry| {
                 let (name, value) = entry.split_once('=')?;
                 Some(Setting {
@@ -188,18 +189,18 @@ impl RoleState {
         for row in client
             .query(sql::ROLE_MEMBERSHIPS, &[&oid])
             .await
-            .map_err(|e| describe(&e))?
+            .map_err(|e| session_error(&e))?
         {
             memberships.push(Membership {
-                role: row.try_get(0).map_err(|e| describe(&e))?,
-                admin: row.try_get(1).map_err(|e| describe(&e))?,
+                role: row.try_get(0).map_err(|e| session_error(&e))?,
+                admin: row.try_get(1).map_err(|e| session_error(&e))?,
             });
         }
         let in_use: bool = client
             .query_one(sql::ROLE_IN_USE, &[&oid])
             .await
             .and_then(|row| row.try_get(0))
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| session_error(&e))?;
         Ok(Some(RoleState {
             attributes,
             settings,
