@@ -15,6 +15,7 @@
 //!   finishSecret moves `AWSCURRENT` with `RemoveFromVersionId`; a token already `AWSCURRENT`
 //!   is a quiet success), JSON logs with the secret, token, step and duration;
 //! - [`SecretStore`] / [`AwsSecretStore`]: Secrets Manager, with bounded retries;
+//!   [`memory_store::MemoryStore`]: the same rules in memory, for unit tests;
 //! - [`SecretString`], [`JsonSecret`], [`RdsSecret`]: values that cannot be logged, and the RDS
 //!   JSON with every unknown key and JSON type kept;
 //! - [`PasswordPolicy`]: AWS's password variables, generated locally with a CSPRNG;
@@ -96,6 +97,7 @@ pub mod event;
 pub mod lambda;
 pub mod logging;
 pub mod master_arns;
+pub mod memory_store;
 pub mod password;
 pub mod rds;
 pub mod rotation;

@@ -54,7 +54,8 @@ pub struct StoreError {
 }
 
 impl StoreError {
-    /// An error from anything other than the service (used by non-AWS stores).
+    /// An error without a service error code: a call cut off by [`DeadlineStore`], a store
+    /// that cannot answer, or (with [`StoreError::with_code`]) a store other than AWS's.
     pub fn new(operation: &'static str, secret: &str, message: impl Into<String>) -> Self {
         StoreError {
             operation,
@@ -62,6 +63,13 @@ impl StoreError {
             code: None,
             message: message.into(),
         }
+    }
+
+    /// The same error with the service's error code (e.g. `ResourceExistsException`), as a
+    /// store other than [`AwsSecretStore`] reports Secrets Manager's answers.
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
     }
 }
 
