@@ -91,6 +91,8 @@
 #![warn(missing_docs)]
 
 pub mod config;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 pub mod deadline;
 pub mod error;
 pub mod event;
