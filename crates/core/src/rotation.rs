@@ -214,3 +214,6 @@ impl<R> std::fmt::Debug for Rotation<R> {
         f.debug_struct("Rotation").finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests;
