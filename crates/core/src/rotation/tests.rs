@@ -217,3 +217,14 @@ async fn a_failing_test_secret_keeps_awscurrent_where_it_is() {
     fixture.run_all(&Step::ALL[1..]).await;
     fixture.assert_rotated();
 }
+
+#[tokio::test]
+#[should_panic(expected = "before testSecret proved it")]
+async fn the_invariant_check_catches_awscurrent_on_an_unproven_version() {
+    // Secrets Manager never skips testSecret; if it did, finishSecret would move AWSCURRENT to
+    // a value nobody proved, and every run of these tests checks for exactly that.
+    let fixture = single_user();
+    fixture
+        .run_all(&[Step::CreateSecret, Step::SetSecret, Step::FinishSecret])
+        .await;
+}
