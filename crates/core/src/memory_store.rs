@@ -5,7 +5,7 @@
 //! `AWSCURRENT`, `ClientRequestToken` idempotency. A mock that answers whatever a test expects
 //! proves nothing about them, and a real emulator is slow and deviates from AWS in places
 //! (moto 5.2 lets a retried `PutSecretValue` overwrite a value, for one). This store keeps the
-//! rules as AWS documents them; the [`conformance`](crate::conformance) table (feature
+//! rules as AWS documents them; the `conformance` table (module `conformance`, feature
 //! `conformance`) runs the same rows against it and, in the end-to-end tests, against moto
 //! through [`AwsSecretStore`](crate::AwsSecretStore), so that the two cannot drift apart.
 //!
