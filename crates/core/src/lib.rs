@@ -109,6 +109,7 @@ pub mod stage;
 pub mod step;
 pub mod store;
 pub mod validate;
+pub mod versions;
 
 pub use async_trait::async_trait;
 pub use config::{ConfigError, Environment, ProcessEnv};
@@ -126,3 +127,4 @@ pub use store::{
     AwsSecretStore, DeadlineStore, SecretStore, StoreError, StoreSettings, VersionRef,
 };
 pub use validate::{Decision, SecretMetadata, ValidationError, validate};
+pub use versions::SecretVersion;

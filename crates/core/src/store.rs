@@ -19,6 +19,7 @@ use crate::event::{RotationToken, VersionToken};
 use crate::secret::SecretString;
 use crate::stage::{Stage, VersionStages};
 use crate::validate::SecretMetadata;
+use crate::versions::SecretVersion;
 
 /// Which version of a secret to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,12 +80,13 @@ pub trait SecretStore: Send + Sync {
     /// `DescribeSecret`.
     async fn describe(&self, secret_id: &str) -> Result<SecretMetadata, StoreError>;
 
-    /// `GetSecretValue`; `Ok(None)` when the version has no value (`ResourceNotFoundException`).
+    /// `GetSecretValue`: the value and its version id; `Ok(None)` when the version has no
+    /// value (`ResourceNotFoundException`).
     async fn get_value(
         &self,
         secret_id: &str,
         version: &VersionRef,
-    ) -> Result<Option<SecretString>, StoreError>;
+    ) -> Result<Option<SecretVersion>, StoreError>;
 
     /// `PutSecretValue(ClientRequestToken=token, VersionStages=[AWSPENDING])`, passing the
     /// `RotationToken` when the event had one.
@@ -198,7 +200,7 @@ impl SecretStore for DeadlineStore<'_> {
         &self,
         secret_id: &str,
         version: &VersionRef,
-    ) -> Result<Option<SecretString>, StoreError> {
+    ) -> Result<Option<SecretVersion>, StoreError> {
         self.bounded(
             "GetSecretValue",
             secret_id,
@@ -408,7 +410,7 @@ impl SecretStore for AwsSecretStore {
         &self,
         secret_id: &str,
         version: &VersionRef,
-    ) -> Result<Option<SecretString>, StoreError> {
+    ) -> Result<Option<SecretVersion>, StoreError> {
         let request = self.client.get_secret_value().secret_id(secret_id);
         let request = match version {
             VersionRef::Stage(stage) => request.version_stage(stage.as_str()),
@@ -417,7 +419,10 @@ impl SecretStore for AwsSecretStore {
                 .version_stage(Stage::Pending.as_str()),
         };
         match request.send().await {
-            Ok(output) => Ok(output.secret_string().map(SecretString::new)),
+            Ok(output) => Ok(output.secret_string().map(|value| SecretVersion {
+                version_id: output.version_id().unwrap_or_default().to_owned(),
+                value: SecretString::new(value),
+            })),
             Err(error)
                 if error
                     .as_service_error()
@@ -502,7 +507,7 @@ mod tests {
             &self,
             _: &str,
             _: &VersionRef,
-        ) -> Result<Option<SecretString>, StoreError> {
+        ) -> Result<Option<SecretVersion>, StoreError> {
             std::future::pending().await
         }
         async fn put_pending(
