@@ -42,6 +42,7 @@ use crate::stage::Stage;
 use crate::step::Step;
 use crate::store::{SecretStore, StoreError, VersionRef};
 use crate::validate::SecretMetadata;
+use crate::versions::SecretVersion;
 
 use fault::Faults;
 pub use fault::{Call, Fault};
@@ -314,7 +315,7 @@ impl SecretStore for MemoryStore {
         &self,
         secret_id: &str,
         version: &VersionRef,
-    ) -> Result<Option<SecretString>, StoreError> {
+    ) -> Result<Option<SecretVersion>, StoreError> {
         // As `AwsSecretStore`: `ResourceNotFoundException` is a version without a value.
         match self.call(Call::GetValue, secret_id, |secret| secret.read(version)) {
             Ok(value) => Ok(Some(value)),

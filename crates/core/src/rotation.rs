@@ -55,6 +55,12 @@ impl<R: Rotator> Rotation<R> {
         }
     }
 
+    /// Forgets the versions read or written so far, as a new process would.
+    #[cfg(test)]
+    pub(crate) fn forget_versions(&mut self) {
+        self.versions = VersionCache::default();
+    }
+
     /// The rotator.
     pub fn rotator(&self) -> &R {
         &self.rotator

@@ -6,6 +6,7 @@ use crate::event::VersionToken;
 use crate::secret::SecretString;
 use crate::stage::Stage;
 use crate::store::{StoreError, VersionRef};
+use crate::versions::SecretVersion;
 
 use super::{Backend, BackendKind, Case, Got, Op, Outcome, Read, TABLE, TAGS, Ver};
 
@@ -232,9 +233,9 @@ fn outcome(result: Result<(), StoreError>, expected: Outcome) -> Result<(), Stri
 
 /// Compares a read with the row. The values are the table's own made-up strings, never
 /// secrets, so they may appear in the message.
-fn got(result: Result<Option<SecretString>, StoreError>, expected: Got) -> Result<(), String> {
+fn got(result: Result<Option<SecretVersion>, StoreError>, expected: Got) -> Result<(), String> {
     let have = match result {
-        Ok(Some(value)) => Got::Value(known_value(value.expose())),
+        Ok(Some(read)) => Got::Value(known_value(read.value.expose())),
         Ok(None) => Got::NoValue,
         Err(error) => match (error.code.as_deref(), expected) {
             (Some(code), Got::Err(want)) if code == want => return Ok(()),

@@ -6,6 +6,7 @@ use crate::secret::SecretString;
 use crate::stage::{Stage, VersionStages};
 use crate::store::VersionRef;
 use crate::validate::SecretMetadata;
+use crate::versions::SecretVersion;
 
 /// Why Secrets Manager refused a call: its error code and message (never a secret value).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +112,7 @@ impl Secret {
     /// `GetSecretValue`. A version without a value is `ResourceNotFoundException`, as is a
     /// label nobody carries; a version id with a label it does not carry is
     /// `InvalidRequestException` (both must name the same version).
-    pub(super) fn read(&self, version: &VersionRef) -> Result<SecretString, Refusal> {
+    pub(super) fn read(&self, version: &VersionRef) -> Result<SecretVersion, Refusal> {
         let found = match version {
             VersionRef::Stage(stage) => self.holder(*stage).ok_or_else(|| {
                 Refusal::not_found(format!("no version of {} carries {stage}", self.name))
@@ -129,11 +130,15 @@ impl Secret {
                 version
             }
         };
-        found.value.clone().ok_or_else(|| {
+        let value = found.value.clone().ok_or_else(|| {
             Refusal::not_found(format!(
                 "Secrets Manager can't find the specified secret value for version {} of {}",
                 found.id, self.name
             ))
+        })?;
+        Ok(SecretVersion {
+            version_id: found.id.clone(),
+            value,
         })
     }
 

@@ -10,7 +10,7 @@ mod validation;
 use std::time::Duration;
 
 use super::*;
-use crate::memory_store::{MemoryStore, StartedRotation, StoredVersion};
+use crate::memory_store::{Call, MemoryStore, StartedRotation, StoredVersion};
 use crate::secret::SecretString;
 use target::{MultiUser, Service, SingleUser};
 
@@ -186,6 +186,35 @@ async fn a_rotation_runs_through_for_both_rotators() {
     );
     let current = fixture.holder(Stage::Current).unwrap().value.unwrap();
     assert_eq!(credentials(&current).0, "app_clone");
+}
+
+/// Two rotations in one warm process: the first makes `calls` store calls in all; in the
+/// second, the current value is the one this process wrote as the first's pending value, so
+/// it is not read again (`reads` reads: the new token's pending version, not there yet, and
+/// a master secret), and the rotation moves on from the right value.
+async fn rotate_twice<R: Rotator>(mut fixture: Fixture<R>, calls: usize, reads: usize) {
+    fixture.run_all(&Step::ALL).await;
+    assert_eq!(fixture.store.calls().len(), calls);
+    let first_token = fixture.started.token.as_str().to_owned();
+    fixture.started = fixture.store.start_rotation(SECRET).unwrap();
+    let before = fixture.store.calls().len();
+    fixture.run_all(&Step::ALL).await;
+    let second_reads = fixture.store.calls()[before..]
+        .iter()
+        .filter(|call| **call == Call::GetValue)
+        .count();
+    assert_eq!(second_reads, reads);
+    assert_eq!(fixture.holder(Stage::Previous).unwrap().id, first_token);
+    let current = fixture.holder(Stage::Current).unwrap();
+    assert_eq!(current.id, fixture.started.token.as_str());
+    let (user, password) = credentials(&current.value.unwrap());
+    assert!(fixture.service.logs_in(&user, &password));
+}
+
+#[tokio::test]
+async fn a_warm_process_reads_each_version_once_and_never_a_stale_one() {
+    rotate_twice(single_user(), 8, 1).await;
+    rotate_twice(multi_user(), 9, 2).await;
 }
 
 #[tokio::test]
