@@ -23,7 +23,7 @@ async fn seeded(world: &World) -> (KeyService, String, String) {
         "baseUrl": service.base_url(), "team": {"owner": "payments"},
     });
     let arn = world
-        .create_secret(&unique("apikey-"), &secret.to_string())
+        .create_secret(&unique("apikey-"), &with_exact_numbers(&secret))
         .await;
     (service, arn, first.key)
 }
@@ -116,6 +116,7 @@ async fn a_rotation_mints_tests_and_keeps_every_other_field() {
         "the previous key stays valid until the next rotation"
     );
     assert_eq!(current["team"], json!({"owner": "payments"}));
+    world.assert_exact_numbers_kept(&arn).await;
     let minted = service
         .alive()
         .into_iter()

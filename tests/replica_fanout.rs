@@ -61,7 +61,7 @@ async fn pg_account(
         secret[key] = value.clone();
     }
     let arn = world
-        .create_secret(&unique("fanout-"), &secret.to_string())
+        .create_secret(&unique("fanout-"), &with_exact_numbers(&secret))
         .await;
     (arn, role, password)
 }
@@ -580,6 +580,8 @@ async fn linked_secrets_are_updated_once_even_when_finish_secret_runs_twice() {
     assert_eq!(mirrored["password"], current["password"]);
     assert_eq!(mirrored["purpose"], json!("reader endpoint"));
     assert_eq!(mirrored["port"], json!(replica.port()));
+    world.assert_exact_numbers_kept(&arn).await;
+    world.assert_exact_numbers_kept(&linked).await;
     assert_eq!(
         versions(&world, &linked).await,
         versions_before + 1,
@@ -826,13 +828,14 @@ async fn a_slow_secrets_manager_fails_the_step_naming_the_call_before_the_lambda
 // rotated secret back. Team A must not be able to overwrite team B's secret by listing it in
 // A's `replicaSecretArns` (the function's role may write every secret it rotates).
 
-/// Stores `value` as a secret's new `AWSCURRENT` value (its owner editing it).
+/// Stores `value` as a secret's new `AWSCURRENT` value (its owner editing it), with
+/// [`EXACT_NUMBERS`] in its text.
 async fn put_current(world: &World, arn: &str, value: &Value) {
     world
         .client()
         .put_secret_value()
         .secret_id(arn)
-        .secret_string(value.to_string())
+        .secret_string(with_exact_numbers(value))
         .send()
         .await
         .unwrap();

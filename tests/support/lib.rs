@@ -320,6 +320,17 @@ impl World {
         output.secret_string().map(str::to_owned)
     }
 
+    /// Asserts that the `AWSCURRENT` text of `arn` holds [`EXACT_NUMBERS`] as they were
+    /// written ([`with_exact_numbers`]), not as serde_json would print them.
+    pub async fn assert_exact_numbers_kept(&self, arn: &str) {
+        let version = self.version_with(arn, "AWSCURRENT").await.unwrap();
+        let text = self.value_of_version(arn, &version).await.unwrap();
+        for (key, number) in EXACT_NUMBERS {
+            let member = format!("\"{key}\":{number}");
+            assert!(text.contains(&member), "{member} is kept as it was written");
+        }
+    }
+
     /// Version id -> labels.
     pub async fn labels(&self, arn: &str) -> BTreeMap<String, Vec<String>> {
         self.driver.labels(arn).await.expect("DescribeSecret works")
@@ -453,4 +464,22 @@ impl World {
             .await;
         (arn, user, password)
     }
+}
+
+/// Numbers that serde_json would print otherwise (beyond 64 bits, a float's own digits),
+/// as they appear in a secret's text.
+pub const EXACT_NUMBERS: [(&str, &str); 3] = [
+    ("big", "123456789012345678901234567890"),
+    ("ratio", "1.50"),
+    ("avogadro", "6.02214076e23"),
+];
+
+/// A secret's text with [`EXACT_NUMBERS`] added at the end, written as they are.
+pub fn with_exact_numbers(value: &Value) -> String {
+    let text = value.to_string();
+    let members: String = EXACT_NUMBERS
+        .iter()
+        .map(|(key, number)| format!(",\"{key}\":{number}"))
+        .collect();
+    format!("{}{members}}}", text.strip_suffix('}').expect("an object"))
 }

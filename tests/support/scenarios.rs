@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Outcome, Rotator, World, assert_error, create_mysql_user, create_role, login, mysql_login,
-    mysql_secret_json, password_of, secret_json, stack, unique,
+    mysql_secret_json, password_of, secret_json, stack, unique, with_exact_numbers,
 };
 
 /// The four steps.
@@ -108,7 +108,18 @@ async fn function(world: &World, rotator: Rotator, extra: &[(&str, &str)]) -> Lo
 
 /// Stores `value` as the rotator's secret, adding a master secret (`master`, with the same
 /// host) for multi-user rotators; returns the ARN.
-async fn store(world: &World, rotator: Rotator, mut value: Value, master: Option<Value>) -> String {
+async fn store(world: &World, rotator: Rotator, value: Value, master: Option<Value>) -> String {
+    store_as(world, rotator, value, master, |value| value.to_string()).await
+}
+
+/// As [`store`], with the secret's text made by `render`.
+async fn store_as(
+    world: &World,
+    rotator: Rotator,
+    mut value: Value,
+    master: Option<Value>,
+    render: fn(&Value) -> String,
+) -> String {
     if rotator.is_multi_user() {
         let mut master = master.expect("multi-user scenarios give a master secret");
         master["host"] = value["host"].clone();
@@ -118,7 +129,7 @@ async fn store(world: &World, rotator: Rotator, mut value: Value, master: Option
         value["masterarn"] = json!(arn);
     }
     world
-        .create_secret(&unique("scenario-"), &value.to_string())
+        .create_secret(&unique("scenario-"), &render(&value))
         .await
 }
 
@@ -169,7 +180,8 @@ pub async fn only_the_credentials_change(rotator: Rotator) {
     secret["port"] = json!(port);
     secret["team"] = json!({"owner": "payments", "tags": [1, 2]});
     secret["ssl"] = json!(false);
-    let arn = store(&world, rotator, secret.clone(), Some(server.admin_secret())).await;
+    let admin = Some(server.admin_secret());
+    let arn = store_as(&world, rotator, secret, admin, with_exact_numbers).await;
     let stored = world.value(&arn, "AWSCURRENT").await.unwrap();
 
     let function = function(&world, rotator, &[]).await;
@@ -182,6 +194,8 @@ pub async fn only_the_credentials_change(rotator: Rotator) {
     assert_ne!(current["password"], json!("Old-Pass-1"));
     assert_eq!(current, expected, "only the credentials may change");
     assert_eq!(current["port"], json!(port), "the port stays a string");
+    // The text of the untouched numbers, not only their value, comes back.
+    world.assert_exact_numbers_kept(&arn).await;
 }
 
 /// Malformed secrets fail createSecret with an error naming the field, write nothing and

@@ -28,7 +28,11 @@ use crate::scenario::{self, Strategy, Target};
 const RUNS: usize = 15;
 const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
-/// Runs the benchmark.
+const USAGE: &str = "usage: cargo xtask bench [--binaries DIR] [ROTATOR...]";
+
+/// Runs the benchmark: `[--binaries DIR] [ROTATOR...]`. With `--binaries`, the rotators are
+/// taken from DIR instead of being built (to measure another commit's release build against
+/// the same stack, e.g. before and after a change).
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let names = [
         "postgres-single-user",
@@ -36,9 +40,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "mysql-single-user",
         "mysql-multi-user",
     ];
+    let (binaries, args) = match args {
+        [flag, dir, rest @ ..] if flag == "--binaries" => (Some(Path::new(dir)), rest),
+        [flag] if flag == "--binaries" => bail!("--binaries needs a directory; {USAGE}"),
+        _ => (None, args),
+    };
     if let Some(unknown) = args.iter().find(|arg| !names.contains(&arg.as_str())) {
         bail!(
-            "unknown rotator {unknown:?}; usage: cargo xtask bench [ROTATOR...] with ROTATOR one of {}",
+            "unknown rotator {unknown:?}; {USAGE} with ROTATOR one of {}",
             names.join(", ")
         );
     }
@@ -55,7 +64,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             if !wanted(target.binary(strategy)) {
                 continue;
             }
-            let binary = cargo::build_release(target.binary(strategy))?;
+            let binary = match binaries {
+                Some(dir) => {
+                    let binary = dir.join(target.binary(strategy));
+                    if !binary.is_file() {
+                        bail!("--binaries: {} does not exist", binary.display());
+                    }
+                    binary
+                }
+                None => cargo::build_release(target.binary(strategy))?,
+            };
             runtime.block_on(bench(&stack, target, strategy, &binary))?;
             println!();
         }
@@ -128,10 +146,11 @@ async fn bench(
             Some(scenario::create_secret(driver.client(), &name, &target.master_json()).await?)
         }
     };
-    // Multi-user rotations also read the master secret once.
+    // Each version is read once per process; multi-user rotations also read the master
+    // secret once.
     let call_target = match strategy {
-        Strategy::SingleUser => 11,
-        Strategy::MultiUser => 12,
+        Strategy::SingleUser => 8,
+        Strategy::MultiUser => 9,
     };
     let mut ready = Vec::new();
     let mut cold = Vec::new();
@@ -220,8 +239,9 @@ async fn bench(
     let peak_mb = peak_kib as f64 / 1024.0;
     let check = |ok: bool| if ok { "ok" } else { "MISSED" };
     println!(
-        "{} (release) on the local stack's {}, {RUNS} runs each, medians",
+        "{} ({}) on the local stack's {}, {RUNS} runs each, medians",
         target.binary(strategy),
+        binary.display(),
         target.name()
     );
     println!("{:<34} {:>10} {:>10}  ", "figure", "measured", "target");

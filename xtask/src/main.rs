@@ -30,7 +30,9 @@ commands:
                run rotations end to end against the local stack, with release builds or with
                the binaries in the zips of `package` (arm64 ones through qemu-user)
   test         run the test suite
-  bench [ROTATOR...]  run the benchmarks (all four rotators, or those named)
+  bench [--binaries DIR] [ROTATOR...]
+               run the benchmarks (all four rotators, or those named), release builds of
+               this tree or the binaries in DIR (another commit's target/release)
   new <name> [--dir <path>] [--git <url>]
                a new rotator crate from templates/starter (in ./<name> unless --dir), with the
                framework crates by path from this checkout, or from the git repository <url>

@@ -15,8 +15,9 @@
 //!   finishSecret moves `AWSCURRENT` with `RemoveFromVersionId`; a token already `AWSCURRENT`
 //!   is a quiet success), JSON logs with the secret, token, step and duration;
 //! - [`SecretStore`] / [`AwsSecretStore`]: Secrets Manager, with bounded retries;
+//!   [`memory_store::MemoryStore`]: the same rules in memory, for unit tests;
 //! - [`SecretString`], [`JsonSecret`]: values that cannot be logged, and JSON secrets with
-//!   every unknown key and JSON type kept;
+//!   every unknown key kept as its text came;
 //! - [`PasswordPolicy`]: AWS's password variables, generated locally with a CSPRNG;
 //! - [`lambda::serve`]: the whole `main` of a rotation Lambda.
 //!
@@ -94,12 +95,15 @@
 #![warn(missing_docs)]
 
 pub mod config;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 pub mod deadline;
 pub mod error;
 pub mod event;
 pub mod lambda;
 pub mod logging;
 pub mod master_arns;
+pub mod memory_store;
 pub mod password;
 pub mod rotation;
 pub mod rotator;
@@ -108,6 +112,7 @@ pub mod stage;
 pub mod step;
 pub mod store;
 pub mod validate;
+pub mod versions;
 
 pub use async_trait::async_trait;
 pub use config::{ConfigError, Environment, ProcessEnv};
@@ -124,3 +129,4 @@ pub use store::{
     AwsSecretStore, DeadlineStore, SecretStore, StoreError, StoreSettings, VersionRef,
 };
 pub use validate::{Decision, SecretMetadata, ValidationError, validate};
+pub use versions::SecretVersion;

@@ -8,11 +8,12 @@ use tracing::{Instrument, debug, error, info, info_span};
 use crate::deadline::Deadline;
 use crate::error::RotationError;
 use crate::event::{RequestedStep, RotationEvent};
-use crate::rotator::{Prefetched, Rotator, StepContext};
+use crate::rotator::{Known, Prefetched, Rotator, StepContext};
 use crate::stage::Stage;
 use crate::step::Step;
 use crate::store::{DeadlineStore, SecretStore, VersionRef};
 use crate::validate::{Decision, SecretMetadata, validate};
+use crate::versions::VersionCache;
 
 /// What a step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,9 @@ impl StepOutcome {
 pub struct Rotation<R> {
     rotator: R,
     store: Box<dyn SecretStore>,
+    /// The values of the versions read or written in this process, so the later steps of a
+    /// rotation in a warm process read none again.
+    versions: VersionCache,
 }
 
 impl<R: Rotator> Rotation<R> {
@@ -47,7 +51,14 @@ impl<R: Rotator> Rotation<R> {
         Rotation {
             rotator,
             store: Box::new(store),
+            versions: VersionCache::default(),
         }
+    }
+
+    /// Forgets the versions read or written so far, as a new process would.
+    #[cfg(test)]
+    pub(crate) fn forget_versions(&mut self) {
+        self.versions = VersionCache::default();
     }
 
     /// The rotator.
@@ -110,8 +121,10 @@ impl<R: Rotator> Rotation<R> {
         let store = DeadlineStore::new(self.store.as_ref(), deadline);
         // The values a step needs are read while DescribeSecret runs: reads have no effect, and
         // nothing is done with them before validation passes. One round trip instead of three.
-        let (metadata, prefetched) =
-            tokio::join!(store.describe(&event.secret_id), prefetch(&store, event));
+        let (metadata, prefetched) = tokio::join!(
+            store.describe(&event.secret_id),
+            prefetch(&store, event, &self.versions)
+        );
         let metadata = metadata?;
         let step = match validate(&metadata, &event.token, &event.step)? {
             Decision::AlreadyCurrent => {
@@ -146,7 +159,11 @@ impl<R: Rotator> Rotation<R> {
     ) -> Result<StepOutcome, RotationError> {
         // Every later call uses the ARN that DescribeSecret returned, as AWS's templates do.
         let arn = metadata.arn.as_str();
-        let ctx = StepContext::new(store, arn, &event.token, step, store.deadline());
+        let ctx =
+            StepContext::new(store, arn, &event.token, step, store.deadline()).knowing(Known {
+                versions: &metadata.versions,
+                cache: &self.versions,
+            });
         ctx.seed(prefetched);
         match step {
             Step::CreateSecret => {
@@ -159,6 +176,7 @@ impl<R: Rotator> Rotation<R> {
                 store
                     .put_pending(arn, &event.token, &pending, event.rotation_token.as_ref())
                     .await?;
+                self.versions.put(arn, event.token.as_str(), &pending);
                 info!("createSecret: stored the new value as AWSPENDING");
             }
             Step::SetSecret => {
@@ -183,30 +201,44 @@ impl<R: Rotator> Rotation<R> {
     }
 }
 
-/// Reads the versions a known step needs (createSecret: current and pending; setSecret:
-/// pending and current; testSecret: pending).
-async fn prefetch(store: &DeadlineStore<'_>, event: &RotationEvent) -> Prefetched {
+/// Reads the versions a known step needs (createSecret and setSecret: current and pending;
+/// testSecret: pending) unless this process has them: the pending value when it holds this
+/// token's, the current one when it holds any version of the secret (which version is
+/// current is known only once `DescribeSecret` has answered; the step then finds it).
+async fn prefetch(
+    store: &DeadlineStore<'_>,
+    event: &RotationEvent,
+    versions: &VersionCache,
+) -> Prefetched {
     let RequestedStep::Known(step) = event.step else {
         return Prefetched::default();
     };
     let id = event.secret_id.as_str();
-    let current = VersionRef::Stage(Stage::Current);
-    let pending = VersionRef::Pending(event.token.clone());
-    match step {
-        Step::CreateSecret | Step::SetSecret => {
-            let (current, pending) =
-                tokio::join!(store.get_value(id, &current), store.get_value(id, &pending));
-            Prefetched {
-                current: Some(current),
-                pending: Some(pending),
-            }
+    let wants_current = matches!(step, Step::CreateSecret | Step::SetSecret) && !versions.knows(id);
+    let wants_pending =
+        step != Step::FinishSecret && versions.get(id, event.token.as_str()).is_none();
+    let current = async {
+        match wants_current {
+            true => Some(
+                store
+                    .get_value(id, &VersionRef::Stage(Stage::Current))
+                    .await,
+            ),
+            false => None,
         }
-        Step::TestSecret => Prefetched {
-            current: None,
-            pending: Some(store.get_value(id, &pending).await),
-        },
-        Step::FinishSecret => Prefetched::default(),
-    }
+    };
+    let pending = async {
+        match wants_pending {
+            true => Some(
+                store
+                    .get_value(id, &VersionRef::Pending(event.token.clone()))
+                    .await,
+            ),
+            false => None,
+        }
+    };
+    let (current, pending) = tokio::join!(current, pending);
+    Prefetched { current, pending }
 }
 
 impl<R> std::fmt::Debug for Rotation<R> {
@@ -214,3 +246,6 @@ impl<R> std::fmt::Debug for Rotation<R> {
         f.debug_struct("Rotation").finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests;

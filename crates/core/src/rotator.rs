@@ -7,12 +7,14 @@ use crate::deadline::Deadline;
 use crate::error::RotationError;
 use crate::event::VersionToken;
 use crate::secret::SecretString;
-use crate::stage::Stage;
+use crate::stage::{Stage, VersionStages};
 use crate::step::Step;
 use crate::store::{SecretStore, StoreError, VersionRef};
+use crate::versions::{SecretVersion, VersionCache};
 
 /// What a step knows: which secret, which version, the deadline, and lazy access to the
-/// secret's versions (each is fetched at most once per step, and only when asked for).
+/// secret's versions (each is fetched at most once per step, and only when asked for; under
+/// the framework, a version this process read or wrote before is not fetched again).
 pub struct StepContext<'a> {
     /// The secret's ARN.
     pub arn: &'a str,
@@ -23,6 +25,7 @@ pub struct StepContext<'a> {
     /// When the step must be done by: take every network timeout from it.
     pub deadline: Deadline,
     store: &'a dyn SecretStore,
+    known: Option<Known<'a>>,
     current: OnceCell<Option<SecretString>>,
     pending: OnceCell<Option<SecretString>>,
     previous: OnceCell<Option<SecretString>>,
@@ -43,21 +46,47 @@ impl<'a> StepContext<'a> {
             step,
             deadline,
             store,
+            known: None,
             current: OnceCell::new(),
             pending: OnceCell::new(),
             previous: OnceCell::new(),
         }
     }
 
+    /// The same context, resolving versions through the step's labels and the process's
+    /// values first.
+    pub(crate) fn knowing(mut self, known: Known<'a>) -> Self {
+        self.known = Some(known);
+        self
+    }
+
     /// Seeds the values read ahead of time (while `DescribeSecret` ran); a failed read is not
-    /// seeded, so the first use reads again and reports its own error.
+    /// seeded, so the first use reads again and reports its own error. A current value whose
+    /// version no longer holds `AWSCURRENT` in the step's labels is kept, not seeded.
     pub(crate) fn seed(&self, prefetched: Prefetched) {
+        let expected = |version| self.known.as_ref().map(|known| known.version_id(version));
         if let Some(Ok(current)) = prefetched.current {
-            let _ = self.current.set(current);
+            let stage = VersionRef::Stage(Stage::Current);
+            let consistent = match (&current, expected(&stage)) {
+                (Some(read), Some(expected)) => expected == Some(read.version_id.as_str()),
+                _ => true,
+            };
+            let current = current.map(|read| self.keep(read));
+            if consistent {
+                let _ = self.current.set(current);
+            }
         }
         if let Some(Ok(pending)) = prefetched.pending {
-            let _ = self.pending.set(pending);
+            let _ = self.pending.set(pending.map(|read| self.keep(read)));
         }
+    }
+
+    /// Keeps a value read from the store for the later steps of this process.
+    fn keep(&self, read: SecretVersion) -> SecretString {
+        if let Some(known) = self.known {
+            known.cache.put(self.arn, &read.version_id, &read.value);
+        }
+        read.value
     }
 
     async fn read<'c>(
@@ -65,10 +94,23 @@ impl<'a> StepContext<'a> {
         cell: &'c OnceCell<Option<SecretString>>,
         version: VersionRef,
     ) -> Result<Option<&'c SecretString>, RotationError> {
-        let value = cell
-            .get_or_try_init(|| self.store.get_value(self.arn, &version))
-            .await?;
+        let value = cell.get_or_try_init(|| self.fetch(version)).await?;
         Ok(value.as_ref())
+    }
+
+    /// A version's value: nothing when the step's labels say no version holds it, the
+    /// process's copy when it has one, else `GetSecretValue` (whose answer is kept).
+    async fn fetch(&self, version: VersionRef) -> Result<Option<SecretString>, StoreError> {
+        if let Some(known) = self.known {
+            let Some(version_id) = known.version_id(&version) else {
+                return Ok(None);
+            };
+            if let Some(value) = known.cache.get(self.arn, version_id) {
+                return Ok(Some(value));
+            }
+        }
+        let read = self.store.get_value(self.arn, &version).await?;
+        Ok(read.map(|read| self.keep(read)))
     }
 
     /// The `AWSCURRENT` value (an error when it has none).
@@ -114,7 +156,8 @@ impl<'a> StepContext<'a> {
         Ok(self
             .store
             .get_value(secret_id, &VersionRef::Stage(Stage::Current))
-            .await?)
+            .await?
+            .map(|read| read.value))
     }
 
     /// The tags of another secret (`DescribeSecret`), such as the `aws:rds:primaryDBInstanceArn`
@@ -174,8 +217,30 @@ impl<'a> StepContext<'a> {
 /// Values read while `DescribeSecret` runs, for the versions a step is known to need.
 #[derive(Debug, Default)]
 pub(crate) struct Prefetched {
-    pub(crate) current: Option<Result<Option<SecretString>, StoreError>>,
-    pub(crate) pending: Option<Result<Option<SecretString>, StoreError>>,
+    pub(crate) current: Option<Result<Option<SecretVersion>, StoreError>>,
+    pub(crate) pending: Option<Result<Option<SecretVersion>, StoreError>>,
+}
+
+/// What the framework knows before a step reads a version: the labels `DescribeSecret`
+/// returned for the step, and the values this process read or wrote.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Known<'a> {
+    pub(crate) versions: &'a VersionStages,
+    pub(crate) cache: &'a VersionCache,
+}
+
+impl Known<'_> {
+    /// The id of the version a reference names under the step's labels; `None` when no
+    /// version holds the label (a read would find nothing).
+    fn version_id<'s>(&'s self, version: &'s VersionRef) -> Option<&'s str> {
+        match version {
+            VersionRef::Stage(stage) => self.versions.version_with(*stage),
+            VersionRef::Pending(token) => self
+                .versions
+                .has(token, Stage::Pending)
+                .then_some(token.as_str()),
+        }
+    }
 }
 
 /// What a rotator for one kind of target supplies.

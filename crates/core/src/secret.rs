@@ -1,7 +1,9 @@
 //! Secret values: a string that cannot be logged, and JSON secrets that keep every key.
 
+use std::collections::HashMap;
 use std::fmt;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// A secret value (a password, a whole `SecretString`, an API key).
@@ -157,14 +159,35 @@ impl ValueSource {
 /// A JSON object secret that keeps every key, in order, with its JSON type.
 ///
 /// Rotators change one or two keys (`password`, `username`) and write everything else back as it
-/// was, so a `port` stored as a string stays a string and unknown keys survive.
-#[derive(Clone, PartialEq)]
-pub struct JsonSecret(Map<String, Value>);
+/// was, so a `port` stored as a string stays a string and unknown keys survive. "As it was" is
+/// the text: a number outside the 64-bit range (`123456789012345678901234567890`), a float's
+/// own digits (`1.50`, `1e2`) and a string's escapes come back exactly, not as the value
+/// serde_json would print.
+#[derive(Clone)]
+pub struct JsonSecret {
+    /// Every key, parsed.
+    values: Map<String, Value>,
+    /// The text of the keys whose parsed value prints differently, while they are unchanged
+    /// (few: a list is enough).
+    verbatim: Vec<(String, Box<RawValue>)>,
+}
+
+impl PartialEq for JsonSecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.values == other.values
+            && self.verbatim.len() == other.verbatim.len()
+            && self.verbatim.iter().all(|(key, raw)| {
+                other
+                    .verbatim_text(key)
+                    .is_some_and(|theirs| theirs == raw.get())
+            })
+    }
+}
 
 impl fmt::Debug for JsonSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JsonSecret")
-            .field("keys", &self.0.keys().collect::<Vec<_>>())
+            .field("keys", &self.values.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -190,7 +213,10 @@ impl JsonSecret {
             }
         })?;
         match parsed {
-            Value::Object(map) => Ok(JsonSecret(map)),
+            Value::Object(values) => Ok(JsonSecret {
+                verbatim: verbatim_texts(value.expose(), &values),
+                values,
+            }),
             other => Err(SecretError::NotAnObject {
                 arn: source.arn.clone(),
                 version: source.version.clone(),
@@ -201,7 +227,7 @@ impl JsonSecret {
 
     /// The raw value of a key.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key)
+        self.values.get(key)
     }
 
     /// A required, non-empty string key. A missing (or null), empty or non-string key is an
@@ -227,20 +253,61 @@ impl JsonSecret {
 
     /// Sets a key to a string, keeping its position when it exists.
     pub fn set_string(&mut self, key: &str, value: &str) {
-        self.0
+        self.verbatim.retain(|(kept, _)| kept != key);
+        self.values
             .insert(key.to_owned(), Value::String(value.to_owned()));
     }
 
     /// The keys, in order (safe to log).
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
+        self.values.keys().map(String::as_str)
     }
 
     /// Serialises back to a `SecretString`.
     pub fn to_secret_string(&self) -> SecretString {
-        // Serialising a map of JSON values cannot fail.
-        SecretString::new(Value::Object(self.0.clone()).to_string())
+        let mut text = String::from("{");
+        for (index, (key, value)) in self.values.iter().enumerate() {
+            if index > 0 {
+                text.push(',');
+            }
+            text.push_str(&Value::String(key.clone()).to_string());
+            text.push(':');
+            match self.verbatim_text(key) {
+                Some(raw) => text.push_str(raw),
+                None => text.push_str(&value.to_string()),
+            }
+        }
+        text.push('}');
+        SecretString::new(text)
     }
+
+    fn verbatim_text(&self, key: &str) -> Option<&str> {
+        self.verbatim
+            .iter()
+            .find(|(kept, _)| kept == key)
+            .map(|(_, raw)| raw.get())
+    }
+}
+
+fn printed(value: &Value) -> String {
+    value.to_string()
+}
+
+/// The text of each top-level value of `text` that serde_json would print otherwise (big
+/// numbers, a float's digits, escapes), so it can be written back as it came. Values that
+/// print the same (passwords, as a rule) are not kept twice.
+fn verbatim_texts(text: &str, values: &Map<String, Value>) -> Vec<(String, Box<RawValue>)> {
+    let Ok(raw) = serde_json::from_str::<HashMap<String, Box<RawValue>>>(text) else {
+        return Vec::new();
+    };
+    raw.into_iter()
+        .filter(|(key, raw)| {
+            // Printed, not compared as a Value (`Value == str` compares a JSON string).
+            values
+                .get(key)
+                .is_some_and(|value| printed(value) != raw.get())
+        })
+        .collect()
 }
 
 /// The JSON type name of a value, for messages.
@@ -261,6 +328,24 @@ mod tests {
 
     fn source() -> ValueSource {
         ValueSource::new("arn:s", "AWSCURRENT")
+    }
+
+    #[test]
+    fn untouched_values_are_written_back_as_they_came() {
+        let text = r#"{"big":123456789012345678901234567890,"ratio":1.50,"exp":1e2,"neg":-0.0,"accent":"\u00e9t\u00e9","team":{"tags": [1, 2.0]},"password":"old","port":5432}"#;
+        let mut json = JsonSecret::parse(&SecretString::new(text), &source()).unwrap();
+        // Unchanged, the text is the same byte for byte.
+        assert_eq!(json.to_secret_string().expose(), text);
+        json.set_string("password", "new");
+        json.set_string("big", "now a string");
+        assert_eq!(
+            json.to_secret_string().expose(),
+            text.replace(r#""password":"old""#, r#""password":"new""#)
+                .replace("123456789012345678901234567890", r#""now a string""#)
+        );
+        // A key that prints the same is not kept twice.
+        assert!(json.verbatim_text("password").is_none() && json.verbatim_text("port").is_none());
+        assert_eq!(json.verbatim_text("ratio"), Some("1.50"));
     }
 
     #[test]

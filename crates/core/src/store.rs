@@ -19,6 +19,7 @@ use crate::event::{RotationToken, VersionToken};
 use crate::secret::SecretString;
 use crate::stage::{Stage, VersionStages};
 use crate::validate::SecretMetadata;
+use crate::versions::SecretVersion;
 
 /// Which version of a secret to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +55,8 @@ pub struct StoreError {
 }
 
 impl StoreError {
-    /// An error from anything other than the service (used by non-AWS stores).
+    /// An error without a service error code: a call cut off by [`DeadlineStore`], a store
+    /// that cannot answer, or (with [`StoreError::with_code`]) a store other than AWS's.
     pub fn new(operation: &'static str, secret: &str, message: impl Into<String>) -> Self {
         StoreError {
             operation,
@@ -62,6 +64,13 @@ impl StoreError {
             code: None,
             message: message.into(),
         }
+    }
+
+    /// The same error with the service's error code (e.g. `ResourceExistsException`), as a
+    /// store other than [`AwsSecretStore`] reports Secrets Manager's answers.
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
     }
 }
 
@@ -71,12 +80,13 @@ pub trait SecretStore: Send + Sync {
     /// `DescribeSecret`.
     async fn describe(&self, secret_id: &str) -> Result<SecretMetadata, StoreError>;
 
-    /// `GetSecretValue`; `Ok(None)` when the version has no value (`ResourceNotFoundException`).
+    /// `GetSecretValue`: the value and its version id; `Ok(None)` when the version has no
+    /// value (`ResourceNotFoundException`).
     async fn get_value(
         &self,
         secret_id: &str,
         version: &VersionRef,
-    ) -> Result<Option<SecretString>, StoreError>;
+    ) -> Result<Option<SecretVersion>, StoreError>;
 
     /// `PutSecretValue(ClientRequestToken=token, VersionStages=[AWSPENDING])`, passing the
     /// `RotationToken` when the event had one.
@@ -190,7 +200,7 @@ impl SecretStore for DeadlineStore<'_> {
         &self,
         secret_id: &str,
         version: &VersionRef,
-    ) -> Result<Option<SecretString>, StoreError> {
+    ) -> Result<Option<SecretVersion>, StoreError> {
         self.bounded(
             "GetSecretValue",
             secret_id,
@@ -400,7 +410,7 @@ impl SecretStore for AwsSecretStore {
         &self,
         secret_id: &str,
         version: &VersionRef,
-    ) -> Result<Option<SecretString>, StoreError> {
+    ) -> Result<Option<SecretVersion>, StoreError> {
         let request = self.client.get_secret_value().secret_id(secret_id);
         let request = match version {
             VersionRef::Stage(stage) => request.version_stage(stage.as_str()),
@@ -409,7 +419,10 @@ impl SecretStore for AwsSecretStore {
                 .version_stage(Stage::Pending.as_str()),
         };
         match request.send().await {
-            Ok(output) => Ok(output.secret_string().map(SecretString::new)),
+            Ok(output) => Ok(output.secret_string().map(|value| SecretVersion {
+                version_id: output.version_id().unwrap_or_default().to_owned(),
+                value: SecretString::new(value),
+            })),
             Err(error)
                 if error
                     .as_service_error()
@@ -494,7 +507,7 @@ mod tests {
             &self,
             _: &str,
             _: &VersionRef,
-        ) -> Result<Option<SecretString>, StoreError> {
+        ) -> Result<Option<SecretVersion>, StoreError> {
             std::future::pending().await
         }
         async fn put_pending(

@@ -26,8 +26,10 @@
 //! (PostgreSQL answers `N` to the SSLRequest; a MySQL server without the SSL capability): a
 //! certificate that does not verify is an attack or a missing CA, and both must stop the login.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rotation_core::config::{ConfigError, Environment};
 use rotation_core::{SecretError, ValueSource};
@@ -141,7 +143,7 @@ impl TlsMode {
 }
 
 /// How much of the server's certificate is checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Verification {
     /// Chain to a trusted root, and the host name.
     Full,
@@ -170,6 +172,17 @@ pub struct TlsSettings {
     extra_roots: Vec<CertificateDer<'static>>,
     anchors: OnceLock<Vec<CertificateDer<'static>>>,
     configs: OnceLock<Configs>,
+    connectors: Connectors,
+}
+
+/// What engines built from the trust store, one per type and verification level.
+#[derive(Default)]
+struct Connectors(Mutex<HashMap<(TypeId, Verification), Box<dyn Any + Send + Sync>>>);
+
+impl std::fmt::Debug for Connectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connectors").finish_non_exhaustive()
+    }
 }
 
 /// What an engine needs to open one TLS connection: how much to verify, and what to trust.
@@ -203,6 +216,26 @@ impl<'a> TlsRequest<'a> {
     pub fn trusted_roots(&self) -> &'a [CertificateDer<'static>] {
         self.settings.anchors()
     }
+
+    /// What the engine built for this trust store and verification level, built by `build`
+    /// on the first call and cloned after: an engine that builds its own TLS configuration
+    /// (mysql_async parses every root into a new rustls store) pays for it once per process
+    /// instead of once per login, and its TLS sessions can resume.
+    pub fn reuse<T: Clone + Send + Sync + 'static>(&self, build: impl FnOnce() -> T) -> T {
+        let key = (TypeId::of::<T>(), self.verification);
+        let mut built = self
+            .settings
+            .connectors
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        built
+            .entry(key)
+            .or_insert_with(|| Box::new(build()))
+            .downcast_ref::<T>()
+            .expect("the entry of a type holds that type")
+            .clone()
+    }
 }
 
 impl TlsSettings {
@@ -218,6 +251,7 @@ impl TlsSettings {
             extra_roots,
             anchors: OnceLock::new(),
             configs: OnceLock::new(),
+            connectors: Connectors::default(),
         })
     }
 
@@ -227,6 +261,7 @@ impl TlsSettings {
             extra_roots: Vec::new(),
             anchors: OnceLock::new(),
             configs: OnceLock::new(),
+            connectors: Connectors::default(),
         }
     }
 
@@ -647,6 +682,27 @@ mod tests {
         assert!(settings.anchors.get().is_some() && settings.configs.get().is_none());
         let _ = settings.client_config(Verification::None);
         assert!(settings.configs.get().is_some());
+    }
+
+    #[test]
+    fn an_engine_connector_is_built_once_per_verification_level() {
+        let settings = TlsSettings::system();
+        let builds = std::sync::atomic::AtomicUsize::new(0);
+        let build = |label: &'static str| {
+            builds.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Arc::new(label)
+        };
+        let full = TlsRequest::new(Verification::Full, &settings);
+        let none = TlsRequest::new(Verification::None, &settings);
+        let first = full.reuse(|| build("full"));
+        let again = full.reuse(|| build("full again"));
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(*none.reuse(|| build("none")), "none");
+        assert_eq!(builds.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // Other settings (another trust store) build their own.
+        let other = TlsSettings::system();
+        let elsewhere = TlsRequest::new(Verification::Full, &other).reuse(|| build("other"));
+        assert_eq!(*elsewhere, "other");
     }
 
     #[test]

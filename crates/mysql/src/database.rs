@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder, SslOpts};
+use mysql_async::{Conn, Opts, OptsBuilder, SslOpts};
 use rotation_core::SecretString;
 use rotation_db::{
     Database, Endpoint, EngineDescriptor, LoginError, SessionError, TlsRequest, Verification,
@@ -145,7 +145,11 @@ impl Database for MySql {
         password: &SecretString,
         tls: Option<TlsRequest<'_>>,
     ) -> Result<Session, LoginError> {
-        let options = OptsBuilder::default()
+        let base = match tls {
+            Some(tls) => OptsBuilder::from_opts(tls_template(tls)),
+            None => OptsBuilder::default(),
+        };
+        let options = base
             .ip_or_hostname(endpoint.host.clone())
             .tcp_port(endpoint.port)
             .user(Some(user))
@@ -154,8 +158,7 @@ impl Database for MySql {
             .prefer_socket(false)
             // Statements are prepared once and closed at once (`execute`): none stays cached
             // on the server with a password hash in it.
-            .stmt_cache_size(0)
-            .ssl_opts(tls.map(ssl_options));
+            .stmt_cache_size(0);
         let mut conn = Conn::new(options).await.map_err(classify)?;
         let tls_version = match tls {
             Some(_) => negotiated_tls_version(&mut conn).await,
@@ -207,6 +210,14 @@ async fn negotiated_tls_version(conn: &mut Conn) -> Option<String> {
         .flatten();
     row.map(|(_, version)| version)
         .filter(|version| !version.is_empty())
+}
+
+/// Options holding only the TLS settings, for every login with `tls` to start from.
+/// mysql_async builds its rustls connector on a connection's first use of an `Opts` and keeps
+/// it in them, shared by their clones: starting every login from the same `Opts` parses the
+/// roots once per process instead of once per login, and lets TLS sessions resume.
+fn tls_template(tls: TlsRequest<'_>) -> Opts {
+    tls.reuse(|| Opts::from(OptsBuilder::default().ssl_opts(ssl_options(tls))))
 }
 
 /// mysql_async builds its own rustls configuration: the Mozilla roots plus the ones given.
