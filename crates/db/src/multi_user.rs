@@ -315,6 +315,92 @@ impl<D: CloneDatabase> MultiUser<D> {
         })
     }
 
+    /// AWS's checks of a pending value that does not log in, in AWS's order: it must name
+    /// the current user's alternate on the current host, and its login must have been
+    /// refused (not unanswered).
+    fn check_pair(
+        &self,
+        ctx: &StepContext<'_>,
+        pending: &Credentials,
+        current: &Credentials,
+        pending_error: &LoginError,
+    ) -> Result<(), RotationError> {
+        let (pending_user, current_user) = (&pending.secret.username, &current.secret.username);
+        if self.alternate(ctx, current_user)? != *pending_user {
+            return Err(ctx.fail(format!(
+                "Attempting to modify user {pending_user} other than current user or clone {current_user}"
+            )));
+        }
+        if pending.secret.host != current.secret.host {
+            return Err(ctx.fail(format!(
+                "Attempting to modify user for host {} other than current host {}",
+                pending.secret.host, current.secret.host
+            )));
+        }
+        // After the user and host checks, so that a pending value naming another host is
+        // reported as such rather than as that host being unreachable.
+        if !pending_error.is_rejection() {
+            return Err(Self::unreachable(
+                ctx,
+                &pending.login().endpoint,
+                pending_error,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The master's session, or the error that says why there is none (with the way out of a
+    /// TLS failure, which the master secret's own keys decide).
+    fn master_session(
+        ctx: &StepContext<'_>,
+        master: &Master,
+        endpoint: &Endpoint,
+        session: Result<D::Session, LoginError>,
+    ) -> Result<D::Session, RotationError> {
+        let master_arn = &master.arn;
+        match session {
+            Ok(session) => Ok(session),
+            Err(error) if error.is_rejection() => Err(ctx.fail(format!(
+                "Unable to log into database using credentials in master secret {master_arn} ({error})"
+            ))),
+            Err(error) => match master_tls_hint(master.tls, &error) {
+                Some(hint) => Err(ctx.fail(format!(
+                    "cannot log in to the database at {endpoint} with the master secret \
+                     {master_arn}: {error}; {hint}"
+                ))),
+                None => Err(Self::unreachable(ctx, endpoint, &error)),
+            },
+        }
+    }
+
+    /// Sets the pending user's password as the master, and brings the pair in line.
+    async fn set_alternate(
+        &self,
+        ctx: &StepContext<'_>,
+        session: &mut D::Session,
+        users: UserPair<'_>,
+        pending: &Credentials,
+        master_arn: &str,
+    ) -> Result<(), RotationError> {
+        let db = self.connector.database();
+        self.connector
+            .bounded(
+                "setting the alternate user's password",
+                ctx.deadline,
+                db.set_alternate_user(session, users, &pending.secret.password),
+            )
+            .await
+            .map_err(|reason| {
+                ctx.fail(format!(
+                    "could not set the password of user {} at {} as the master user of {master_arn}: {reason}",
+                    users.pending,
+                    pending.login().endpoint
+                ))
+            })?;
+        info!(user = %users.pending, "setSecret: alternate user's password set and the pair synchronised");
+        Ok(())
+    }
+
     fn unreachable(
         ctx: &StepContext<'_>,
         endpoint: &Endpoint,
@@ -457,34 +543,11 @@ impl<D: CloneDatabase> Rotator for MultiUser<D> {
             self.connector.login(&current_login, ctx.deadline),
             master_attempt
         );
-        let pending_error = match by_pending {
-            Ok(_session) => {
-                info!("setSecret: AWSPENDING already logs in; the password is already set");
-                return Ok(());
-            }
-            Err(error) => error,
+        let Err(pending_error) = by_pending else {
+            info!("setSecret: AWSPENDING already logs in; the password is already set");
+            return Ok(());
         };
-        let (pending_user, current_user) = (&pending.secret.username, &current.secret.username);
-        if self.alternate(ctx, current_user)? != *pending_user {
-            return Err(ctx.fail(format!(
-                "Attempting to modify user {pending_user} other than current user or clone {current_user}"
-            )));
-        }
-        if pending.secret.host != current.secret.host {
-            return Err(ctx.fail(format!(
-                "Attempting to modify user for host {} other than current host {}",
-                pending.secret.host, current.secret.host
-            )));
-        }
-        // After the user and host checks, so that a pending value naming another host is
-        // reported as such rather than as that host being unreachable.
-        if !pending_error.is_rejection() {
-            return Err(Self::unreachable(
-                ctx,
-                &pending_login.endpoint,
-                &pending_error,
-            ));
-        }
+        self.check_pair(ctx, &pending, &current, &pending_error)?;
         match by_current {
             Ok(_session) => info!("setSecret: AWSCURRENT logs in"),
             Err(error) if error.is_rejection() => {
@@ -496,45 +559,14 @@ impl<D: CloneDatabase> Rotator for MultiUser<D> {
             Err(error) => return Err(Self::unreachable(ctx, &current_login.endpoint, &error)),
         }
         let (master, master_session) = master_attempt?;
-        let master_arn = &master.arn;
-        let mut session = match master_session {
-            Ok(session) => session,
-            Err(error) if error.is_rejection() => {
-                return Err(ctx.fail(format!(
-                    "Unable to log into database using credentials in master secret {master_arn} ({error})"
-                )));
-            }
-            Err(error) => {
-                let endpoint = master.login(current.secret.dbname.clone()).endpoint;
-                if let Some(hint) = master_tls_hint(master.tls, &error) {
-                    return Err(ctx.fail(format!(
-                        "cannot log in to the database at {endpoint} with the master secret \
-                         {master_arn}: {error}; {hint}"
-                    )));
-                }
-                return Err(Self::unreachable(ctx, &endpoint, &error));
-            }
-        };
+        let endpoint = master.login(current.secret.dbname.clone()).endpoint;
+        let mut session = Self::master_session(ctx, &master, &endpoint, master_session)?;
         let users = UserPair {
-            pending: pending_user,
-            current: current_user,
+            pending: &pending.secret.username,
+            current: &current.secret.username,
         };
-        let db = self.connector.database();
-        self.connector
-            .bounded(
-                "setting the alternate user's password",
-                ctx.deadline,
-                db.set_alternate_user(&mut session, users, &pending.secret.password),
-            )
+        self.set_alternate(ctx, &mut session, users, &pending, &master.arn)
             .await
-            .map_err(|reason| {
-                ctx.fail(format!(
-                    "could not set the password of user {pending_user} at {} as the master user of {master_arn}: {reason}",
-                    pending_login.endpoint
-                ))
-            })?;
-        info!(user = %pending_user, "setSecret: alternate user's password set and the pair synchronised");
-        Ok(())
     }
 
     async fn test(

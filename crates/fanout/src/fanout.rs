@@ -181,20 +181,7 @@ impl<D: Database> Fanout<D> {
                 ),
                 Next::WaitOver => "REPLICA_WAIT_SECONDS sets the longest wait".to_owned(),
             };
-            let named: Vec<String> = waiting
-                .iter()
-                .map(|(replica, behind)| match behind {
-                    Some(behind) => format!("{replica} ({})", behind.error),
-                    None => replica.to_string(),
-                })
-                .collect();
-            return Err(ctx.fail(format!(
-                "replica {} did not accept the pending credentials within {:.1} s ({why}); \
-                 AWSCURRENT stays where it is, and the next attempt waits again without \
-                 changing the password",
-                named.join(", replica "),
-                started.elapsed().as_secs_f64()
-            )));
+            return Err(not_caught_up(ctx, &waiting, &why, started));
         }
     }
 
@@ -207,88 +194,116 @@ impl<D: Database> Fanout<D> {
         strategy: Strategy,
         spec: &FanoutSpec,
     ) -> Result<(), RotationError> {
-        let inner = self.inner(strategy);
-        let current = ctx.current().await?.clone();
-        let pending = ctx.pending().await?.clone();
-        let previous = ctx.previous().await?.cloned();
-        let primary = self.credentials(ctx, &current, "AWSCURRENT")?;
-        let pending_credentials = self.credentials(ctx, &pending, "AWSPENDING")?;
+        let versions = Versions {
+            current: ctx.current().await?.clone(),
+            pending: ctx.pending().await?.clone(),
+            previous: ctx.previous().await?.cloned(),
+        };
+        let primary = self.credentials(ctx, &versions.current, "AWSCURRENT")?;
+        let pending_credentials = self.credentials(ctx, &versions.pending, "AWSPENDING")?;
         let hosts: Vec<Replica> = std::iter::once(Replica {
             host: primary.secret.host.clone(),
             port: Some(primary.secret.port),
         })
         .chain(spec.replicas.iter().cloned())
         .collect();
-
-        // Indices rather than references: the stream's closures must not be generic over a
-        // lifetime for the future to be `Send`.
-        let mut changes = stream::iter(0..hosts.len())
-            .map(|i| {
-                let host = &hosts[i];
-                let on_host = ctx.with_values(
-                    Some(at_host(&current, host)),
-                    Some(at_host(&pending, host)),
-                    previous.as_ref().map(|value| at_host(value, host)),
-                );
-                async move { (i, inner.set(&on_host).await) }
-            })
-            .buffer_unordered(self.settings.concurrency)
-            .collect::<Vec<_>>()
+        let changes = self
+            .change_every_host(ctx, strategy, &versions, &hosts)
             .await;
-        if changes.iter().all(|(_, outcome)| outcome.is_ok()) {
+        if changes.iter().all(Result::is_ok) {
             info!(
                 hosts = hosts.len(),
                 "setSecret: every host accepts the pending credentials"
             );
             return Ok(());
         }
-        changes.sort_by_key(|(i, _)| *i);
-
-        // A failed host may have taken the change all the same (the answer was lost): ask it.
-        let pending_credentials = &pending_credentials;
-        let outcomes: Vec<HostOutcome> = join_all(changes.into_iter().map(|(i, outcome)| {
-            let host = &hosts[i];
-            async move {
-                match outcome {
-                    Ok(()) => HostOutcome::Changed,
-                    Err(error) => HostOutcome::Failed {
-                        error: error.to_string(),
-                        pending_login: self
-                            .connector
-                            .login(&on_replica(pending_credentials, host).login(), ctx.deadline)
-                            .await
-                            .map(drop),
-                    },
-                }
+        let outcomes = self
+            .ask_failed_hosts(ctx, changes, &hosts, &pending_credentials)
+            .await;
+        let undone = self
+            .set_back(ctx, strategy, &versions, &hosts, &outcomes)
+            .await;
+        for (i, outcome) in &undone {
+            if let Err(error) = outcome {
+                warn!(host = %hosts[*i], error = %error, "setSecret: could not set a host back");
             }
-        }))
-        .await;
+        }
+        Err(ctx.fail(format!(
+            "independent mode: {}; AWSCURRENT stays where it is",
+            undo::report(&hosts, &outcomes, &undone)
+        )))
+    }
 
-        // Undo: the same rotator, with the value to restore as the pending one.
+    /// The strategy's setSecret on every host, a few at a time; the outcomes in host order.
+    async fn change_every_host(
+        &self,
+        ctx: &StepContext<'_>,
+        strategy: Strategy,
+        versions: &Versions,
+        hosts: &[Replica],
+    ) -> Vec<Result<(), RotationError>> {
+        let inner = self.inner(strategy);
+        // Indices rather than references: the stream's closures must not be generic over a
+        // lifetime for the future to be `Send`.
+        let mut changes = stream::iter(0..hosts.len())
+            .map(|i| {
+                let on_host = versions.at(ctx, &hosts[i]);
+                async move { (i, inner.set(&on_host).await) }
+            })
+            .buffer_unordered(self.settings.concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        changes.sort_by_key(|(i, _)| *i);
+        changes.into_iter().map(|(_, outcome)| outcome).collect()
+    }
+
+    /// What each host's change came to: a failed host may have taken the change all the same
+    /// (the answer was lost), so it is asked by logging in with the pending credentials.
+    async fn ask_failed_hosts(
+        &self,
+        ctx: &StepContext<'_>,
+        changes: Vec<Result<(), RotationError>>,
+        hosts: &[Replica],
+        pending: &Credentials,
+    ) -> Vec<HostOutcome> {
+        join_all(
+            changes
+                .into_iter()
+                .zip(hosts)
+                .map(|(outcome, host)| async move {
+                    match outcome {
+                        Ok(()) => HostOutcome::Changed,
+                        Err(error) => HostOutcome::Failed {
+                            error: error.to_string(),
+                            pending_login: self
+                                .connector
+                                .login(&on_replica(pending, host).login(), ctx.deadline)
+                                .await
+                                .map(drop),
+                        },
+                    }
+                }),
+        )
+        .await
+    }
+
+    /// Undo: the same rotator, with the value to restore as the pending one, on every host
+    /// that may have changed; for each, whether it was set back (or why not).
+    async fn set_back(
+        &self,
+        ctx: &StepContext<'_>,
+        strategy: Strategy,
+        versions: &Versions,
+        hosts: &[Replica],
+        outcomes: &[HostOutcome],
+    ) -> Vec<(usize, UndoOutcome)> {
+        let inner = self.inner(strategy);
         let to_undo: Vec<usize> = (0..hosts.len())
             .filter(|&i| outcomes[i].may_have_changed())
             .collect();
-        let undone = stream::iter(to_undo)
+        stream::iter(to_undo)
             .map(|i| {
-                let host = &hosts[i];
-                let restore = match strategy {
-                    // The user changed its own password: log in with the new one and set the
-                    // current one again.
-                    Strategy::SingleUser => Some(ctx.with_values(
-                        Some(at_host(&pending, host)),
-                        Some(at_host(&current, host)),
-                        None,
-                    )),
-                    // The current user was never touched; give the alternate user back the
-                    // password AWSPREVIOUS holds for it, if there is one.
-                    Strategy::MultiUser => previous.as_ref().map(|previous| {
-                        ctx.with_values(
-                            Some(at_host(&current, host)),
-                            Some(at_host(previous, host)),
-                            None,
-                        )
-                    }),
-                };
+                let restore = versions.restoring(ctx, strategy, &hosts[i]);
                 async move {
                     let outcome: UndoOutcome = match restore {
                         Some(on_host) => inner
@@ -303,16 +318,7 @@ impl<D: Database> Fanout<D> {
             })
             .buffer_unordered(self.settings.concurrency)
             .collect::<Vec<_>>()
-            .await;
-        for (i, outcome) in &undone {
-            if let Err(error) = outcome {
-                warn!(host = %hosts[*i], error = %error, "setSecret: could not set a host back");
-            }
-        }
-        Err(ctx.fail(format!(
-            "independent mode: {}; AWSCURRENT stays where it is",
-            undo::report(&hosts, &outcomes, &undone)
-        )))
+            .await
     }
 
     /// Every replica accepts the pending credentials and runs the test query.
@@ -496,5 +502,75 @@ impl<D: Database> Rotator for Fanout<D> {
     async fn finish(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
         let current = ctx.current().await?;
         self.inner(self.strategy(current)).finish(ctx).await
+    }
+}
+
+/// The error of replicas that did not take the pending credentials in time, naming each with
+/// its last login error.
+fn not_caught_up(
+    ctx: &StepContext<'_>,
+    waiting: &[(&Replica, Option<Behind>)],
+    why: &str,
+    started: Instant,
+) -> RotationError {
+    let named: Vec<String> = waiting
+        .iter()
+        .map(|(replica, behind)| match behind {
+            Some(behind) => format!("{replica} ({})", behind.error),
+            None => replica.to_string(),
+        })
+        .collect();
+    ctx.fail(format!(
+        "replica {} did not accept the pending credentials within {:.1} s ({why}); \
+         AWSCURRENT stays where it is, and the next attempt waits again without changing the \
+         password",
+        named.join(", replica "),
+        started.elapsed().as_secs_f64()
+    ))
+}
+
+/// The values of one rotation, pointed at one host at a time (independent mode).
+struct Versions {
+    current: SecretString,
+    pending: SecretString,
+    previous: Option<SecretString>,
+}
+
+impl Versions {
+    /// `ctx` with these values at `host`.
+    fn at<'a>(&self, ctx: &StepContext<'a>, host: &Replica) -> StepContext<'a> {
+        ctx.with_values(
+            Some(at_host(&self.current, host)),
+            Some(at_host(&self.pending, host)),
+            self.previous.as_ref().map(|value| at_host(value, host)),
+        )
+    }
+
+    /// `ctx` with the values that set `host` back through the strategy's setSecret (the value
+    /// to restore as the pending one); `None` when there is nothing to restore.
+    fn restoring<'a>(
+        &self,
+        ctx: &StepContext<'a>,
+        strategy: Strategy,
+        host: &Replica,
+    ) -> Option<StepContext<'a>> {
+        match strategy {
+            // The user changed its own password: log in with the new one and set the current
+            // one again.
+            Strategy::SingleUser => Some(ctx.with_values(
+                Some(at_host(&self.pending, host)),
+                Some(at_host(&self.current, host)),
+                None,
+            )),
+            // The current user was never touched; give the alternate user back the password
+            // AWSPREVIOUS holds for it, if there is one.
+            Strategy::MultiUser => self.previous.as_ref().map(|previous| {
+                ctx.with_values(
+                    Some(at_host(&self.current, host)),
+                    Some(at_host(previous, host)),
+                    None,
+                )
+            }),
+        }
     }
 }
