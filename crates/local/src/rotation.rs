@@ -351,7 +351,7 @@ impl fmt::Display for RotationReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::function::Outcome;
+    use crate::outcome::Outcome;
 
     type Labels = BTreeMap<String, Vec<String>>;
 
