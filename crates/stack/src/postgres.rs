@@ -4,9 +4,6 @@
 
 mod binaries;
 mod cluster;
-mod leftovers;
-
-pub(crate) use leftovers::release_shared_memory;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
