@@ -62,7 +62,7 @@ use std::time::Duration;
 pub use faults::FaultProxy;
 pub use function::{FunctionOptions, Invocation, LocalFunction};
 pub use outcome::Outcome;
-pub use rotation::{ROTATION_STEPS, RotationDriver, RotationReport, StepReport};
+pub use rotation::{RotationDriver, RotationReport, StepReport};
 pub use tcp_faults::TcpFaultProxy;
 
 /// The region everything local runs in.
