@@ -213,14 +213,10 @@ impl Bench<'_> {
             let started = Instant::now();
             let function = self.start_function(&self.moto).await?;
             figures.ready.push(function.ready().await?);
-            let report = self
-                .driver
-                .run_steps(&function, &arn, &token, &Step::ALL)
-                .await;
-            figures.cold.push(started.elapsed());
-            if !report.succeeded() {
-                bail!("a cold rotation failed:\n{report}");
-            }
+            let (took, report) = self
+                .timed_steps(&function, &arn, &token, started, "cold")
+                .await?;
+            figures.cold.push(took);
             record_steps(&mut figures.cold_steps, &report);
             figures.peak_kib = figures.peak_kib.max(function.peak_rss_kib().unwrap_or(0));
             function.stop().await;
@@ -241,20 +237,37 @@ impl Bench<'_> {
             let arn = self.fresh_secret().await?;
             let token = self.driver.start_rotation(&arn).await?;
             let started = Instant::now();
-            let report = self
-                .driver
-                .run_steps(&function, &arn, &token, &Step::ALL)
-                .await;
-            figures.warm.push(started.elapsed());
-            if !report.succeeded() {
-                bail!("a warm rotation failed:\n{report}");
-            }
+            let (took, report) = self
+                .timed_steps(&function, &arn, &token, started, "warm")
+                .await?;
+            figures.warm.push(took);
             forget(&self.driver, &arn).await?;
             record_steps(&mut figures.warm_steps, &report);
         }
         figures.peak_kib = figures.peak_kib.max(function.peak_rss_kib().unwrap_or(0));
         function.stop().await;
         Ok(())
+    }
+
+    /// Runs the four steps with `token` through `function`: the report, and the time since
+    /// `started`; an error names the `what` rotation that failed.
+    async fn timed_steps(
+        &self,
+        function: &LocalFunction,
+        arn: &str,
+        token: &str,
+        started: Instant,
+        what: &str,
+    ) -> anyhow::Result<(Duration, RotationReport)> {
+        let report = self
+            .driver
+            .run_steps(function, arn, token, &Step::ALL)
+            .await;
+        let took = started.elapsed();
+        if !report.succeeded() {
+            bail!("a {what} rotation failed:\n{report}");
+        }
+        Ok((took, report))
     }
 
     /// One more rotation, through the counting proxy: the Secrets Manager calls it made.
