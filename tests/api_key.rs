@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use rotation_core::Step;
 use rotation_e2e::*;
 use rotation_keyservice::KeyService;
 use rotation_local::{FaultProxy, RotationDriver};
@@ -198,7 +199,7 @@ async fn a_crash_between_minting_and_storing_leaves_no_orphan_key() {
     // Secrets Manager retries the rotation with the same token.
     let report = world
         .driver
-        .run_steps(&function, &arn, &token, &rotation_local::ROTATION_STEPS)
+        .run_steps(&function, &arn, &token, &Step::ALL)
         .await;
     assert!(report.succeeded(), "{report}\n{}", function.output());
     let current = world.value(&arn, "AWSCURRENT").await.unwrap();
@@ -267,7 +268,7 @@ async fn a_malformed_answer_is_a_clear_error_and_the_retry_cleans_up() {
     assert_eq!(world.value_of_version(&arn, &token).await, None);
     let report = world
         .driver
-        .run_steps(&function, &arn, &token, &rotation_local::ROTATION_STEPS)
+        .run_steps(&function, &arn, &token, &Step::ALL)
         .await;
     assert!(report.succeeded(), "{report}\n{}", function.output());
     assert_eq!(service.alive().len(), 2, "{:?}", service.alive());
@@ -384,7 +385,7 @@ async fn every_step_twice_mints_once() {
     let (service, arn, _) = seeded(&world).await;
     let function = world.function(BIN, &[]).await;
     let token = world.driver.start_rotation(&arn).await.unwrap();
-    for step in rotation_local::ROTATION_STEPS {
+    for step in Step::ALL {
         for attempt in 1..=2 {
             let invocation = function
                 .invoke(&RotationDriver::event(step, &arn, &token))

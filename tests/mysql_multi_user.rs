@@ -6,13 +6,13 @@
 //! (`rotation_e2e::scenarios`) run here through `database_scenarios!` at the end; the tests
 //! written out below are the ones particular to this rotator.
 
+use rotation_core::Step;
 use rotation_e2e::*;
 use rotation_local::RotationDriver;
 use rotation_stack::MariaDbServer;
 use serde_json::{Value, json};
 
 const BIN: &str = "mysql-multi-user";
-const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
 fn clone_of(user: &str) -> String {
     format!("{user}_clone")
@@ -386,7 +386,7 @@ async fn the_username_character_limit_is_honoured() {
         .await;
     let report = world
         .driver
-        .run_steps(&function, &arn, &token, &STEPS)
+        .run_steps(&function, &arn, &token, &Step::ALL)
         .await;
     assert!(report.succeeded(), "{report}");
     let current: Value = world.value(&arn, "AWSCURRENT").await.unwrap();
@@ -495,7 +495,7 @@ mod trust_boundaries {
         };
         let live_before = account_state(db, &live_user).await;
         let token = world.driver.start_rotation(arn).await.unwrap();
-        for step in STEPS {
+        for step in Step::ALL {
             let report = world.driver.run_steps(function, arn, &token, &[step]).await;
             assert!(report.succeeded(), "round {round}, {step}: {report}");
             let step = format!("round {round}, {step}");

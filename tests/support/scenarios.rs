@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use rotation_core::Step;
 use rotation_local::{FaultProxy, LocalFunction, RotationDriver};
 use rotation_stack::{Lifetime, MariaDbServer, PostgresServer};
 use serde_json::{Value, json};
@@ -15,9 +16,6 @@ use crate::{
     Outcome, Rotator, World, assert_error, create_mysql_user, create_role, login, mysql_login,
     mysql_secret_json, password_of, secret_json, stack, unique, with_exact_numbers,
 };
-
-/// The four steps.
-const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
 /// A database server of the rotator's engine.
 #[derive(Clone, Copy)]
@@ -349,7 +347,7 @@ pub async fn a_database_that_is_down_fails_set_secret_in_seconds_and_a_retry_suc
     private.restart();
     let report = world
         .driver
-        .run_steps(&function, &arn, &token, &STEPS[1..])
+        .run_steps(&function, &arn, &token, &Step::ALL[1..])
         .await;
     assert!(report.succeeded(), "{report}");
     current_logs_in(&world, private.server(), &arn).await;

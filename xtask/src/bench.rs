@@ -19,14 +19,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use rotation_local::{FaultProxy, RotationDriver};
+use rotation_core::Step;
+use rotation_local::{FaultProxy, LocalFunction, RotationDriver, RotationReport};
 use rotation_stack::{Lifetime, Stack};
 
 use crate::cargo;
 use crate::scenario::{self, Strategy, Target};
 
 const RUNS: usize = 15;
-const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
 const USAGE: &str = "usage: cargo xtask bench [--binaries DIR] [ROTATOR...]";
 
@@ -126,19 +126,41 @@ fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
+/// One rotator's benchmark: the secrets it rotates and where its processes run.
+struct Bench<'a> {
+    driver: RotationDriver,
+    target: Target<'a>,
+    strategy: Strategy,
+    binary: &'a Path,
+    moto: String,
+    /// The master secret of a multi-user rotator.
+    master: Option<String>,
+    /// How many secrets (and users) it has made so far.
+    secrets: usize,
+}
+
+/// What the runs of one rotator measured.
+#[derive(Default)]
+struct Figures {
+    ready: Vec<Duration>,
+    cold: Vec<Duration>,
+    warm: Vec<Duration>,
+    cold_steps: BTreeMap<Step, Vec<Duration>>,
+    warm_steps: BTreeMap<Step, Vec<Duration>>,
+    peak_kib: u64,
+    /// The Secrets Manager calls of the counted rotation, by name.
+    calls: Vec<String>,
+}
+
 async fn bench(
     stack: &Stack,
     target: Target<'_>,
     strategy: Strategy,
     binary: &Path,
 ) -> anyhow::Result<()> {
-    let ca = target.ca_cert_path();
     let driver = RotationDriver::new(&stack.moto.endpoint()).await;
     let moto = stack.moto.endpoint();
     let proxy = FaultProxy::start(&moto).await?;
-    // Every measured rotation gets a secret of its own: moto keeps every version forever (AWS
-    // prunes them), and a secret with dozens of versions makes its answers slower.
-    let mut secrets = 0;
     let master = match strategy {
         Strategy::SingleUser => None,
         Strategy::MultiUser => {
@@ -146,129 +168,174 @@ async fn bench(
             Some(scenario::create_secret(driver.client(), &name, &target.master_json()).await?)
         }
     };
-    // Each version is read once per process; multi-user rotations also read the master
-    // secret once.
-    let call_target = match strategy {
-        Strategy::SingleUser => 8,
-        Strategy::MultiUser => 9,
+    // Every measured rotation gets a secret of its own: moto keeps every version forever (AWS
+    // prunes them), and a secret with dozens of versions makes its answers slower.
+    let mut bench = Bench {
+        driver,
+        target,
+        strategy,
+        binary,
+        moto,
+        master,
+        secrets: 0,
     };
-    let mut ready = Vec::new();
-    let mut cold = Vec::new();
-    let mut peak_kib = 0;
-    let mut cold_steps: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
-    for _ in 0..RUNS {
-        let arn = fresh_secret(&driver, target, strategy, master.as_deref(), &mut secrets).await?;
-        let token = driver.start_rotation(&arn).await?;
-        let started = Instant::now();
-        let function = scenario::start_function(binary, &moto, ca).await?;
-        ready.push(function.ready().await?);
-        let report = driver.run_steps(&function, &arn, &token, &STEPS).await;
-        cold.push(started.elapsed());
-        if !report.succeeded() {
-            bail!("a cold rotation failed:\n{report}");
-        }
-        for (step, name) in report.steps.iter().zip(STEPS) {
-            cold_steps
-                .entry(name)
-                .or_default()
-                .push(step.invocation.duration);
-        }
-        peak_kib = peak_kib.max(function.peak_rss_kib().unwrap_or(0));
-        function.stop().await;
-        forget(&driver, &arn).await?;
-    }
+    let mut figures = Figures::default();
+    bench.cold_rotations(&mut figures).await?;
+    bench.warm_rotations(&mut figures).await?;
+    figures.calls = bench.counted_rotation(&proxy).await?;
+    print_figures(&bench, figures);
+    Ok(())
+}
 
-    let function = scenario::start_function(binary, &moto, ca).await?;
-    let warm_up = driver
-        .rotate(
-            &function,
-            &fresh_secret(&driver, target, strategy, master.as_deref(), &mut secrets).await?,
+impl Bench<'_> {
+    /// A new database user and its secret, outside the timed part.
+    async fn fresh_secret(&mut self) -> anyhow::Result<String> {
+        fresh_secret(
+            &self.driver,
+            self.target,
+            self.strategy,
+            self.master.as_deref(),
+            &mut self.secrets,
         )
-        .await?;
-    if !warm_up.succeeded() {
-        bail!("the warm-up rotation failed:\n{warm_up}");
+        .await
     }
-    let mut warm = Vec::new();
-    let mut per_step: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
-    for _ in 0..RUNS {
-        let arn = fresh_secret(&driver, target, strategy, master.as_deref(), &mut secrets).await?;
-        let token = driver.start_rotation(&arn).await?;
-        let started = Instant::now();
-        let report = driver.run_steps(&function, &arn, &token, &STEPS).await;
-        warm.push(started.elapsed());
-        if !report.succeeded() {
-            bail!("a warm rotation failed:\n{report}");
-        }
-        forget(&driver, &arn).await?;
-        for step in &report.steps {
-            per_step
-                .entry(
-                    STEPS
-                        .iter()
-                        .find(|s| **s == step.step)
-                        .copied()
-                        .unwrap_or("?"),
-                )
-                .or_default()
-                .push(step.invocation.duration);
-        }
-    }
-    peak_kib = peak_kib.max(function.peak_rss_kib().unwrap_or(0));
-    function.stop().await;
 
-    // One more rotation, through the counting proxy.
-    let counted = scenario::start_function(binary, &proxy.endpoint(), ca).await?;
-    let arn = fresh_secret(&driver, target, strategy, master.as_deref(), &mut secrets).await?;
-    let token = driver.start_rotation(&arn).await?;
-    proxy.clear_calls();
-    let report = driver.run_steps(&counted, &arn, &token, &STEPS).await;
-    if !report.succeeded() {
-        bail!("the counted rotation failed:\n{report}");
+    /// A rotator process against `endpoint`, trusting the target's CA.
+    async fn start_function(&self, endpoint: &str) -> anyhow::Result<LocalFunction> {
+        scenario::start_function(self.binary, endpoint, self.target.ca_cert_path()).await
     }
-    let calls = proxy.calls();
-    counted.stop().await;
+
+    /// [`RUNS`] rotations, each in a new process: its start-up and its steps.
+    async fn cold_rotations(&mut self, figures: &mut Figures) -> anyhow::Result<()> {
+        for _ in 0..RUNS {
+            let arn = self.fresh_secret().await?;
+            let token = self.driver.start_rotation(&arn).await?;
+            let started = Instant::now();
+            let function = self.start_function(&self.moto).await?;
+            figures.ready.push(function.ready().await?);
+            let (took, report) = self
+                .timed_steps(&function, &arn, &token, started, "cold")
+                .await?;
+            figures.cold.push(took);
+            record_steps(&mut figures.cold_steps, &report);
+            figures.peak_kib = figures.peak_kib.max(function.peak_rss_kib().unwrap_or(0));
+            function.stop().await;
+            forget(&self.driver, &arn).await?;
+        }
+        Ok(())
+    }
+
+    /// A warm-up rotation, then [`RUNS`] rotations in that same process.
+    async fn warm_rotations(&mut self, figures: &mut Figures) -> anyhow::Result<()> {
+        let function = self.start_function(&self.moto).await?;
+        let secret = self.fresh_secret().await?;
+        let warm_up = self.driver.rotate(&function, &secret).await?;
+        if !warm_up.succeeded() {
+            bail!("the warm-up rotation failed:\n{warm_up}");
+        }
+        for _ in 0..RUNS {
+            let arn = self.fresh_secret().await?;
+            let token = self.driver.start_rotation(&arn).await?;
+            let started = Instant::now();
+            let (took, report) = self
+                .timed_steps(&function, &arn, &token, started, "warm")
+                .await?;
+            figures.warm.push(took);
+            forget(&self.driver, &arn).await?;
+            record_steps(&mut figures.warm_steps, &report);
+        }
+        figures.peak_kib = figures.peak_kib.max(function.peak_rss_kib().unwrap_or(0));
+        function.stop().await;
+        Ok(())
+    }
+
+    /// Runs the four steps with `token` through `function`: the report, and the time since
+    /// `started`; an error names the `what` rotation that failed.
+    async fn timed_steps(
+        &self,
+        function: &LocalFunction,
+        arn: &str,
+        token: &str,
+        started: Instant,
+        what: &str,
+    ) -> anyhow::Result<(Duration, RotationReport)> {
+        let report = self
+            .driver
+            .run_steps(function, arn, token, &Step::ALL)
+            .await;
+        let took = started.elapsed();
+        if !report.succeeded() {
+            bail!("a {what} rotation failed:\n{report}");
+        }
+        Ok((took, report))
+    }
+
+    /// One more rotation, through the counting proxy: the Secrets Manager calls it made.
+    async fn counted_rotation(&mut self, proxy: &FaultProxy) -> anyhow::Result<Vec<String>> {
+        let counted = self.start_function(&proxy.endpoint()).await?;
+        let arn = self.fresh_secret().await?;
+        let token = self.driver.start_rotation(&arn).await?;
+        proxy.clear_calls();
+        let report = self
+            .driver
+            .run_steps(&counted, &arn, &token, &Step::ALL)
+            .await;
+        if !report.succeeded() {
+            bail!("the counted rotation failed:\n{report}");
+        }
+        let calls = proxy.calls();
+        counted.stop().await;
+        Ok(calls)
+    }
+}
+
+/// Adds the duration of each step of a successful rotation (all of [`Step::ALL`], in order).
+fn record_steps(steps: &mut BTreeMap<Step, Vec<Duration>>, report: &RotationReport) {
+    for (step, name) in report.steps.iter().zip(Step::ALL) {
+        steps
+            .entry(name)
+            .or_default()
+            .push(step.invocation.duration);
+    }
+}
+
+/// Prints the medians beside their targets.
+fn print_figures(bench: &Bench<'_>, mut figures: Figures) {
+    let call_target = call_target(bench.strategy);
     let mut breakdown = BTreeMap::new();
-    for call in &calls {
+    for call in &figures.calls {
         *breakdown.entry(call.as_str()).or_insert(0usize) += 1;
     }
-
-    let ready = median(ready);
-    let cold = median(cold);
-    let warm = median(warm);
-    let calls = calls.len();
-    let peak_mb = peak_kib as f64 / 1024.0;
+    let ready = median(figures.ready);
+    let cold = median(figures.cold);
+    let warm = median(figures.warm);
+    let calls = figures.calls.len();
+    let peak_mb = figures.peak_kib as f64 / 1024.0;
     let check = |ok: bool| if ok { "ok" } else { "MISSED" };
     println!(
         "{} ({}) on the local stack's {}, {RUNS} runs each, medians",
-        target.binary(strategy),
-        binary.display(),
-        target.name()
+        bench.target.binary(bench.strategy),
+        bench.binary.display(),
+        bench.target.name()
     );
     println!("{:<34} {:>10} {:>10}  ", "figure", "measured", "target");
-    println!(
-        "{:<34} {:>8.1}ms {:>8}ms  {}",
-        "ready (start to first event)",
-        ms(ready),
-        20,
-        check(ready <= Duration::from_millis(20))
-    );
-    println!(
-        "{:<34} {:>8.1}ms {:>8}ms  {}",
-        "cold rotation (start + 4 steps)",
-        ms(cold),
-        80,
-        check(cold <= Duration::from_millis(80))
-    );
-    println!(
-        "{:<34} {:>8.1}ms {:>8}ms  {}",
-        "warm rotation (4 steps)",
-        ms(warm),
-        60,
-        check(warm <= Duration::from_millis(60))
-    );
-    for step in STEPS {
-        let warm_step = median(per_step.remove(step).unwrap_or_default());
-        let cold_step = median(cold_steps.remove(step).unwrap_or_default());
+    let timed = [
+        ("ready (start to first event)", ready, 20),
+        ("cold rotation (start + 4 steps)", cold, 80),
+        ("warm rotation (4 steps)", warm, 60),
+    ];
+    for (figure, measured, target_ms) in timed {
+        println!(
+            "{:<34} {:>8.1}ms {:>8}ms  {}",
+            figure,
+            ms(measured),
+            target_ms,
+            check(measured <= Duration::from_millis(target_ms))
+        );
+    }
+    for step in Step::ALL {
+        let warm_step = median(figures.warm_steps.remove(&step).unwrap_or_default());
+        let cold_step = median(figures.cold_steps.remove(&step).unwrap_or_default());
         println!(
             "{:<34} {:>8.1}ms   (cold {:.1}ms)",
             format!("  {step} (warm)"),
@@ -295,5 +362,13 @@ async fn bench(
         .map(|(call, n)| format!("{call} x{n}"))
         .collect();
     println!("  calls: {}", detail.join(", "));
-    Ok(())
+}
+
+/// The Secrets Manager calls a rotation may make: each version is read once per process;
+/// multi-user rotations also read the master secret once.
+fn call_target(strategy: Strategy) -> usize {
+    match strategy {
+        Strategy::SingleUser => 8,
+        Strategy::MultiUser => 9,
+    }
 }

@@ -73,6 +73,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     })
 }
 
+/// One database rotator, end to end: a user and its secret, one rotation through the binary,
+/// and which login works afterwards.
 async fn rotate(
     stack: &Stack,
     driver: &RotationDriver,
@@ -86,6 +88,48 @@ async fn rotate(
         Strategy::MultiUser => "demo_multi",
     };
     println!("\n#### {name} on {}", target.name());
+    let arn = create_user_and_secret(driver, target, strategy, user).await?;
+    print_labels("labels before", &driver.labels(&arn).await?);
+
+    let function =
+        scenario::start_function(binary, &stack.moto.endpoint(), target.ca_cert_path()).await?;
+    let ready = function.ready().await?;
+    println!(
+        "== {name} started under the local Lambda Runtime API: ready in {} ms",
+        ready.as_millis()
+    );
+    let report = driver.rotate(&function, &arn).await?;
+    println!("== rotation {}", report.token);
+    println!("{report}");
+    let output = function.stop().await;
+    print_labels("labels after", &driver.labels(&arn).await?);
+
+    let value = current_value(driver, &arn).await?;
+    let new_password = value["password"].as_str().unwrap_or_default().to_owned();
+    let new_user = value["username"].as_str().unwrap_or_default().to_owned();
+    let (old_works, new_works) = show_logins(target, user, &new_user, &new_password).await;
+    print_step_log(&output);
+    if output.contains(&new_password) || output.contains(INITIAL_PASSWORD) {
+        bail!("a password appeared in the rotator's output");
+    }
+    // Single-user: the old password is gone. Multi-user: the previous user keeps working until
+    // the next rotation changes it.
+    let old_should_work = strategy == Strategy::MultiUser;
+    if !report.succeeded() || old_works != old_should_work || !new_works {
+        bail!("the {name} rotation did not end as it should");
+    }
+    Ok(())
+}
+
+/// Creates the demo's database user and its secret (for a multi-user rotator, also the master
+/// secret it names); returns the secret's ARN.
+async fn create_user_and_secret(
+    driver: &RotationDriver,
+    target: Target<'_>,
+    strategy: Strategy,
+    user: &str,
+) -> anyhow::Result<String> {
+    let name = target.binary(strategy);
     target.create_user(user, INITIAL_PASSWORD).await?;
     let mut secret = target.secret_json(user, INITIAL_PASSWORD);
     if strategy == Strategy::MultiUser {
@@ -108,35 +152,18 @@ async fn rotate(
         "   secret JSON keys: {} (ssl=true: verified TLS)",
         keys.join(", ")
     );
-    print_labels("labels before", &driver.labels(&arn).await?);
+    Ok(arn)
+}
 
-    let function =
-        scenario::start_function(binary, &stack.moto.endpoint(), target.ca_cert_path()).await?;
-    let ready = function.ready().await?;
-    println!(
-        "== {name} started under the local Lambda Runtime API: ready in {} ms",
-        ready.as_millis()
-    );
-    let report = driver.rotate(&function, &arn).await?;
-    println!("== rotation {}", report.token);
-    println!("{report}");
-    let output = function.stop().await;
-    print_labels("labels after", &driver.labels(&arn).await?);
-
-    let current = driver
-        .client()
-        .get_secret_value()
-        .secret_id(&arn)
-        // Explicit: moto 5.2 answers a stage-less GetSecretValue with its first "default"
-        // version even after AWSCURRENT has moved.
-        .version_stage("AWSCURRENT")
-        .send()
-        .await?;
-    let value: serde_json::Value = serde_json::from_str(current.secret_string().unwrap_or("{}"))?;
-    let new_password = value["password"].as_str().unwrap_or_default().to_owned();
-    let new_user = value["username"].as_str().unwrap_or_default().to_owned();
+/// Tries the old and the new login and says which works; returns (old works, new works).
+async fn show_logins(
+    target: Target<'_>,
+    user: &str,
+    new_user: &str,
+    new_password: &str,
+) -> (bool, bool) {
     let old_works = target.logs_in(user, INITIAL_PASSWORD).await;
-    let new_works = target.logs_in(&new_user, &new_password).await;
+    let new_works = target.logs_in(new_user, new_password).await;
     println!("== which login works now");
     println!(
         "   {user:?} with the old password (AWSPREVIOUS): {}",
@@ -150,6 +177,11 @@ async fn rotate(
         "   new password: {} characters, never printed, never sent to the database's logs",
         new_password.len()
     );
+    (old_works, new_works)
+}
+
+/// The lines of the rotator's log that tell how each step ended.
+fn print_step_log(output: &str) {
     println!("== the rotator's log (JSON lines; the step completions):");
     for line in output
         .lines()
@@ -157,16 +189,22 @@ async fn rotate(
     {
         println!("   {line}");
     }
-    if output.contains(&new_password) || output.contains(INITIAL_PASSWORD) {
-        bail!("a password appeared in the rotator's output");
-    }
-    // Single-user: the old password is gone. Multi-user: the previous user keeps working until
-    // the next rotation changes it.
-    let old_should_work = strategy == Strategy::MultiUser;
-    if !report.succeeded() || old_works != old_should_work || !new_works {
-        bail!("the {name} rotation did not end as it should");
-    }
-    Ok(())
+}
+
+/// The secret's `AWSCURRENT` value, parsed.
+async fn current_value(driver: &RotationDriver, arn: &str) -> anyhow::Result<serde_json::Value> {
+    let current = driver
+        .client()
+        .get_secret_value()
+        .secret_id(arn)
+        // Explicit: moto 5.2 answers a stage-less GetSecretValue with its first "default"
+        // version even after AWSCURRENT has moved.
+        .version_stage("AWSCURRENT")
+        .send()
+        .await?;
+    Ok(serde_json::from_str(
+        current.secret_string().unwrap_or("{}"),
+    )?)
 }
 
 /// `replica-fanout`: a PostgreSQL streaming replica joins the stack, and the rotation only
@@ -218,14 +256,7 @@ async fn rotate_with_replica(
     for line in output.lines().filter(|line| line.contains("\"replicas\":")) {
         println!("   {line}");
     }
-    let current = driver
-        .client()
-        .get_secret_value()
-        .secret_id(&arn)
-        .version_stage("AWSCURRENT")
-        .send()
-        .await?;
-    let value: serde_json::Value = serde_json::from_str(current.secret_string().unwrap_or("{}"))?;
+    let value = current_value(driver, &arn).await?;
     let new_password = value["password"].as_str().unwrap_or_default().to_owned();
     println!("== which login works now");
     let mut all_right = report.succeeded();

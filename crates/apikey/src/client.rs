@@ -263,90 +263,24 @@ impl ProviderClient {
         deadline: Deadline,
         repeat: Repeat,
     ) -> Result<Answer, ProviderError> {
-        let path = fill_path(&request.path, values);
-        let described = format!("{} {path}", request.method);
-        let profile_error = |reason: String| ProviderError::Profile {
-            profile: profile.name.clone(),
-            request: described.clone(),
-            reason,
-        };
-        let method = Method::from_bytes(request.method.as_bytes())
-            .map_err(|_| profile_error(format!("{:?} is not an HTTP method", request.method)))?;
-        let url = endpoint
-            .url(&path)
-            .map_err(|error| profile_error(error.to_string()))?;
-        let body = request
-            .body
-            .as_ref()
-            .map(|template| fill_json(template, values).to_string());
-        let auth_name = HeaderName::from_bytes(profile.auth.header.as_bytes()).map_err(|_| {
-            profile_error(format!("{:?} is not a header name", profile.auth.header))
-        })?;
-        let mut auth_value =
-            HeaderValue::from_str(&fill(&profile.auth.value, &[("key", key.expose())]))
-                .map_err(|_| profile_error("the key does not fit in the auth header".to_owned()))?;
-        auth_value.set_sensitive(true);
-
+        let prepared = Prepared::new(profile, endpoint, request, key, values)?;
+        let described = &prepared.described;
         let mut backoff = Backoff::default();
         let mut attempt = 1;
         loop {
-            let mut builder = http::Request::builder()
-                .method(method.clone())
-                .uri(url.clone())
-                .header(auth_name.clone(), auth_value.clone())
-                .header(http::header::ACCEPT, "application/json");
-            for (name, value) in &request.headers {
-                builder = builder.header(name.as_str(), fill(value, values));
-            }
-            if body.is_some() {
-                builder = builder.header(http::header::CONTENT_TYPE, "application/json");
-            }
-            let built = builder
-                .body(Full::new(Bytes::from(body.clone().unwrap_or_default())))
-                .map_err(|error| profile_error(format!("bad URL or header ({error})")))?;
+            let built = prepared.build(profile, request, values)?;
             let limit = deadline.cap(EXCHANGE_TIMEOUT);
             let outcome = tokio::time::timeout(limit, self.exchange(built, request)).await;
-            let named = |failure: Failure| failure.named(&profile.name, &described);
-            let (after, failure) = match outcome {
-                Ok(Ok((status, body))) => {
-                    debug!(profile = %profile.name, request = %described, status = status.as_u16(), attempt, "provider answered");
-                    return Ok(Answer {
-                        status: status.as_u16(),
-                        body,
-                    });
+            let (after, failure) = match judge(outcome, profile, request, described, limit) {
+                Ok((status, body)) => {
+                    debug!(profile = %profile.name, request = %described, status, attempt, "provider answered");
+                    return Ok(Answer { status, body });
                 }
-                Ok(Err(Failure::Refused {
-                    status,
-                    retry_after,
-                })) => (
-                    retry_after,
-                    ProviderError::Status {
-                        profile: profile.name.clone(),
-                        request: described.clone(),
-                        status: status.as_u16(),
-                        hint: hint(status, request),
-                    },
-                ),
-                Ok(Err(failure)) => (None, named(failure)),
-                Err(_) => (
-                    None,
-                    named(Failure::Lost(format!(
-                        "no answer within {} ms",
-                        limit.as_millis()
-                    ))),
-                ),
-            };
-            let repeatable = match (&failure, repeat) {
-                (ProviderError::Status { status: 429, .. }, _) => true,
-                (ProviderError::Unreachable { .. }, _) => true,
-                (error, Repeat::Freely) => {
-                    matches!(error, ProviderError::NoAnswer { .. })
-                        || matches!(error, ProviderError::Status { status, .. } if *status >= 500)
-                }
-                (_, Repeat::OnlyIfNothingDone) => false,
+                Err(failed) => failed,
             };
             let wait = backoff.next(after);
-            if !repeatable || attempt >= ATTEMPTS || wait >= deadline.remaining() {
+            if !repeatable(&failure, repeat) || attempt >= ATTEMPTS || wait >= deadline.remaining()
+            {
                 return Err(failure);
             }
             warn!(profile = %profile.name, request = %described, attempt, wait_ms = wait.as_millis() as u64, error = %failure, "provider request failed; retrying");
@@ -409,6 +343,145 @@ impl ProviderClient {
 
 /// The longest `Retry-After` honoured, in seconds (the deadline caps it anyway).
 const MAX_RETRY_AFTER_SECONDS: u64 = 60;
+
+/// A request of a profile made ready to send: checked once, sent at every attempt.
+struct Prepared {
+    /// `METHOD /path`, for logs and errors.
+    described: String,
+    method: Method,
+    url: http::Uri,
+    body: Option<String>,
+    auth_name: HeaderName,
+    auth_value: HeaderValue,
+}
+
+impl Prepared {
+    /// Fills the placeholders and checks the method, URL and auth header.
+    fn new(
+        profile: &Profile,
+        endpoint: &Endpoint,
+        request: &Request,
+        key: &SecretString,
+        values: &[(&str, &str)],
+    ) -> Result<Prepared, ProviderError> {
+        let path = fill_path(&request.path, values);
+        let described = format!("{} {path}", request.method);
+        let profile_error = |reason: String| profile_error(profile, &described, reason);
+        let method = Method::from_bytes(request.method.as_bytes())
+            .map_err(|_| profile_error(format!("{:?} is not an HTTP method", request.method)))?;
+        let url = endpoint
+            .url(&path)
+            .map_err(|error| profile_error(error.to_string()))?;
+        let body = request
+            .body
+            .as_ref()
+            .map(|template| fill_json(template, values).to_string());
+        let auth_name = HeaderName::from_bytes(profile.auth.header.as_bytes()).map_err(|_| {
+            profile_error(format!("{:?} is not a header name", profile.auth.header))
+        })?;
+        let mut auth_value =
+            HeaderValue::from_str(&fill(&profile.auth.value, &[("key", key.expose())]))
+                .map_err(|_| profile_error("the key does not fit in the auth header".to_owned()))?;
+        auth_value.set_sensitive(true);
+        Ok(Prepared {
+            described,
+            method,
+            url,
+            body,
+            auth_name,
+            auth_value,
+        })
+    }
+
+    /// The HTTP request of one attempt.
+    fn build(
+        &self,
+        profile: &Profile,
+        request: &Request,
+        values: &[(&str, &str)],
+    ) -> Result<http::Request<Full<Bytes>>, ProviderError> {
+        let mut builder = http::Request::builder()
+            .method(self.method.clone())
+            .uri(self.url.clone())
+            .header(self.auth_name.clone(), self.auth_value.clone())
+            .header(http::header::ACCEPT, "application/json");
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), fill(value, values));
+        }
+        if self.body.is_some() {
+            builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        builder
+            .body(Full::new(Bytes::from(
+                self.body.clone().unwrap_or_default(),
+            )))
+            .map_err(|error| {
+                profile_error(
+                    profile,
+                    &self.described,
+                    format!("bad URL or header ({error})"),
+                )
+            })
+    }
+}
+
+/// A request that the profile itself gets wrong.
+fn profile_error(profile: &Profile, described: &str, reason: String) -> ProviderError {
+    ProviderError::Profile {
+        profile: profile.name.clone(),
+        request: described.to_owned(),
+        reason,
+    }
+}
+
+/// What one attempt came to: the status and body of an answer the request accepts, or the
+/// `Retry-After` asked for (if any) and the error.
+fn judge(
+    outcome: Result<Result<(StatusCode, Bytes), Failure>, tokio::time::error::Elapsed>,
+    profile: &Profile,
+    request: &Request,
+    described: &str,
+    limit: Duration,
+) -> Result<(u16, Bytes), (Option<Duration>, ProviderError)> {
+    let named = |failure: Failure| failure.named(&profile.name, described);
+    match outcome {
+        Ok(Ok((status, body))) => Ok((status.as_u16(), body)),
+        Ok(Err(Failure::Refused {
+            status,
+            retry_after,
+        })) => Err((
+            retry_after,
+            ProviderError::Status {
+                profile: profile.name.clone(),
+                request: described.to_owned(),
+                status: status.as_u16(),
+                hint: hint(status, request),
+            },
+        )),
+        Ok(Err(failure)) => Err((None, named(failure))),
+        Err(_) => Err((
+            None,
+            named(Failure::Lost(format!(
+                "no answer within {} ms",
+                limit.as_millis()
+            ))),
+        )),
+    }
+}
+
+/// Whether a failed request may be sent again: throttling and an unreachable provider always
+/// (nothing was done); other server errors and lost answers only when `repeat` allows.
+fn repeatable(failure: &ProviderError, repeat: Repeat) -> bool {
+    match (failure, repeat) {
+        (ProviderError::Status { status: 429, .. }, _) => true,
+        (ProviderError::Unreachable { .. }, _) => true,
+        (error, Repeat::Freely) => {
+            matches!(error, ProviderError::NoAnswer { .. })
+                || matches!(error, ProviderError::Status { status, .. } if *status >= 500)
+        }
+        (_, Repeat::OnlyIfNothingDone) => false,
+    }
+}
 
 /// How one exchange failed, before it is named after the profile and request.
 enum Failure {

@@ -61,11 +61,6 @@ impl<R: Rotator> Rotation<R> {
         self.versions = VersionCache::default();
     }
 
-    /// The rotator.
-    pub fn rotator(&self) -> &R {
-        &self.rotator
-    }
-
     /// Handles one event payload: the Lambda handler's whole job. Returns a small JSON summary
     /// (Secrets Manager ignores it; it is for people invoking the function by hand).
     pub async fn handle(

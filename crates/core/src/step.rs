@@ -40,6 +40,13 @@ impl Step {
     }
 }
 
+/// The step's name, so that a list of steps can go where step names are taken.
+impl AsRef<str> for Step {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

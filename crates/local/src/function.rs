@@ -21,6 +21,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::outcome::Outcome;
 use crate::runtime_api::{Event, RuntimeApi};
 use crate::{ACCOUNT_ID, LocalError, REGION, new_uuid};
 
@@ -48,57 +49,6 @@ impl Default for FunctionOptions {
             name: DEFAULT_FUNCTION_NAME.to_owned(),
             timeout: Duration::from_secs(30),
             env: Vec::new(),
-        }
-    }
-}
-
-/// How one invocation ended.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
-    /// The function answered; a body that is not JSON is kept as a JSON string.
-    Success(Value),
-    /// The function reported an error for this event.
-    Error {
-        /// Its `errorType`.
-        error_type: String,
-        /// Its `errorMessage`.
-        error_message: String,
-    },
-    /// The function reported an initialisation error (`/runtime/init/error`).
-    InitError {
-        /// Its `errorType`.
-        error_type: String,
-        /// Its `errorMessage`.
-        error_message: String,
-    },
-    /// The process ended without answering: its exit code, `None` when killed by a signal.
-    Exited(Option<i32>),
-    /// No answer before the deadline; the process has been stopped, as Lambda would.
-    TimedOut,
-}
-
-impl Outcome {
-    /// Whether the function answered without an error.
-    pub fn is_success(&self) -> bool {
-        matches!(self, Outcome::Success(_))
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Outcome::Success(_) => write!(f, "ok"),
-            Outcome::Error {
-                error_type,
-                error_message,
-            } => write!(f, "error {error_type}: {error_message}"),
-            Outcome::InitError {
-                error_type,
-                error_message,
-            } => write!(f, "init error {error_type}: {error_message}"),
-            Outcome::Exited(Some(code)) => write!(f, "process exited with code {code}"),
-            Outcome::Exited(None) => write!(f, "process killed by a signal"),
-            Outcome::TimedOut => write!(f, "timed out"),
         }
     }
 }
@@ -505,24 +455,5 @@ mod tests {
             function_arn("f"),
             "arn:aws:lambda:us-east-1:123456789012:function:f"
         );
-    }
-
-    #[test]
-    fn outcome_reads_well() {
-        assert_eq!(Outcome::Success(Value::Null).to_string(), "ok");
-        assert_eq!(
-            Outcome::Error {
-                error_type: "T".into(),
-                error_message: "m".into()
-            }
-            .to_string(),
-            "error T: m"
-        );
-        assert_eq!(
-            Outcome::Exited(Some(3)).to_string(),
-            "process exited with code 3"
-        );
-        assert_eq!(Outcome::TimedOut.to_string(), "timed out");
-        assert!(!Outcome::TimedOut.is_success());
     }
 }

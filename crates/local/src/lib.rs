@@ -50,6 +50,7 @@
 
 mod faults;
 mod function;
+mod outcome;
 mod rotation;
 mod runtime_api;
 pub mod serve;
@@ -59,8 +60,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use faults::FaultProxy;
-pub use function::{FunctionOptions, Invocation, LocalFunction, Outcome};
-pub use rotation::{ROTATION_STEPS, RotationDriver, RotationReport, StepReport};
+pub use function::{FunctionOptions, Invocation, LocalFunction};
+pub use outcome::Outcome;
+pub use rotation::{RotationDriver, RotationReport, StepReport};
 pub use tcp_faults::TcpFaultProxy;
 
 /// The region everything local runs in.

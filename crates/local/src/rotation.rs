@@ -42,13 +42,11 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
 use aws_sdk_secretsmanager::types::RotationRulesType;
+use rotation_core::Step;
 use serde_json::{Value, json};
 
 use crate::function::{DEFAULT_FUNCTION_NAME, Invocation, LocalFunction, function_arn};
 use crate::{LocalError, REGION, new_uuid};
-
-/// The four steps of a rotation, in the order Secrets Manager runs them.
-pub const ROTATION_STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
 const AWSCURRENT: &str = "AWSCURRENT";
 const AWSPENDING: &str = "AWSPENDING";
@@ -123,9 +121,10 @@ impl RotationDriver {
         }
     }
 
-    /// The event Secrets Manager sends for `step`.
-    pub fn event(step: &str, secret_id: &str, token: &str) -> Value {
-        json!({"Step": step, "SecretId": secret_id, "ClientRequestToken": token})
+    /// The event Secrets Manager sends for `step` (a [`Step`], or any name, to send one that
+    /// is not a step).
+    pub fn event(step: impl AsRef<str>, secret_id: &str, token: &str) -> Value {
+        json!({"Step": step.as_ref(), "SecretId": secret_id, "ClientRequestToken": token})
     }
 
     /// Starts (or resumes) a rotation and runs the four steps through `function`, stopping at
@@ -139,18 +138,19 @@ impl RotationDriver {
     ) -> Result<RotationReport, LocalError> {
         let token = self.start_rotation_for(secret_id, function.name()).await?;
         Ok(self
-            .run_steps(function, secret_id, &token, &ROTATION_STEPS)
+            .run_steps(function, secret_id, &token, &Step::ALL)
             .await)
     }
 
     /// Runs `steps` with a given token through `function`, stopping at the first that fails
-    /// (to resume a rotation, or to replay a step as a retry would).
-    pub async fn run_steps(
+    /// (to resume a rotation, or to replay a step as a retry would). The steps are [`Step`]s, or
+    /// any names.
+    pub async fn run_steps<S: AsRef<str>>(
         &self,
         function: &LocalFunction,
         secret_id: &str,
         token: &str,
-        steps: &[&str],
+        steps: &[S],
     ) -> RotationReport {
         let mut report = RotationReport {
             secret_id: secret_id.to_owned(),
@@ -163,7 +163,7 @@ impl RotationDriver {
                 .await;
             let failed = !invocation.outcome.is_success();
             report.steps.push(StepReport {
-                step: (*step).to_owned(),
+                step: step.as_ref().to_owned(),
                 invocation,
             });
             if failed {
@@ -351,7 +351,7 @@ impl fmt::Display for RotationReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::function::Outcome;
+    use crate::outcome::Outcome;
 
     type Labels = BTreeMap<String, Vec<String>>;
 

@@ -22,7 +22,7 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::function::Outcome;
+use crate::outcome::Outcome;
 use crate::serve::{LocalServer, Reply, json_reply};
 
 const PREFIX: &str = "/2018-06-01/runtime/";

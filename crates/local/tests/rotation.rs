@@ -4,7 +4,8 @@ mod support;
 
 use std::time::Duration;
 
-use rotation_local::{FunctionOptions, LocalFunction, Outcome, ROTATION_STEPS, RotationDriver};
+use rotation_core::Step;
+use rotation_local::{FunctionOptions, LocalFunction, Outcome, RotationDriver};
 
 fn stages(labels: &[&str]) -> Vec<String> {
     labels.iter().map(|label| (*label).to_owned()).collect()
@@ -170,7 +171,7 @@ async fn rotate_sends_the_four_events_in_order_through_the_function() {
 
     assert!(report.succeeded(), "{report}");
     let steps: Vec<&str> = report.steps.iter().map(|step| step.step.as_str()).collect();
-    assert_eq!(steps, ROTATION_STEPS);
+    assert_eq!(steps, Step::ALL.map(Step::as_str));
     for step in &report.steps {
         // echo_function answers with the event it got.
         assert_eq!(
@@ -219,7 +220,7 @@ async fn run_steps_stops_at_the_first_failed_step() {
     );
 
     let report = driver
-        .run_steps(&function, "crashing", &token, &ROTATION_STEPS)
+        .run_steps(&function, "crashing", &token, &Step::ALL)
         .await;
 
     assert!(!report.succeeded());

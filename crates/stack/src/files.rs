@@ -68,3 +68,26 @@ pub(crate) fn server_identity(
     give(account, &key)?;
     Ok(ServerIdentity { cert, key })
 }
+/// Whether `path` is a file that someone may execute.
+pub(crate) fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+/// The first of `names`, in that order, that is an executable in one of `dirs` (searched in
+/// order for each name).
+pub(crate) fn first_executable(dirs: &[PathBuf], names: &[&str]) -> Option<PathBuf> {
+    names.iter().find_map(|name| {
+        dirs.iter()
+            .map(|dir| dir.join(name))
+            .find(|path| is_executable(path))
+    })
+}
+
+/// `dirs` as a list for an error message: `/usr/bin, /usr/local/bin`.
+pub(crate) fn dir_list(dirs: &[PathBuf]) -> String {
+    dirs.iter()
+        .map(|dir| dir.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

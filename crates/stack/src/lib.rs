@@ -75,6 +75,8 @@ mod postgres;
 mod process;
 mod random;
 mod redis;
+mod server;
+mod shared_memory;
 mod state;
 mod venv;
 

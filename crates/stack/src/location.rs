@@ -138,7 +138,7 @@ fn remove_abandoned_temp_dirs() {
         };
         if !Path::new("/proc").join(owner.to_string()).exists() {
             let path = entry.path();
-            crate::postgres::release_shared_memory(&path);
+            crate::shared_memory::release_shared_memory(&path);
             if let Err(error) = std::fs::remove_dir_all(&path) {
                 tracing::debug!(path = %path.display(), %error, "could not remove abandoned directory");
             }

@@ -8,7 +8,7 @@ mod install;
 mod replica;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -18,18 +18,19 @@ use replica::Root;
 
 use crate::account::{self, Account};
 use crate::location::ServerDir;
-use crate::port::{start_on_free_port, wait_closed};
-use crate::process::{ServerProcess, log_since};
+use crate::port::start_on_free_port;
+use crate::process::{ServerProcess, succeeds_quietly};
+use crate::server::Kind;
 use crate::{Lifetime, StackError, random};
 
-/// How long mariadbd may take to accept a TCP login after it was started.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long a clean shutdown may take before the server is killed.
-const STOP_GRACE: Duration = Duration::from_secs(30);
-
-/// How long the port may stay open after the server process is gone.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// MariaDB: a clean shutdown (SIGTERM) may take 30 s before the server is killed, and mariadbd
+/// may take 30 s to accept a TCP login after it was started.
+const KIND: Kind = Kind {
+    name: "MariaDB",
+    stop_signal: libc::SIGTERM,
+    ready_timeout: Duration::from_secs(30),
+    stop_grace: Duration::from_secs(30),
+};
 
 /// What mariadbd writes to its error log once it accepts connections.
 const READY_LINE: &str = "ready for connections";
@@ -102,12 +103,7 @@ impl MariaDbServer {
     /// Fails with [`StackError::PrimaryStopped`] while this server is stopped.
     pub fn start_replica(&self, lifetime: Lifetime) -> Result<MariaDbServer, StackError> {
         let started = Instant::now();
-        if self.process.is_none() {
-            return Err(StackError::PrimaryStopped {
-                server: "MariaDB",
-                port: self.port,
-            });
-        }
+        KIND.primary_running(&self.process, self.port)?;
         let dump = binaries::locate_dump()?;
         let replication_password = self.replication_password()?;
         let server_id = random::u32()?.max(PRIMARY_SERVER_ID + 1);
@@ -198,10 +194,7 @@ impl MariaDbServer {
     /// Stops the server cleanly (SIGTERM: sessions are ended) and waits until the process is
     /// gone and the port closed. Stopping a stopped server does nothing.
     pub fn stop(&mut self) -> Result<(), StackError> {
-        if let Some(mut process) = self.process.take() {
-            process.stop(STOP_GRACE);
-        }
-        wait_closed("MariaDB", self.port, CLOSE_TIMEOUT)
+        KIND.stop(&mut self.process, self.port)
     }
 
     /// Starts the server again on the same data directory and port (stopping it first if it
@@ -213,9 +206,7 @@ impl MariaDbServer {
 
     /// Stops the server whatever its lifetime, for a stack that could not start as a whole.
     pub(crate) fn terminate(&mut self) {
-        if let Err(error) = self.stop() {
-            tracing::warn!(%error, "could not stop MariaDB");
-        }
+        KIND.terminate(&mut self.process, self.port);
     }
 
     /// Installs a data directory in a new directory `dir_name` and starts mariadbd on it on a
@@ -300,19 +291,14 @@ impl MariaDbServer {
         if let Some(account) = self.account {
             account.run_as(&mut command);
         }
-        let mut process = ServerProcess::spawn(
+        // Every probe login lands in the general log: the ready line first.
+        let process = KIND.launch(
             command,
-            "MariaDB",
             &self.error_log,
             self.lifetime,
-            libc::SIGTERM,
+            Some(READY_LINE),
+            || self.root_logs_in(),
         )?;
-        let from = process.log_start();
-        process.wait_until_ready(READY_TIMEOUT, || {
-            // The log first: every probe login lands in the general log.
-            log_since(&self.error_log, from).is_ok_and(|text| text.contains(READY_LINE))
-                && self.root_logs_in()
-        })?;
         self.process = Some(process);
         Ok(())
     }
@@ -320,24 +306,21 @@ impl MariaDbServer {
     /// Whether `mariadb -h127.0.0.1 -P<port> -uroot -e 'SELECT 1'` succeeds, the password
     /// given in `MYSQL_PWD` rather than on the command line.
     fn root_logs_in(&self) -> bool {
-        Command::new(&self.binaries.client)
-            .arg("--no-defaults")
-            .args(["--protocol=TCP", "-h", "127.0.0.1", "-P"])
-            .arg(self.port.to_string())
-            .args([
-                "-u",
-                ROOT,
-                "--connect-timeout=2",
-                "--batch",
-                "-e",
-                "SELECT 1",
-            ])
-            .env("MYSQL_PWD", &self.password)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
+        succeeds_quietly(
+            Command::new(&self.binaries.client)
+                .arg("--no-defaults")
+                .args(["--protocol=TCP", "-h", "127.0.0.1", "-P"])
+                .arg(self.port.to_string())
+                .args([
+                    "-u",
+                    ROOT,
+                    "--connect-timeout=2",
+                    "--batch",
+                    "-e",
+                    "SELECT 1",
+                ])
+                .env("MYSQL_PWD", &self.password),
+        )
     }
 }
 

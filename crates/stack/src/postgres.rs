@@ -4,12 +4,9 @@
 
 mod binaries;
 mod cluster;
-mod leftovers;
-
-pub(crate) use leftovers::release_shared_memory;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use binaries::Binaries;
@@ -17,18 +14,19 @@ use cluster::{Cluster, SUPERUSER};
 
 use crate::account::{self, Account};
 use crate::location::ServerDir;
-use crate::port::{accepts, start_on_free_port, wait_closed};
-use crate::process::{ServerProcess, log_since};
+use crate::port::{accepts, start_on_free_port};
+use crate::process::{ServerProcess, succeeds_quietly};
+use crate::server::Kind;
 use crate::{Lifetime, StackError, random};
 
-/// How long PostgreSQL may take to accept connections after it was started.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long a fast shutdown may take before the server is killed.
-const STOP_GRACE: Duration = Duration::from_secs(30);
-
-/// How long the port may stay open after the server process is gone.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// PostgreSQL: a fast shutdown (SIGINT) may take 30 s before the server is killed, and it may
+/// take 30 s to accept connections after it was started.
+const KIND: Kind = Kind {
+    name: "PostgreSQL",
+    stop_signal: libc::SIGINT,
+    ready_timeout: Duration::from_secs(30),
+    stop_grace: Duration::from_secs(30),
+};
 
 /// What PostgreSQL logs once it accepts connections: followed by `connections`, or by
 /// `read-only connections` on a hot standby.
@@ -94,12 +92,7 @@ impl PostgresServer {
     /// Fails with [`StackError::PrimaryStopped`] while this server is stopped.
     pub fn start_replica(&self, lifetime: Lifetime) -> Result<PostgresServer, StackError> {
         let started = Instant::now();
-        if self.process.is_none() {
-            return Err(StackError::PrimaryStopped {
-                server: "PostgreSQL",
-                port: self.port,
-            });
-        }
+        KIND.primary_running(&self.process, self.port)?;
         self.binaries.replica_tools()?;
         let dir = ServerDir::create(&format!("postgres-replica-{}", random::hex(4)?), lifetime)?;
         let cluster = cluster::base_backup(
@@ -184,10 +177,7 @@ impl PostgresServer {
     /// clients) and waits until the process is gone and the port closed. Stopping a stopped
     /// server does nothing.
     pub fn stop(&mut self) -> Result<(), StackError> {
-        if let Some(mut process) = self.process.take() {
-            process.stop(STOP_GRACE);
-        }
-        wait_closed("PostgreSQL", self.port, CLOSE_TIMEOUT)
+        KIND.stop(&mut self.process, self.port)
     }
 
     /// Starts the server again on the same data directory and port (stopping it first if it
@@ -199,9 +189,7 @@ impl PostgresServer {
 
     /// Stops the server whatever its lifetime, for a stack that could not start as a whole.
     pub(crate) fn terminate(&mut self) {
-        if let Err(error) = self.stop() {
-            tracing::warn!(%error, "could not stop PostgreSQL");
-        }
+        KIND.terminate(&mut self.process, self.port);
     }
 
     /// A server on `cluster`, not started yet.
@@ -249,19 +237,8 @@ impl PostgresServer {
         if let Some(account) = self.account {
             account.run_as(&mut command);
         }
-        let mut process = ServerProcess::spawn(
-            command,
-            "PostgreSQL",
-            &self.log,
-            self.lifetime,
-            libc::SIGINT,
-        )?;
-        let from = process.log_start();
-        process.wait_until_ready(READY_TIMEOUT, || {
-            // The log first: every probe connection is logged, and it must not fill the log.
-            log_since(&self.log, from).is_ok_and(|text| text.contains(READY_LINE))
-                && accepts(self.port)
-                && (!self.replica || self.superuser_logs_in())
+        let process = KIND.launch(command, &self.log, self.lifetime, Some(READY_LINE), || {
+            accepts(self.port) && (!self.replica || self.superuser_logs_in())
         })?;
         self.process = Some(process);
         Ok(())
@@ -270,20 +247,17 @@ impl PostgresServer {
     /// Whether `psql` logs in over TCP as the superuser and runs `SELECT 1`, the password
     /// given in `PGPASSWORD` rather than on the command line.
     fn superuser_logs_in(&self) -> bool {
-        Command::new(&self.binaries.psql)
-            .args(["-X", "-q", "-w", "-d"])
-            .arg(format!(
-                "host=127.0.0.1 port={} user={SUPERUSER} dbname=postgres sslmode=disable \
+        succeeds_quietly(
+            Command::new(&self.binaries.psql)
+                .args(["-X", "-q", "-w", "-d"])
+                .arg(format!(
+                    "host=127.0.0.1 port={} user={SUPERUSER} dbname=postgres sslmode=disable \
                  connect_timeout=2",
-                self.port
-            ))
-            .args(["-c", "SELECT 1"])
-            .env("PGPASSWORD", &self.password)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
+                    self.port
+                ))
+                .args(["-c", "SELECT 1"])
+                .env("PGPASSWORD", &self.password),
+        )
     }
 }
 

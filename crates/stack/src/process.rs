@@ -387,6 +387,17 @@ pub(crate) fn run_captured(
     }))
 }
 
+/// Whether `command` runs to success, with stdin closed and its output discarded: a login
+/// probe, whose only answer is its exit status.
+pub(crate) fn succeeds_quietly(command: &mut Command) -> bool {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
 /// What was written to `log` from byte `from` on.
 pub(crate) fn log_since(log: &Path, from: u64) -> std::io::Result<String> {
     let mut file = std::fs::File::open(log)?;

@@ -20,18 +20,19 @@ use setup::ADMIN;
 
 use crate::files::write_private;
 use crate::location::ServerDir;
-use crate::port::{start_on_free_port, wait_closed};
+use crate::port::start_on_free_port;
 use crate::process::ServerProcess;
+use crate::server::Kind;
 use crate::{Lifetime, StackError, random};
 
-/// How long redis-server may take to let the administrative user in after it was started.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long a clean shutdown may take before the server is killed.
-const STOP_GRACE: Duration = Duration::from_secs(10);
-
-/// How long the port may stay open after the server process is gone.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Redis: a clean shutdown (SIGTERM) may take 10 s before the server is killed, and
+/// redis-server may take 30 s to let the administrative user in after it was started.
+const KIND: Kind = Kind {
+    name: "Redis",
+    stop_signal: libc::SIGTERM,
+    ready_timeout: Duration::from_secs(30),
+    stop_grace: Duration::from_secs(10),
+};
 
 /// A running (or deliberately stopped) Redis server on `127.0.0.1`.
 pub struct RedisServer {
@@ -116,10 +117,7 @@ impl RedisServer {
     /// Stops the server cleanly (SIGTERM; nothing is saved) and waits until the process is
     /// gone and the port closed. Stopping a stopped server does nothing.
     pub fn stop(&mut self) -> Result<(), StackError> {
-        if let Some(mut process) = self.process.take() {
-            process.stop(STOP_GRACE);
-        }
-        wait_closed("Redis", self.port, CLOSE_TIMEOUT)
+        KIND.stop(&mut self.process, self.port)
     }
 
     /// Starts the server again with the same configuration and port (stopping it first if it
@@ -147,9 +145,7 @@ impl RedisServer {
     fn launch(&mut self) -> Result<(), StackError> {
         let mut command = Command::new(&self.program);
         command.arg(&self.config).current_dir(self.dir.path());
-        let mut process =
-            ServerProcess::spawn(command, "Redis", &self.log, self.lifetime, libc::SIGTERM)?;
-        process.wait_until_ready(READY_TIMEOUT, || {
+        let process = KIND.launch(command, &self.log, self.lifetime, None, || {
             probe::authenticates(self.port, ADMIN, &self.password)
         })?;
         self.process = Some(process);

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
-use rotation_local::{FaultProxy, Invocation, LocalFunction, Outcome, ROTATION_STEPS};
+use rotation_core::Step;
+use rotation_local::{FaultProxy, Invocation, LocalFunction, Outcome};
 use serde_json::json;
 
 use crate::contract::{Clause, ClauseRun, Contract, Evidence};
@@ -69,7 +70,7 @@ async fn every_step_twice(run: &mut ClauseRun<'_>) -> Result<(), String> {
     let before = Before::read(run.contract, &arn).await?;
     let token = start(run.contract, &arn).await?;
     let mut pending: Option<String> = None;
-    for step in ROTATION_STEPS {
+    for step in Step::ALL {
         for attempt in 1..=2 {
             let report = run
                 .contract
@@ -80,7 +81,7 @@ async fn every_step_twice(run: &mut ClauseRun<'_>) -> Result<(), String> {
                 report.succeeded(),
                 "{step}, attempt {attempt} of 2, failed:\n{report}"
             );
-            if step == "createSecret" {
+            if step == Step::CreateSecret {
                 let value = value_of_version(run.contract, &arn, &token).await?;
                 match &pending {
                     None => pending = Some(value),
@@ -109,7 +110,7 @@ async fn resume_in_new_process(run: &mut ClauseRun<'_>) -> Result<(), String> {
     let report = run
         .contract
         .driver()
-        .run_steps(&first, &arn, &token, &["createSecret", "setSecret"])
+        .run_steps(&first, &arn, &token, &[Step::CreateSecret, Step::SetSecret])
         .await;
     ensure!(report.succeeded(), "the first process failed:\n{report}");
     first.kill();
@@ -123,7 +124,7 @@ async fn resume_in_new_process(run: &mut ClauseRun<'_>) -> Result<(), String> {
     let report = run
         .contract
         .driver()
-        .run_steps(&second, &arn, &token, &ROTATION_STEPS)
+        .run_steps(&second, &arn, &token, &Step::ALL)
         .await;
     ensure!(
         report.succeeded(),
@@ -138,7 +139,7 @@ async fn current_token_is_no_op(run: &mut ClauseRun<'_>) -> Result<(), String> {
     let report = rotate(run.contract, &function, &arn).await?;
     let labels = labels(run.contract, &arn).await?;
     let current = value(run.contract, &arn, AWSCURRENT).await?;
-    for step in ROTATION_STEPS.iter().chain(&["notAStep"]) {
+    for step in Step::ALL.map(Step::as_str).into_iter().chain(["notAStep"]) {
         let invocation = invoke(&function, step, &arn, &report.token).await;
         ensure!(
             invocation.outcome.is_success(),
@@ -166,7 +167,7 @@ async fn token_rejections(run: &mut ClauseRun<'_>) -> Result<(), String> {
         .await?
         .ok_or("no version carries AWSPREVIOUS after a rotation")?;
     let before = labels(run.contract, &arn).await?;
-    for step in ROTATION_STEPS {
+    for step in Step::ALL {
         let unknown = invoke(&function, step, &arn, UNKNOWN_TOKEN).await;
         expect_error(
             &unknown,
@@ -200,7 +201,7 @@ async fn rotation_disabled(run: &mut ClauseRun<'_>) -> Result<(), String> {
         .await
         .map_err(|error| format!("CancelRotateSecret: {}", DisplayErrorContext(error)))?;
     let function = run.function().await?;
-    let invocation = invoke(&function, "createSecret", &arn, &token).await;
+    let invocation = invoke(&function, Step::CreateSecret, &arn, &token).await;
     expect_error(
         &invocation,
         "RotationDisabled",
@@ -249,7 +250,7 @@ async fn failing_test_keeps_current(run: &mut ClauseRun<'_>) -> Result<(), Strin
     let token = start(run.contract, &arn).await?;
     let driver = run.contract.driver();
     let report = driver
-        .run_steps(&function, &arn, &token, &["createSecret"])
+        .run_steps(&function, &arn, &token, &[Step::CreateSecret])
         .await;
     ensure!(report.succeeded(), "createSecret failed:\n{report}");
     let pending = value_of_version(run.contract, &arn, &token).await?;
@@ -259,7 +260,7 @@ async fn failing_test_keeps_current(run: &mut ClauseRun<'_>) -> Result<(), Strin
         .map_err(|error| format!("the target could not spoil the pending credentials: {error}"))?;
     // setSecret is skipped: the pending credentials were never set, so their test must fail.
     let report = driver
-        .run_steps(&function, &arn, &token, &["testSecret"])
+        .run_steps(&function, &arn, &token, &[Step::TestSecret])
         .await;
     ensure!(
         !report.succeeded(),
@@ -285,7 +286,7 @@ async fn throttling(run: &mut ClauseRun<'_>) -> Result<(), String> {
         .map_err(|error| error.to_string())?;
     let function = run.function_at(Some(&proxy.endpoint())).await?;
     let token = start(run.contract, &arn).await?;
-    for step in ROTATION_STEPS {
+    for step in Step::ALL {
         proxy.throttle_next(2, None);
         proxy.fail_next(1, 503, None);
         let report = run
@@ -460,7 +461,12 @@ async fn start(contract: &Contract, arn: &str) -> Result<String, String> {
         .map_err(|error| error.to_string())
 }
 
-async fn invoke(function: &LocalFunction, step: &str, arn: &str, token: &str) -> Invocation {
+async fn invoke(
+    function: &LocalFunction,
+    step: impl AsRef<str>,
+    arn: &str,
+    token: &str,
+) -> Invocation {
     function
         .invoke(&rotation_local::RotationDriver::event(step, arn, token))
         .await

@@ -71,12 +71,12 @@
 
 mod clauses;
 mod contract;
+mod runner;
 mod target;
 
 pub use async_trait::async_trait;
-pub use contract::{
-    Clause, ClauseFailure, Contract, ContractFailure, ContractReport, assert_contract, moto,
-};
+pub use contract::{Clause, ClauseFailure, Contract, ContractFailure, ContractReport, moto};
+pub use runner::assert_contract;
 pub use target::{AfterRotation, Setup, Target, TargetError, default_sensitive};
 
 pub use rotation_local;

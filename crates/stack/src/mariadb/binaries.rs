@@ -1,9 +1,10 @@
 //! Finding MariaDB's programs: `mariadb-install-db`, the `mariadb` client and `mariadb-dump`
 //! on the PATH, `mariadbd` in `/usr/sbin`, which is not on every user's PATH.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::StackError;
+use crate::files::{dir_list, first_executable};
 
 /// The programs a private MariaDB needs, from one installation.
 #[derive(Debug, Clone)]
@@ -61,34 +62,18 @@ fn search_dirs() -> Vec<PathBuf> {
     }
 }
 
-/// The first of `names` found in the first directory that holds any of them, trying the
-/// names in order per directory.
+/// The first of `names` (in that order) found in any of `dirs`.
 fn find(dirs: &[PathBuf], program: &'static str, names: &[&str]) -> Result<PathBuf, StackError> {
-    names
-        .iter()
-        .find_map(|name| {
-            dirs.iter()
-                .map(|dir| dir.join(name))
-                .find(|path| is_executable(path))
-        })
-        .ok_or_else(|| StackError::MariaDbMissing {
-            program,
-            looked_in: dirs
-                .iter()
-                .map(|dir| dir.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    first_executable(dirs, names).ok_or_else(|| StackError::MariaDbMissing {
+        program,
+        looked_in: dir_list(dirs),
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]

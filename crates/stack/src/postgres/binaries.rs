@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::StackError;
+use crate::files::dir_list;
 
 /// `initdb` and `postgres` from one installation, and where `pg_basebackup` and `psql` would
 /// be beside them.
@@ -62,11 +63,7 @@ pub(super) fn locate() -> Result<Binaries, StackError> {
             psql: dir.join("psql"),
         })
         .ok_or_else(|| StackError::PostgresMissing {
-            looked_in: candidates
-                .iter()
-                .map(|dir| dir.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
+            looked_in: dir_list(&candidates),
         })
 }
 

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::StackError;
+use crate::files::{dir_list, first_executable, is_executable};
 
 /// The administrative user: every command, key and channel.
 pub(super) const ADMIN: &str = "admin";
@@ -32,22 +33,9 @@ pub(super) fn locate() -> Result<PathBuf, StackError> {
             .chain(FALLBACK_DIRS.map(PathBuf::from))
             .collect(),
     };
-    dirs.iter()
-        .map(|dir| dir.join("redis-server"))
-        .find(|path| is_executable(path))
-        .ok_or_else(|| StackError::RedisMissing {
-            looked_in: dirs
-                .iter()
-                .map(|dir| dir.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    first_executable(&dirs, &["redis-server"]).ok_or_else(|| StackError::RedisMissing {
+        looked_in: dir_list(&dirs),
+    })
 }
 
 /// The configuration of a server in `dir` on `port`: loopback only, no persistence, its log in
