@@ -74,8 +74,12 @@ fn refresh(spec: &str, work: &Path) -> anyhow::Result<()> {
         .unwrap_or_default();
     let mut bundle = certificates.join("\n");
     bundle.push('\n');
+    let der = der_of(&bundle)?;
     std::fs::write(&bundle_path, bundle)
         .with_context(|| format!("writing {}", bundle_path.display()))?;
+    // What the binaries embed: the same certificates in DER, one after the other.
+    let der_path = certs_dir.join("rds-ca-bundle.der");
+    std::fs::write(&der_path, der).with_context(|| format!("writing {}", der_path.display()))?;
     let date = output(Command::new("date").args(["-u", "+%Y-%m-%d"]), work)?;
     let provenance = provenance(&version, &sha256, date.trim(), certificates.len());
     std::fs::write(certs_dir.join("PROVENANCE.md"), provenance)
@@ -94,6 +98,17 @@ fn refresh(spec: &str, work: &Path) -> anyhow::Result<()> {
         bundle_path.display()
     );
     Ok(())
+}
+
+/// The certificates of a PEM bundle in DER, concatenated.
+fn der_of(pem: &str) -> anyhow::Result<Vec<u8>> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut der = Vec::new();
+    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        der.extend_from_slice(&cert.context("a certificate of the bundle is not valid PEM")?);
+    }
+    Ok(der)
 }
 
 /// Runs a command in `dir` and returns its standard output; a failure is an error with its
@@ -159,7 +174,8 @@ fn provenance(version: &str, sha256: &str, date: &str, count: usize) -> String {
          The certificate authorities of Amazon RDS and Aurora (every region's `Amazon RDS <region>\n\
          Root CA RSA2048 G1`, `RSA4096 G1`, `ECC384 G1`, and the 2019 generation), which the\n\
          database rotators trust for database connections only, besides the Mozilla roots, the\n\
-         system bundle and `DATABASE_CA_BUNDLE`.\n\
+         system bundle and `DATABASE_CA_BUNDLE`. `rds-ca-bundle.der` holds the same certificates\n\
+         in DER, one after the other: it is what the binaries embed (borrowed, never decoded).\n\
          \n\
          | | |\n\
          |---|---|\n\

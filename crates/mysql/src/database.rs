@@ -221,11 +221,16 @@ fn tls_template(tls: TlsRequest<'_>) -> Opts {
 }
 
 /// mysql_async builds its own rustls configuration: the Mozilla roots plus the ones given.
+/// The roots are borrowed (`'static`), never copied: mysql_async clones its options, roots
+/// included, at every login.
 fn ssl_options(tls: TlsRequest<'_>) -> SslOpts {
     let roots = tls
         .trusted_roots()
         .iter()
-        .map(|cert| cert.as_ref().to_vec().into())
+        .map(|cert| {
+            let der: &'static [u8] = cert;
+            der.into()
+        })
         .collect();
     let options = SslOpts::default().with_root_certs(roots);
     match tls.verification {
