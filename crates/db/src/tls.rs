@@ -275,20 +275,13 @@ impl TlsSettings {
     /// them again at every login.
     fn anchors(&self) -> &'static [CertificateDer<'static>] {
         self.anchors.get_or_init(|| {
-            let mozilla: std::collections::HashSet<&[u8]> = webpki_roots::TLS_SERVER_ROOTS
-                .iter()
-                .map(|anchor| anchor.subject.as_ref())
-                .collect();
-            system_roots()
-                .into_iter()
-                .chain(crate::rds::certificate_authorities())
-                .chain(self.extra_roots.iter().cloned())
-                .filter(|cert| {
-                    webpki::anchor_from_trusted_cert(cert)
-                        .is_ok_and(|anchor| !mozilla.contains(anchor.subject.as_ref()))
-                })
-                .collect::<Vec<_>>()
-                .leak()
+            let mut anchors = Anchors::default();
+            system_roots(&mut |cert| anchors.offer(cert));
+            crate::rds::certificate_authorities().for_each(|cert| anchors.offer(cert));
+            for cert in &self.extra_roots {
+                anchors.offer(cert.clone());
+            }
+            anchors.kept.leak()
         })
     }
 
@@ -340,22 +333,57 @@ fn build_configs(anchors: &[CertificateDer<'static>]) -> Configs {
     [Arc::new(full), Arc::new(ca_only), Arc::new(none)]
 }
 
-/// The system's trusted roots, from the process's `SSL_CERT_FILE` and `SSL_CERT_DIR`.
-fn system_roots() -> Vec<CertificateDer<'static>> {
+/// The trust anchors a process adds to the Mozilla roots, gathered one certificate at a
+/// time: only usable anchors that are neither Mozilla roots (on most systems the whole system
+/// bundle is) nor kept already are kept, so a system bundle read two or three times over
+/// (`SSL_CERT_FILE` inside `SSL_CERT_DIR`) costs one certificate's memory at a time.
+struct Anchors {
+    mozilla: std::collections::HashSet<&'static [u8]>,
+    kept: Vec<CertificateDer<'static>>,
+}
+
+impl Default for Anchors {
+    fn default() -> Self {
+        Anchors {
+            mozilla: webpki_roots::TLS_SERVER_ROOTS
+                .iter()
+                .map(|anchor| anchor.subject.as_ref())
+                .collect(),
+            kept: Vec::new(),
+        }
+    }
+}
+
+impl Anchors {
+    fn offer(&mut self, cert: CertificateDer<'static>) {
+        let usable = webpki::anchor_from_trusted_cert(&cert)
+            .is_ok_and(|anchor| !self.mozilla.contains(anchor.subject.as_ref()));
+        if usable && !self.kept.contains(&cert) {
+            self.kept.push(cert);
+        }
+    }
+}
+
+/// The system's trusted roots, from the process's `SSL_CERT_FILE` and `SSL_CERT_DIR`, each
+/// given to `keep`.
+fn system_roots(keep: &mut dyn FnMut(CertificateDer<'static>)) {
     system_roots_from(
         std::env::var_os("SSL_CERT_FILE"),
         std::env::var_os("SSL_CERT_DIR"),
-    )
+        keep,
+    );
 }
 
 /// When `SSL_CERT_FILE` or `SSL_CERT_DIR` (a `:`-separated list) is set, the certificates
-/// rustls-native-certs (and OpenSSL) read from them, and nothing else; otherwise the first
+/// rustls-native-certs (and OpenSSL) read from them, and nothing else: the file, and every
+/// file of each directory (symbolic links followed, each file once); otherwise the first
 /// bundle file of the usual locations (one file instead of a directory of hashed links), else
-/// whatever rustls-native-certs finds.
+/// whatever rustls-native-certs finds. Read one certificate at a time, each given to `keep`.
 fn system_roots_from(
     file: Option<std::ffi::OsString>,
     dirs: Option<std::ffi::OsString>,
-) -> Vec<CertificateDer<'static>> {
+    keep: &mut dyn FnMut(CertificateDer<'static>),
+) {
     let file = file.filter(|value| !value.is_empty()).map(PathBuf::from);
     let dirs: Vec<PathBuf> = dirs
         .map(|value| std::env::split_paths(&value).collect())
@@ -365,24 +393,69 @@ fn system_roots_from(
         .filter(|dir| !dir.as_os_str().is_empty())
         .collect();
     if file.is_some() || !dirs.is_empty() {
-        let mut certs = Vec::new();
-        if let Some(file) = &file {
-            certs.extend(rustls_native_certs::load_certs_from_paths(Some(file), None).certs);
-        }
-        for dir in &dirs {
-            certs.extend(rustls_native_certs::load_certs_from_paths(None, Some(dir)).certs);
-        }
-        return certs;
-    }
-    for path in SYSTEM_BUNDLES.iter().map(PathBuf::from) {
-        if let Ok(iter) = CertificateDer::pem_file_iter(&path) {
-            let certs: Vec<_> = iter.filter_map(Result::ok).collect();
-            if !certs.is_empty() {
-                return certs;
+        let mut seen = std::collections::HashSet::new();
+        for path in file.into_iter().chain(dirs.iter().flat_map(files_of)) {
+            if let Ok(metadata) = std::fs::metadata(&path)
+                && metadata.is_file()
+                && seen.insert(file_identity(&metadata))
+            {
+                pem_certificates(&path, keep);
             }
         }
+        return;
     }
-    rustls_native_certs::load_native_certs().certs
+    for path in SYSTEM_BUNDLES.iter().map(PathBuf::from) {
+        if pem_certificates(&path, keep) > 0 {
+            return;
+        }
+    }
+    rustls_native_certs::load_native_certs()
+        .certs
+        .into_iter()
+        .for_each(keep);
+}
+
+/// The entries of a directory (none when it cannot be read).
+fn files_of(dir: &PathBuf) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|entry| Some(entry.ok()?.path()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What tells two paths to the same file apart from two files (a hashed link and its target
+/// are one file).
+#[cfg(unix)]
+fn file_identity(metadata: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (metadata.dev(), metadata.ino())
+}
+
+#[cfg(not(unix))]
+fn file_identity(metadata: &std::fs::Metadata) -> (u64, u64) {
+    let modified = metadata
+        .modified()
+        .ok()
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |since| since.as_nanos() as u64);
+    (metadata.len(), modified)
+}
+
+/// Gives each PEM certificate of a file to `keep`; how many there were (0 when the file cannot
+/// be read).
+fn pem_certificates(path: &PathBuf, keep: &mut dyn FnMut(CertificateDer<'static>)) -> usize {
+    let Ok(certs) = CertificateDer::pem_file_iter(path) else {
+        return 0;
+    };
+    let mut count = 0;
+    for cert in certs.filter_map(Result::ok) {
+        keep(cert);
+        count += 1;
+    }
+    count
 }
 
 /// Where distributions keep the system CA bundle (Amazon Linux 2023 first: Lambda's OS).
@@ -640,17 +713,44 @@ mod tests {
         std::fs::write(&file, in_file.pem()).unwrap();
         std::fs::write(dir.join("certs/one.pem"), in_dir.pem()).unwrap();
         let certs_dir = dir.join("certs");
-        let both = system_roots_from(Some(file.clone().into()), Some(certs_dir.clone().into()));
+        let read = |file: Option<&std::path::Path>, dir: Option<&std::path::Path>| {
+            let mut certs = Vec::new();
+            system_roots_from(
+                file.map(|path| path.as_os_str().to_owned()),
+                dir.map(|path| path.as_os_str().to_owned()),
+                &mut |cert| certs.push(cert),
+            );
+            certs
+        };
+        let both = read(Some(&file), Some(&certs_dir));
         assert_eq!(both, [in_file.der().clone(), in_dir.der().clone()]);
+        assert_eq!(read(Some(&file), None), [in_file.der().clone()]);
         assert_eq!(
-            system_roots_from(Some(file.into()), None),
-            [in_file.der().clone()]
-        );
-        assert_eq!(
-            system_roots_from(Some("".into()), Some(certs_dir.into())),
+            read(Some(std::path::Path::new("")), Some(&certs_dir)),
             [in_dir.der().clone()]
         );
+        // A file reached twice (as SSL_CERT_FILE and inside SSL_CERT_DIR, or through a link)
+        // is read once.
+        std::fs::copy(&file, certs_dir.join("bundle.pem")).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(certs_dir.join("one.pem"), certs_dir.join("abcd1234.0"))
+            .unwrap();
+        let mut twice = read(Some(&certs_dir.join("bundle.pem")), Some(&certs_dir));
+        twice.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+        let mut expected = vec![in_file.der().clone(), in_dir.der().clone()];
+        expected.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+        assert_eq!(twice, expected);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_anchor_offered_twice_is_kept_once_and_a_leaf_never() {
+        let ca = throwaway_ca("offered twice");
+        let mut anchors = Anchors::default();
+        anchors.offer(ca.der().clone());
+        anchors.offer(ca.der().clone());
+        anchors.offer(CertificateDer::from(vec![0x30, 0x03, 1, 2, 3]));
+        assert_eq!(anchors.kept, [ca.der().clone()]);
     }
 
     #[test]
