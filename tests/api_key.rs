@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rotation_core::Step;
 use rotation_e2e::*;
 use rotation_keyservice::KeyService;
-use rotation_local::{FaultProxy, RotationDriver};
+use rotation_local::{FaultProxy, SecretsManagerDriver};
 use rotation_testkit::{AfterRotation, Contract, Setup, Target, TargetError, async_trait};
 use serde_json::{Value, json};
 
@@ -388,7 +388,7 @@ async fn every_step_twice_mints_once() {
     for step in Step::ALL {
         for attempt in 1..=2 {
             let invocation = function
-                .invoke(&RotationDriver::event(step, &arn, &token))
+                .invoke(&SecretsManagerDriver::event(step, &arn, &token))
                 .await;
             assert!(
                 invocation.outcome.is_success(),
@@ -436,7 +436,7 @@ async fn bad_variables_and_profiles_are_clear_errors() {
     ] {
         let function = world.function(BIN, &[(variable, value)]).await;
         let invocation = function
-            .invoke(&RotationDriver::event("createSecret", "any", "any"))
+            .invoke(&SecretsManagerDriver::event("createSecret", "any", "any"))
             .await;
         match &invocation.outcome {
             Outcome::InitError { error_message, .. } => {
@@ -455,7 +455,7 @@ async fn bad_variables_and_profiles_are_clear_errors() {
     let function = world.function(BIN, &[]).await;
     let token = world.driver.start_rotation(&arn).await.unwrap();
     let invocation = function
-        .invoke(&RotationDriver::event("createSecret", &arn, &token))
+        .invoke(&SecretsManagerDriver::event("createSecret", &arn, &token))
         .await;
     assert_error(
         &invocation,
@@ -785,7 +785,7 @@ async fn plain_http_goes_only_to_loopback_unless_allowed() {
         .function(BIN, &[("API_KEY_ALLOW_HTTP", "maybe")])
         .await;
     let invocation = function
-        .invoke(&RotationDriver::event("createSecret", &arn, "any"))
+        .invoke(&SecretsManagerDriver::event("createSecret", &arn, "any"))
         .await;
     match &invocation.outcome {
         Outcome::InitError { error_message, .. } => {
@@ -961,7 +961,7 @@ async fn rotate_against(world: &World, answer: Answer) -> (u64, Invocation) {
         .await;
     let token = world.driver.start_rotation(&arn).await.unwrap();
     let invocation = function
-        .invoke(&RotationDriver::event("createSecret", &arn, &token))
+        .invoke(&SecretsManagerDriver::event("createSecret", &arn, &token))
         .await;
     let peak_kib = function.peak_rss_kib().expect("the function runs");
     (peak_kib / 1024, invocation)
@@ -1146,7 +1146,7 @@ async fn master_secret_arns_pins_the_admin_secret() {
         .function(BIN, &[("MASTER_SECRET_ARNS", "admin-secret-name")])
         .await;
     let invocation = function
-        .invoke(&RotationDriver::event("createSecret", "any", "any"))
+        .invoke(&SecretsManagerDriver::event("createSecret", "any", "any"))
         .await;
     match &invocation.outcome {
         Outcome::InitError { error_message, .. } => {

@@ -8,7 +8,7 @@
 
 use rotation_core::Step;
 use rotation_e2e::*;
-use rotation_local::RotationDriver;
+use rotation_local::SecretsManagerDriver;
 use rotation_stack::MariaDbServer;
 use serde_json::{Value, json};
 
@@ -374,7 +374,7 @@ async fn the_username_character_limit_is_honoured() {
     let function = world.function(BIN, &[]).await;
     let token = world.driver.start_rotation(&arn).await.unwrap();
     let invocation = function
-        .invoke(&RotationDriver::event("createSecret", &arn, &token))
+        .invoke(&SecretsManagerDriver::event("createSecret", &arn, &token))
         .await;
     assert_error(
         &invocation,

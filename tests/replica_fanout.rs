@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rotation_e2e::*;
-use rotation_local::{FaultProxy, RotationDriver, TcpFaultProxy};
+use rotation_local::{FaultProxy, SecretsManagerDriver, TcpFaultProxy};
 use rotation_stack::{Lifetime, MariaDbServer, PostgresServer};
 use rotation_testkit::{AfterRotation, Contract, Setup, Target, TargetError, async_trait};
 use serde_json::{Value, json};
@@ -566,7 +566,7 @@ async fn linked_secrets_are_updated_once_even_when_finish_secret_runs_twice() {
     // finishSecret twice, and once more through the "before" work alone.
     for attempt in 1..=2 {
         let invocation = function
-            .invoke(&RotationDriver::event("finishSecret", &arn, &token))
+            .invoke(&SecretsManagerDriver::event("finishSecret", &arn, &token))
             .await;
         assert!(
             invocation.outcome.is_success(),
@@ -621,7 +621,7 @@ async fn malformed_fan_out_keys_fail_create_secret_naming_them() {
         let (arn, _, _) = pg_account(&world, &[], extra.clone()).await;
         let token = world.driver.start_rotation(&arn).await.unwrap();
         let invocation = function
-            .invoke(&RotationDriver::event("createSecret", &arn, &token))
+            .invoke(&SecretsManagerDriver::event("createSecret", &arn, &token))
             .await;
         assert_error(&invocation, "InvalidSecret", needle);
         assert_eq!(world.value_of_version(&arn, &token).await, None, "{extra}");
@@ -639,7 +639,7 @@ async fn bad_fan_out_variables_are_refused_at_start_up_naming_them() {
     ] {
         let function = world.function(BIN, &[(variable, value)]).await;
         let invocation = function
-            .invoke(&RotationDriver::event("createSecret", "any", "any"))
+            .invoke(&SecretsManagerDriver::event("createSecret", "any", "any"))
             .await;
         match &invocation.outcome {
             Outcome::InitError { error_message, .. } => {
@@ -782,7 +782,7 @@ async fn a_slow_secrets_manager_fails_the_step_naming_the_call_before_the_lambda
     for (operation, calls) in [("DescribeSecret", 1), ("GetSecretValue", 2)] {
         proxy.delay_next(calls, Some(operation), Duration::from_secs(20));
         let invocation = function
-            .invoke(&RotationDriver::event("createSecret", &arn, &token))
+            .invoke(&SecretsManagerDriver::event("createSecret", &arn, &token))
             .await;
         assert_error(
             &invocation,
@@ -812,7 +812,7 @@ async fn a_slow_secrets_manager_fails_the_step_naming_the_call_before_the_lambda
     assert!(report.succeeded(), "{report}\n{}", function.output());
     proxy.delay_next(1, Some("GetSecretValue"), Duration::from_secs(20));
     let invocation = function
-        .invoke(&RotationDriver::event("finishSecret", &arn, &token))
+        .invoke(&SecretsManagerDriver::event("finishSecret", &arn, &token))
         .await;
     assert_error(
         &invocation,
@@ -913,7 +913,7 @@ async fn a_linked_secret_that_does_not_name_this_secret_back_is_never_written() 
         let victim_versions = versions(&world, &victim).await;
         let own_versions = versions(&world, &own).await;
         let invocation = function
-            .invoke(&RotationDriver::event("finishSecret", &arn, &token))
+            .invoke(&SecretsManagerDriver::event("finishSecret", &arn, &token))
             .await;
         let message = error_message(&invocation);
         for expected in [needle, victim.as_str(), "replicaSecretArns", arn.as_str()] {
@@ -952,7 +952,7 @@ async fn a_linked_secret_that_does_not_name_this_secret_back_is_never_written() 
     consenting["username"] = json!(role);
     put_current(&world, &victim, &consenting).await;
     let invocation = function
-        .invoke(&RotationDriver::event("finishSecret", &arn, &token))
+        .invoke(&SecretsManagerDriver::event("finishSecret", &arn, &token))
         .await;
     assert!(invocation.outcome.is_success(), "{:?}", invocation.outcome);
     let current = world.value(&arn, "AWSCURRENT").await.unwrap();

@@ -12,7 +12,7 @@ use aws_sdk_secretsmanager::types::{RotationRulesType, Tag};
 use rotation_core::conformance::{Backend, BackendKind, TABLE, run_table};
 use rotation_core::{AwsSecretStore, SecretStore, StoreError, VersionToken, async_trait};
 use rotation_e2e::unique;
-use rotation_local::RotationDriver;
+use rotation_local::SecretsManagerDriver;
 use rotation_stack::{Lifetime, MotoServer};
 
 /// The function ARN recorded by `RotateSecret`; moto cannot invoke it, which is the point.
@@ -73,7 +73,7 @@ impl Backend for Moto {
 
     /// `RotateSecret` with a function moto does not know: moto does Secrets Manager's part
     /// (the value-less `AWSPENDING` version), then answers `ResourceNotFoundException` for
-    /// the function, which is expected (see `rotation_local::RotationDriver`).
+    /// the function, which is expected (see `rotation_local::SecretsManagerDriver`).
     async fn start_rotation(&self, secret_id: &str) -> Result<VersionToken, StoreError> {
         let token = format!("{:032x}", rand::random::<u128>());
         let rules = RotationRulesType::builder()
@@ -109,7 +109,10 @@ async fn moto_follows_the_table_except_its_known_deviations() {
         .await
         .expect("the start of moto does not panic")
         .unwrap_or_else(|error| panic!("cannot start moto: {error}"));
-    let client = RotationDriver::new(&moto.endpoint()).await.client().clone();
+    let client = SecretsManagerDriver::new(&moto.endpoint())
+        .await
+        .client()
+        .clone();
     let backend = Moto {
         store: AwsSecretStore::from_client(client.clone()),
         client,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client;
 use rand::RngExt;
-use rotation_local::{FunctionOptions, LocalFunction, RotationDriver};
+use rotation_local::{FunctionOptions, LocalFunction, SecretsManagerDriver};
 use rotation_stack::{Lifetime, MariaDbServer, PostgresServer, Stack};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -178,7 +178,7 @@ pub fn secret_json(server: &PostgresServer, user: &str, password: &str) -> Value
 /// A test's view of the stack: Secrets Manager client and driver.
 pub struct World {
     /// The Secrets Manager driver (plays the service's rotation side).
-    pub driver: RotationDriver,
+    pub driver: SecretsManagerDriver,
 }
 
 impl World {
@@ -186,7 +186,7 @@ impl World {
     pub async fn new() -> World {
         let stack = stack();
         World {
-            driver: RotationDriver::new(&stack.moto.endpoint()).await,
+            driver: SecretsManagerDriver::new(&stack.moto.endpoint()).await,
         }
     }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rotation_core::Step;
-use rotation_local::{FaultProxy, LocalFunction, RotationDriver};
+use rotation_local::{FaultProxy, LocalFunction, SecretsManagerDriver};
 use rotation_stack::{Lifetime, MariaDbServer, PostgresServer};
 use serde_json::{Value, json};
 
@@ -248,7 +248,7 @@ pub async fn malformed_secrets_fail_create_secret_naming_the_field(rotator: Rota
         let arn = world.create_secret(&unique("malformed-"), &text).await;
         let token = world.driver.start_rotation(&arn).await.unwrap();
         let invocation = function
-            .invoke(&RotationDriver::event("createSecret", &arn, &token))
+            .invoke(&SecretsManagerDriver::event("createSecret", &arn, &token))
             .await;
         assert_error(&invocation, "InvalidSecret", needle);
         if let Outcome::Error { error_message, .. } = &invocation.outcome {
@@ -531,7 +531,7 @@ pub async fn a_bad_variable_is_refused_at_start_up_naming_it(rotator: Rotator) {
             .function(rotator.binary_name(), &[(variable, value)])
             .await;
         let invocation = function
-            .invoke(&RotationDriver::event("createSecret", "any", "any"))
+            .invoke(&SecretsManagerDriver::event("createSecret", "any", "any"))
             .await;
         match &invocation.outcome {
             Outcome::InitError { error_message, .. } => {
@@ -552,7 +552,7 @@ pub async fn a_bad_variable_is_refused_at_start_up_naming_it(rotator: Rotator) {
         )
         .await;
     let invocation = function
-        .invoke(&RotationDriver::event("createSecret", "a", "b"))
+        .invoke(&SecretsManagerDriver::event("createSecret", "a", "b"))
         .await;
     assert!(
         matches!(invocation.outcome, Outcome::InitError { .. }),
@@ -573,7 +573,7 @@ pub async fn the_rotation_token_of_the_event_reaches_put_secret_value(rotator: R
         let (arn, _) = account(&world, rotator, server, &unique("rtoken"), "Token-Pass-1").await;
         let token = world.driver.start_rotation(&arn).await.unwrap();
         proxy.clear_calls();
-        let mut event = RotationDriver::event("createSecret", &arn, &token);
+        let mut event = SecretsManagerDriver::event("createSecret", &arn, &token);
         if let Some(rotation_token) = rotation_token {
             event["RotationToken"] = json!(rotation_token);
         }

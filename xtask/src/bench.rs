@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use rotation_core::Step;
-use rotation_local::{FaultProxy, LocalFunction, RotationDriver, RotationReport};
+use rotation_local::{FaultProxy, LocalFunction, RotationReport, SecretsManagerDriver};
 use rotation_stack::{Lifetime, Stack};
 
 use crate::cargo;
@@ -84,7 +84,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 /// A new database user and its secret, outside the timed part; multi-user secrets name the
 /// master secret.
 async fn fresh_secret(
-    driver: &RotationDriver,
+    driver: &SecretsManagerDriver,
     target: Target<'_>,
     strategy: Strategy,
     master: Option<&str>,
@@ -105,7 +105,7 @@ async fn fresh_secret(
 /// Deletes a measured secret, so that every rotation meets a Secrets Manager holding the same
 /// few secrets, and the rotators measured last do not pay for a store the earlier ones filled
 /// (a suspicion about moto's lookups that we did not verify; this removes it from the figures).
-async fn forget(driver: &RotationDriver, arn: &str) -> anyhow::Result<()> {
+async fn forget(driver: &SecretsManagerDriver, arn: &str) -> anyhow::Result<()> {
     driver
         .client()
         .delete_secret()
@@ -128,7 +128,7 @@ fn ms(duration: Duration) -> f64 {
 
 /// One rotator's benchmark: the secrets it rotates and where its processes run.
 struct Bench<'a> {
-    driver: RotationDriver,
+    driver: SecretsManagerDriver,
     target: Target<'a>,
     strategy: Strategy,
     binary: &'a Path,
@@ -158,7 +158,7 @@ async fn bench(
     strategy: Strategy,
     binary: &Path,
 ) -> anyhow::Result<()> {
-    let driver = RotationDriver::new(&stack.moto.endpoint()).await;
+    let driver = SecretsManagerDriver::new(&stack.moto.endpoint()).await;
     let moto = stack.moto.endpoint();
     let proxy = FaultProxy::start(&moto).await?;
     let master = match strategy {

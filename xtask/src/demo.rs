@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
-use rotation_local::RotationDriver;
+use rotation_local::SecretsManagerDriver;
 use rotation_stack::{Lifetime, Stack};
 
 use crate::scenario::{self, Strategy, Target};
@@ -56,7 +56,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let driver = RotationDriver::new(&stack.moto.endpoint()).await;
+        let driver = SecretsManagerDriver::new(&stack.moto.endpoint()).await;
         for target in [
             Target::Postgres(&stack.postgres),
             Target::MariaDb(&stack.mariadb),
@@ -77,7 +77,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 /// and which login works afterwards.
 async fn rotate(
     stack: &Stack,
-    driver: &RotationDriver,
+    driver: &SecretsManagerDriver,
     target: Target<'_>,
     strategy: Strategy,
     binary: &std::path::Path,
@@ -124,7 +124,7 @@ async fn rotate(
 /// Creates the demo's database user and its secret (for a multi-user rotator, also the master
 /// secret it names); returns the secret's ARN.
 async fn create_user_and_secret(
-    driver: &RotationDriver,
+    driver: &SecretsManagerDriver,
     target: Target<'_>,
     strategy: Strategy,
     user: &str,
@@ -192,7 +192,10 @@ fn print_step_log(output: &str) {
 }
 
 /// The secret's `AWSCURRENT` value, parsed.
-async fn current_value(driver: &RotationDriver, arn: &str) -> anyhow::Result<serde_json::Value> {
+async fn current_value(
+    driver: &SecretsManagerDriver,
+    arn: &str,
+) -> anyhow::Result<serde_json::Value> {
     let current = driver
         .client()
         .get_secret_value()
@@ -211,7 +214,7 @@ async fn current_value(driver: &RotationDriver, arn: &str) -> anyhow::Result<ser
 /// finishes once the replica accepts the new password too.
 async fn rotate_with_replica(
     stack: &Stack,
-    driver: &RotationDriver,
+    driver: &SecretsManagerDriver,
     binary: &std::path::Path,
 ) -> anyhow::Result<()> {
     println!("\n#### replica-fanout on PostgreSQL with a streaming replica");
@@ -282,7 +285,7 @@ async fn rotate_with_replica(
 /// `api-key` against the local key service: two rotations, and which keys are alive after each.
 async fn rotate_api_key(
     stack: &Stack,
-    driver: &RotationDriver,
+    driver: &SecretsManagerDriver,
     binary: &std::path::Path,
 ) -> anyhow::Result<()> {
     println!("\n#### api-key against a local key service (rotation-keyservice, real HTTP)");

@@ -11,7 +11,7 @@ use tracing::error;
 use crate::config::{ConfigError, Environment, ProcessEnv};
 use crate::deadline::Deadline;
 use crate::logging;
-use crate::rotation::Rotation;
+use crate::rotation::RotationHandler;
 use crate::rotator::Rotator;
 use crate::store::{AwsSecretStore, StoreSettings};
 
@@ -44,7 +44,7 @@ where
         }
     };
     let store = AwsSecretStore::new(&settings).await;
-    let rotation = Arc::new(Rotation::new(rotator, store));
+    let rotation = Arc::new(RotationHandler::new(rotator, store));
     let handler = service_fn(move |event: LambdaEvent<Value>| {
         let rotation = Arc::clone(&rotation);
         async move {

@@ -11,7 +11,7 @@
 //! - [`RotationEvent`]: the event as a typed value (a [`Step`] enum, a [`VersionToken`], the
 //!   optional [`RotationToken`] that is passed to `PutSecretValue`);
 //! - [`validate()`]: AWS's checks before any step, in AWS's order, as a pure function;
-//! - [`Rotation`]: the step semantics (createSecret never generates twice for a token;
+//! - [`RotationHandler`]: the step semantics (createSecret never generates twice for a token;
 //!   finishSecret moves `AWSCURRENT` with `RemoveFromVersionId`; a token already `AWSCURRENT`
 //!   is a quiet success), JSON logs with the secret, token, step and duration;
 //! - [`SecretStore`] / [`AwsSecretStore`]: Secrets Manager, with bounded retries;
@@ -120,7 +120,7 @@ pub use deadline::Deadline;
 pub use error::RotationError;
 pub use event::{EventError, RequestedStep, RotationEvent, RotationToken, VersionToken};
 pub use password::PasswordPolicy;
-pub use rotation::{Rotation, StepOutcome};
+pub use rotation::{RotationHandler, StepOutcome};
 pub use rotator::{Rotator, StepContext};
 pub use secret::{JsonSecret, SecretError, SecretString, ValueSource};
 pub use stage::{Stage, VersionStages};

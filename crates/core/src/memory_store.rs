@@ -55,7 +55,7 @@ pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:r
 pub const INJECTED_FAULT: &str = "InjectedFault";
 
 /// Secrets Manager in memory. Clones share the same secrets, so a test keeps one clone to set
-/// up, break and inspect the store that a [`Rotation`](crate::Rotation) owns.
+/// up, break and inspect the store that a [`RotationHandler`](crate::RotationHandler) owns.
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,

@@ -36,8 +36,10 @@ impl StepOutcome {
     }
 }
 
-/// A rotator and a store: everything needed to handle rotation events.
-pub struct Rotation<R> {
+/// The handler of rotation events (what a rotation Lambda runs for each invocation): a
+/// [`Rotator`] for the target and a store for Secrets Manager; it validates each event,
+/// runs the step and moves the labels.
+pub struct RotationHandler<R> {
     rotator: R,
     store: Box<dyn SecretStore>,
     /// The values of the versions read or written in this process, so the later steps of a
@@ -45,10 +47,10 @@ pub struct Rotation<R> {
     versions: VersionCache,
 }
 
-impl<R: Rotator> Rotation<R> {
+impl<R: Rotator> RotationHandler<R> {
     /// Pairs a rotator with a store.
     pub fn new(rotator: R, store: impl SecretStore + 'static) -> Self {
-        Rotation {
+        RotationHandler {
             rotator,
             store: Box::new(store),
             versions: VersionCache::default(),
@@ -236,9 +238,9 @@ async fn prefetch(
     Prefetched { current, pending }
 }
 
-impl<R> std::fmt::Debug for Rotation<R> {
+impl<R> std::fmt::Debug for RotationHandler<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rotation").finish_non_exhaustive()
+        f.debug_struct("RotationHandler").finish_non_exhaustive()
     }
 }
 

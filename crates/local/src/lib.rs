@@ -12,7 +12,7 @@
 //!
 //! - [`LocalFunction`] plays the Lambda service: it serves the Runtime API on a loopback port
 //!   and runs the binary as a child process, capturing everything it prints.
-//! - [`RotationDriver`] plays Secrets Manager's rotation driver against moto's emulator
+//! - [`SecretsManagerDriver`] plays Secrets Manager's rotation driver against moto's emulator
 //!   (`moto_server`), which stores the secret but cannot invoke a Lambda itself.
 //! - [`FaultProxy`] sits between the function and moto and answers chosen requests with the
 //!   throttling and server errors that Secrets Manager returns in real life, or answers slowly,
@@ -23,7 +23,7 @@
 //! # How
 //!
 //! ```no_run
-//! use rotation_local::{FunctionOptions, LocalFunction, RotationDriver};
+//! use rotation_local::{FunctionOptions, LocalFunction, SecretsManagerDriver};
 //!
 //! # async fn demo() -> Result<(), rotation_local::LocalError> {
 //! let moto = "http://127.0.0.1:5123"; // `moto_server -H 127.0.0.1 -p 5123`
@@ -32,7 +32,7 @@
 //!     ..FunctionOptions::default()
 //! };
 //! let function = LocalFunction::start("target/debug/postgres-single-user", options).await?;
-//! let driver = RotationDriver::new(moto).await;
+//! let driver = SecretsManagerDriver::new(moto).await;
 //! let report = driver.rotate(&function, "my-database-secret").await?;
 //! println!("{report}");
 //! if !report.succeeded() {
@@ -62,7 +62,7 @@ use std::time::Duration;
 pub use faults::FaultProxy;
 pub use function::{FunctionOptions, Invocation, LocalFunction};
 pub use outcome::Outcome;
-pub use rotation::{RotationDriver, RotationReport, StepReport};
+pub use rotation::{RotationReport, SecretsManagerDriver, StepReport};
 pub use tcp_faults::TcpFaultProxy;
 
 /// The region everything local runs in.
@@ -202,7 +202,7 @@ mod tests {
     }
 
     /// Callers spawn these futures on multi-threaded runtimes; this only has to compile.
-    fn _futures_are_send(function: &crate::LocalFunction, driver: &crate::RotationDriver) {
+    fn _futures_are_send(function: &crate::LocalFunction, driver: &crate::SecretsManagerDriver) {
         fn assert_send<T: Send>(_: T) {}
         assert_send(function.invoke(&serde_json::Value::Null));
         assert_send(function.ready());

@@ -2,7 +2,7 @@
 //!
 //! On AWS, `RotateSecret` creates the pending version and then invokes the rotation Lambda
 //! once per step. moto stores secrets faithfully but cannot invoke a Lambda, so
-//! [`RotationDriver`] asks moto for the first half and does the second half itself through a
+//! [`SecretsManagerDriver`] asks moto for the first half and does the second half itself through a
 //! [`LocalFunction`].
 //!
 //! # What moto 5.2.1 does, and how the driver copes
@@ -30,7 +30,7 @@
 //! - `RotateSecret` *without* a Lambda ARN makes moto fake a whole rotation on its own (it
 //!   copies the value and moves `AWSCURRENT`); the driver always sends the ARN.
 //! - Versions that lost all their labels stay listed in `VersionIdsToStages` with an empty
-//!   list; [`RotationDriver::labels`] leaves them out, as AWS's `DescribeSecret` does.
+//!   list; [`SecretsManagerDriver::labels`] leaves them out, as AWS's `DescribeSecret` does.
 //! - moto does not check `RotationToken` on `PutSecretValue`; the driver's events carry none
 //!   (AWS adds one, mainly for cross-account rotation).
 
@@ -53,14 +53,14 @@ const AWSPENDING: &str = "AWSPENDING";
 
 /// Plays Secrets Manager's rotation driver: starts rotations and sends the step events.
 #[derive(Clone, Debug)]
-pub struct RotationDriver {
+pub struct SecretsManagerDriver {
     client: Client,
 }
 
-impl RotationDriver {
+impl SecretsManagerDriver {
     /// A driver talking to `endpoint` (e.g. moto's `http://127.0.0.1:5123`) in `us-east-1`
     /// with static test credentials.
-    pub async fn new(endpoint: &str) -> RotationDriver {
+    pub async fn new(endpoint: &str) -> SecretsManagerDriver {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .credentials_provider(Credentials::new(
@@ -73,12 +73,12 @@ impl RotationDriver {
             .endpoint_url(endpoint)
             .load()
             .await;
-        RotationDriver::from_client(Client::new(&config))
+        SecretsManagerDriver::from_client(Client::new(&config))
     }
 
     /// A driver using an existing client.
-    pub fn from_client(client: Client) -> RotationDriver {
-        RotationDriver { client }
+    pub fn from_client(client: Client) -> SecretsManagerDriver {
+        SecretsManagerDriver { client }
     }
 
     /// The Secrets Manager client, for setting up and inspecting secrets.
@@ -92,7 +92,7 @@ impl RotationDriver {
     /// token is returned, because Secrets Manager re-attempts the previous rotation rather than
     /// starting a new one. Otherwise `RotateSecret` creates a value-less `AWSPENDING` version
     /// (see the module docs for moto's quirks). The recorded Lambda ARN names the function
-    /// `rotation-local`; [`RotationDriver::rotate`] uses the function's own name.
+    /// `rotation-local`; [`SecretsManagerDriver::rotate`] uses the function's own name.
     pub async fn start_rotation(&self, secret_id: &str) -> Result<String, LocalError> {
         self.start_rotation_for(secret_id, DEFAULT_FUNCTION_NAME)
             .await
@@ -159,7 +159,7 @@ impl RotationDriver {
         };
         for step in steps {
             let invocation = function
-                .invoke(&RotationDriver::event(step, secret_id, token))
+                .invoke(&SecretsManagerDriver::event(step, secret_id, token))
                 .await;
             let failed = !invocation.outcome.is_success();
             report.steps.push(StepReport {
@@ -397,7 +397,7 @@ mod tests {
     #[test]
     fn event_is_what_secrets_manager_sends() {
         assert_eq!(
-            RotationDriver::event("setSecret", "my-secret", "tok"),
+            SecretsManagerDriver::event("setSecret", "my-secret", "tok"),
             json!({"Step": "setSecret", "SecretId": "my-secret", "ClientRequestToken": "tok"})
         );
     }

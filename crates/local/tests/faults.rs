@@ -3,7 +3,7 @@
 mod support;
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
-use rotation_local::{FaultProxy, RotationDriver};
+use rotation_local::{FaultProxy, SecretsManagerDriver};
 
 #[tokio::test]
 async fn throttled_calls_succeed_through_the_sdk_retries() {
@@ -13,7 +13,7 @@ async fn throttled_calls_succeed_through_the_sdk_retries() {
     let proxy = FaultProxy::start(&moto.endpoint)
         .await
         .expect("proxy starts");
-    let driver = RotationDriver::new(&proxy.endpoint()).await;
+    let driver = SecretsManagerDriver::new(&proxy.endpoint()).await;
     support::create_secret(driver.client(), "throttled").await;
     proxy.clear_calls();
 
@@ -38,7 +38,7 @@ async fn faults_for_one_operation_let_the_others_through() {
     let proxy = FaultProxy::start(&moto.endpoint)
         .await
         .expect("proxy starts");
-    let driver = RotationDriver::new(&proxy.endpoint()).await;
+    let driver = SecretsManagerDriver::new(&proxy.endpoint()).await;
     support::create_secret(driver.client(), "flaky").await;
     proxy.clear_calls();
 
@@ -69,7 +69,7 @@ async fn throttling_beyond_the_retries_reaches_the_caller_as_throttling() {
     let proxy = FaultProxy::start(&moto.endpoint)
         .await
         .expect("proxy starts");
-    let driver = RotationDriver::new(&proxy.endpoint()).await;
+    let driver = SecretsManagerDriver::new(&proxy.endpoint()).await;
 
     proxy.throttle_next(10, Some("ListSecrets"));
     let error = driver
@@ -94,7 +94,7 @@ async fn an_unreachable_upstream_is_a_bad_gateway_not_a_hang() {
     let proxy = FaultProxy::start("http://127.0.0.1:1")
         .await
         .expect("proxy starts");
-    let driver = RotationDriver::new(&proxy.endpoint()).await;
+    let driver = SecretsManagerDriver::new(&proxy.endpoint()).await;
     let error = driver
         .client()
         .list_secrets()

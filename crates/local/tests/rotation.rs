@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 
 use rotation_core::Step;
-use rotation_local::{FunctionOptions, LocalFunction, Outcome, RotationDriver};
+use rotation_local::{FunctionOptions, LocalFunction, Outcome, SecretsManagerDriver};
 
 fn stages(labels: &[&str]) -> Vec<String> {
     labels.iter().map(|label| (*label).to_owned()).collect()
@@ -16,7 +16,7 @@ async fn start_rotation_attaches_awspending_alone_to_a_new_valueless_version() {
     let Some(moto) = support::moto().await else {
         return;
     };
-    let driver = RotationDriver::new(&moto.endpoint).await;
+    let driver = SecretsManagerDriver::new(&moto.endpoint).await;
     support::create_secret(driver.client(), "first-rotation").await;
     let before = driver.labels("first-rotation").await.expect("labels");
 
@@ -65,7 +65,7 @@ async fn an_unfinished_rotation_is_resumed_with_the_same_token() {
     let Some(moto) = support::moto().await else {
         return;
     };
-    let driver = RotationDriver::new(&moto.endpoint).await;
+    let driver = SecretsManagerDriver::new(&moto.endpoint).await;
     support::create_secret(driver.client(), "unfinished").await;
 
     let first = driver
@@ -87,7 +87,7 @@ async fn a_finished_rotation_leaves_awspending_on_current_and_the_next_one_still
     let Some(moto) = support::moto().await else {
         return;
     };
-    let driver = RotationDriver::new(&moto.endpoint).await;
+    let driver = SecretsManagerDriver::new(&moto.endpoint).await;
     let client = driver.client();
     support::create_secret(client, "finished").await;
     let old = driver.labels("finished").await.expect("labels");
@@ -136,7 +136,7 @@ async fn a_missing_secret_is_a_clear_error() {
     let Some(moto) = support::moto().await else {
         return;
     };
-    let driver = RotationDriver::new(&moto.endpoint).await;
+    let driver = SecretsManagerDriver::new(&moto.endpoint).await;
     let error = driver
         .start_rotation("no-such-secret")
         .await
@@ -151,7 +151,7 @@ async fn rotate_sends_the_four_events_in_order_through_the_function() {
     let Some(moto) = support::moto().await else {
         return;
     };
-    let driver = RotationDriver::new(&moto.endpoint).await;
+    let driver = SecretsManagerDriver::new(&moto.endpoint).await;
     support::create_secret(driver.client(), "echoed").await;
     let function = LocalFunction::start(
         support::echo_function(),
@@ -176,7 +176,11 @@ async fn rotate_sends_the_four_events_in_order_through_the_function() {
         // echo_function answers with the event it got.
         assert_eq!(
             step.invocation.outcome,
-            Outcome::Success(RotationDriver::event(&step.step, "echoed", &report.token)),
+            Outcome::Success(SecretsManagerDriver::event(
+                &step.step,
+                "echoed",
+                &report.token
+            )),
         );
     }
     let table = report.to_string();
@@ -203,7 +207,7 @@ async fn run_steps_stops_at_the_first_failed_step() {
     let Some(moto) = support::moto().await else {
         return;
     };
-    let driver = RotationDriver::new(&moto.endpoint).await;
+    let driver = SecretsManagerDriver::new(&moto.endpoint).await;
     support::create_secret(driver.client(), "crashing").await;
     let function = LocalFunction::start(support::echo_function(), FunctionOptions::default())
         .await

@@ -468,7 +468,9 @@ async fn invoke(
     token: &str,
 ) -> Invocation {
     function
-        .invoke(&rotation_local::RotationDriver::event(step, arn, token))
+        .invoke(&rotation_local::SecretsManagerDriver::event(
+            step, arn, token,
+        ))
         .await
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client;
-use rotation_local::{FunctionOptions, LocalFunction, RotationDriver};
+use rotation_local::{FunctionOptions, LocalFunction, SecretsManagerDriver};
 use rotation_stack::{Lifetime, MotoServer};
 
 use crate::target::{Setup, Target};
@@ -88,7 +88,7 @@ impl fmt::Display for Clause {
 #[derive(Clone, Debug)]
 pub struct Contract {
     endpoint: String,
-    driver: RotationDriver,
+    driver: SecretsManagerDriver,
     timeout: Duration,
 }
 
@@ -108,7 +108,7 @@ impl Contract {
     pub async fn with_endpoint(endpoint: &str) -> Contract {
         Contract {
             endpoint: endpoint.to_owned(),
-            driver: RotationDriver::new(endpoint).await,
+            driver: SecretsManagerDriver::new(endpoint).await,
             timeout: Duration::from_secs(30),
         }
     }
@@ -119,7 +119,7 @@ impl Contract {
         self
     }
 
-    pub(crate) fn driver(&self) -> &RotationDriver {
+    pub(crate) fn driver(&self) -> &SecretsManagerDriver {
         &self.driver
     }
 

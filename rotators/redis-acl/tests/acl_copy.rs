@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rotation_stack::{Lifetime, RedisServer};
 use rotation_testkit::rotation_local::{
-    FunctionOptions, LocalFunction, RotationDriver, RotationReport,
+    FunctionOptions, LocalFunction, RotationReport, SecretsManagerDriver,
 };
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -149,7 +149,7 @@ const PROBES: [&[&str]; 6] = [
 /// the real binary; the report of the four steps.
 async fn rotate_multi_user(user: &str, password: &str) -> RotationReport {
     let moto = rotation_testkit::moto();
-    let driver = RotationDriver::new(&moto.endpoint()).await;
+    let driver = SecretsManagerDriver::new(&moto.endpoint()).await;
     let create = |name: String, value: String| {
         let client = driver.client().clone();
         async move {

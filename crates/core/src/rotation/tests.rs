@@ -1,4 +1,4 @@
-//! The step semantics of [`Rotation`], branch by branch, against [`MemoryStore`]: every
+//! The step semantics of [`RotationHandler`], branch by branch, against [`MemoryStore`]: every
 //! validation outcome, every step run twice, and a crash after every store call of every step
 //! followed by a retry, for a single-user and a multi-user rotator.
 
@@ -21,7 +21,7 @@ const MASTER: &str = "master";
 struct Fixture<R> {
     store: MemoryStore,
     service: Service,
-    rotation: Rotation<R>,
+    rotation: RotationHandler<R>,
     started: StartedRotation,
     initial: String,
 }
@@ -47,7 +47,7 @@ fn setup<R: Rotator>(
         .unwrap();
     let started = store.start_rotation(SECRET).unwrap();
     Fixture {
-        rotation: Rotation::new(rotator(service.clone()), store.clone()),
+        rotation: RotationHandler::new(rotator(service.clone()), store.clone()),
         store,
         service,
         started,
