@@ -258,6 +258,17 @@ impl JsonSecret {
             .insert(key.to_owned(), Value::String(value.to_owned()));
     }
 
+    /// The same secret with these keys set to strings (`("password", new)`, and for
+    /// multi-user rotation `("username", alternate)`), every other key written back as it
+    /// came: what a rotator stores as the new version.
+    pub fn with_strings(&self, changes: &[(&str, &str)]) -> SecretString {
+        let mut json = self.clone();
+        for (key, value) in changes {
+            json.set_string(key, value);
+        }
+        json.to_secret_string()
+    }
+
     /// The keys, in order (safe to log).
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.values.keys().map(String::as_str)

@@ -92,17 +92,13 @@ impl RdsSecret {
 
     /// The same secret with a new password: every other key and type is kept.
     pub fn with_password(&self, password: &SecretString) -> SecretString {
-        let mut json = self.json.clone();
-        json.set_string("password", password.expose());
-        json.to_secret_string()
+        self.json.with_strings(&[("password", password.expose())])
     }
 
     /// The same secret with a new username and password (multi-user).
     pub fn with_user_and_password(&self, username: &str, password: &SecretString) -> SecretString {
-        let mut json = self.json.clone();
-        json.set_string("username", username);
-        json.set_string("password", password.expose());
-        json.to_secret_string()
+        self.json
+            .with_strings(&[("username", username), ("password", password.expose())])
     }
 }
 

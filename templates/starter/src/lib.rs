@@ -235,9 +235,7 @@ impl Account {
 
     /// The same secret with a new password; every other key is kept as it was.
     fn with_password(&self, password: &SecretString) -> SecretString {
-        let mut json = self.json.clone();
-        json.set_string("password", password.expose());
-        json.to_secret_string()
+        self.json.with_strings(&[("password", password.expose())])
     }
 
     /// `baseUrl` with these path segments added (each one percent-encoded).
