@@ -394,3 +394,165 @@ resource "aws_secretsmanager_secret_rotation" "this" {
     }
   }
 }
+
+# ---- Alerting -----------------------------------------------------------------------------------
+
+locals {
+  creates_alert_topic = var.alerting && var.alert_topic_arn == null
+  alert_topic_arn     = !var.alerting ? null : coalesce(var.alert_topic_arn, one(aws_sns_topic.alerts[*].arn))
+
+  # The secrets the rule watches: those of the role's scope when the configuration names them,
+  # else every secret of this account and Region (a tag cannot be matched in an event).
+  # (Encoded, so that both arms of the condition are strings: a list of ARNs or a prefix filter.)
+  alerted_secrets = jsondecode(local.by_arns ? jsonencode(var.secret_arns) : (
+    local.invoke_source_arn != null ? jsonencode([local.invoke_source_arn]) : jsonencode([{ prefix = trimsuffix(local.any_secret, "*") }])
+  ))
+}
+
+resource "aws_sns_topic" "alerts" {
+  count = local.creates_alert_topic ? 1 : 0
+
+  name_prefix       = substr("${var.function_name}-alerts-", 0, 64)
+  display_name      = "Rotation alerts of ${var.function_name}"
+  kms_master_key_id = var.alert_topic_kms_key_arn
+  tags              = var.tags
+}
+
+# Only this module's rule and alarms may publish.
+data "aws_iam_policy_document" "alerts" {
+  count = local.creates_alert_topic ? 1 : 0
+
+  statement {
+    sid       = "RotationFailureRule"
+    effect    = "Allow"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alerts[0].arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.rotation_failure[0].arn]
+    }
+  }
+
+  statement {
+    sid       = "RotationAlarms"
+    effect    = "Allow"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alerts[0].arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_metric_alarm.errors[0].arn, aws_cloudwatch_metric_alarm.step_failed[0].arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "alerts" {
+  count = local.creates_alert_topic ? 1 : 0
+
+  arn    = aws_sns_topic.alerts[0].arn
+  policy = data.aws_iam_policy_document.alerts[0].json
+}
+
+resource "aws_sns_topic_subscription" "alert_email" {
+  count = var.alerting && var.alert_email != null ? 1 : 0
+
+  topic_arn = local.alert_topic_arn
+  protocol  = "email"
+  endpoint  = var.alert_email
+}
+
+# Secrets Manager's rotation events come through CloudTrail (Secrets Manager User Guide, "AWS
+# CloudTrail entries for Secrets Manager", "Log entries for rotation"); the secret's ARN is
+# detail.additionalEventData.SecretId.
+resource "aws_cloudwatch_event_rule" "rotation_failure" {
+  count = var.alerting ? 1 : 0
+
+  name_prefix = substr("${var.function_name}-rotation-failed-", 0, 38)
+  description = "Failed or abandoned rotations of the secrets rotated by ${var.function_name}"
+  event_pattern = jsonencode({
+    source        = ["aws.secretsmanager"]
+    "detail-type" = ["AWS Service Event via CloudTrail"]
+    detail = {
+      eventSource = ["secretsmanager.amazonaws.com"]
+      eventName   = ["RotationFailed", "RotationAbandoned", "TestRotationFailed"]
+      additionalEventData = {
+        SecretId = local.alerted_secrets
+      }
+    }
+  })
+  tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.alert_topic_arn == null || var.alert_topic_kms_key_arn == null
+      error_message = "alert_topic_kms_key_arn is for the topic the module creates; leave it null with alert_topic_arn."
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_target" "rotation_failure" {
+  count = var.alerting ? 1 : 0
+
+  rule      = aws_cloudwatch_event_rule.rotation_failure[0].name
+  target_id = "alert-topic"
+  arn       = local.alert_topic_arn
+}
+
+resource "aws_cloudwatch_metric_alarm" "errors" {
+  count = var.alerting ? 1 : 0
+
+  alarm_name          = "${var.function_name}-errors"
+  alarm_description   = "The rotation function ${var.function_name} returned an error (Lambda Errors)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.this.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.alert_topic_arn]
+  tags                = var.tags
+}
+
+# StepFailed has the dimensions Rotator and Step; an alarm on one metric would need a Step each.
+# A Metrics Insights query sums it over every step of this rotator.
+resource "aws_cloudwatch_metric_alarm" "step_failed" {
+  count = var.alerting ? 1 : 0
+
+  alarm_name          = "${var.function_name}-step-failed"
+  alarm_description   = "A rotation step of ${var.function_name} (${var.rotator}) failed (StepFailed, any Step)."
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.alert_topic_arn]
+  tags                = var.tags
+
+  metric_query {
+    id          = "stepfailed"
+    expression  = "SELECT SUM(StepFailed) FROM SCHEMA(\"${var.metrics_namespace}\", Rotator, Step) WHERE Rotator = '${var.rotator}'"
+    period      = 300
+    return_data = true
+  }
+}

@@ -22,3 +22,23 @@ output "log_group_name" {
   description = "The function's log group."
   value       = aws_cloudwatch_log_group.this.name
 }
+
+output "alert_topic_arn" {
+  description = "SNS topic of the rotation alerts (null with alerting = false)."
+  value       = local.alert_topic_arn
+}
+
+output "rotation_failure_rule_arn" {
+  description = "EventBridge rule on failed and abandoned rotations (null with alerting = false)."
+  value       = one(aws_cloudwatch_event_rule.rotation_failure[*].arn)
+}
+
+output "errors_alarm_name" {
+  description = "Alarm on the function's Errors (null with alerting = false)."
+  value       = one(aws_cloudwatch_metric_alarm.errors[*].alarm_name)
+}
+
+output "step_failed_alarm_name" {
+  description = "Alarm on StepFailed, summed over the steps (null with alerting = false)."
+  value       = one(aws_cloudwatch_metric_alarm.step_failed[*].alarm_name)
+}

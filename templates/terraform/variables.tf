@@ -427,3 +427,40 @@ variable "rotate_immediately" {
   type        = bool
   default     = true
 }
+
+# ---- Alerting -----------------------------------------------------------------------------------
+
+variable "alerting" {
+  description = "Alert on failed rotations: an EventBridge rule on Secrets Manager's RotationFailed, RotationAbandoned and TestRotationFailed events for the rotated secrets, and alarms on the function's Errors and on StepFailed, all sent to one SNS topic. false: none of these."
+  type        = bool
+  default     = true
+}
+
+variable "alert_topic_arn" {
+  description = "SNS topic to send the alerts to. Its policy must let events.amazonaws.com and cloudwatch.amazonaws.com publish (and its KMS key, if any, let them use it). Null: the module creates a topic."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alert_topic_arn == null || can(regex("^arn:aws[a-zA-Z-]*:sns:[a-z0-9-]+:[0-9]{12}:.+$", coalesce(var.alert_topic_arn, "-")))
+    error_message = "alert_topic_arn: an SNS topic ARN."
+  }
+}
+
+variable "alert_topic_kms_key_arn" {
+  description = "Customer managed KMS key for the topic the module creates. Its key policy must allow events.amazonaws.com and cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey*. The AWS managed key alias/aws/sns cannot be used: EventBridge and CloudWatch could not publish. Null: SNS without server-side encryption."
+  type        = string
+  default     = null
+}
+
+variable "alert_email" {
+  description = "Optional e-mail address subscribed to the topic (it must confirm the subscription)."
+  type        = string
+  default     = null
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the rotator's StepFailed metric (Embedded Metric Format in its logs, dimensions Rotator and Step)."
+  type        = string
+  default     = "SecretsManagerRotation"
+}
