@@ -95,3 +95,317 @@ fn run_checked(mut command: Command, dir: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The alerting resources, read from the templates' text: a renamed event, metric, dimension or
+/// principal fails here before it fails silently in an account. (No YAML or HCL parser is a
+/// dependency of the workspace, so each test cuts out one resource and matches its lines.)
+#[cfg(test)]
+mod alerting {
+    fn template(path: &str) -> String {
+        let file = crate::cargo::workspace_root().join("templates").join(path);
+        std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+    }
+
+    /// The lines of a top-level CloudFormation resource (or output), trimmed, up to the next one.
+    fn cfn_block(text: &str, name: &str) -> Vec<String> {
+        let head = format!("  {name}:");
+        let mut lines = text.lines().skip_while(|line| *line != head);
+        assert!(lines.next().is_some(), "rotator.yaml has no {name}");
+        lines
+            .take_while(|line| line.is_empty() || line.starts_with("   "))
+            .map(|line| line.trim().to_owned())
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .collect()
+    }
+
+    /// The lines of a Terraform block that starts at column 0, trimmed, up to its closing brace.
+    fn tf_block(text: &str, head: &str) -> Vec<String> {
+        let head = format!("{head} {{");
+        let mut lines = text.lines().skip_while(|line| *line != head);
+        assert!(lines.next().is_some(), "main.tf has no {head}");
+        lines
+            .take_while(|line| *line != "}")
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .collect()
+    }
+
+    /// Each expected line appears in the block, in this order.
+    fn assert_in_order(block: &[String], expected: &[&str], what: &str) {
+        let mut rest = block.iter();
+        for want in expected {
+            assert!(
+                rest.any(|line| line == want),
+                "{what}: `{want}` missing or out of order in\n{}",
+                block.join("\n")
+            );
+        }
+    }
+
+    const EVENT_NAMES: [&str; 3] = ["RotationFailed", "RotationAbandoned", "TestRotationFailed"];
+
+    #[test]
+    fn cloudformation_rule_matches_rotation_failures_of_the_rotated_secrets() {
+        let rule = cfn_block(
+            &template("cloudformation/rotator.yaml"),
+            "RotationFailureRule",
+        );
+        let mut expected = vec![
+            "Type: AWS::Events::Rule",
+            "Condition: Alerting",
+            "source:",
+            "- aws.secretsmanager",
+            "detail-type:",
+            "- AWS Service Event via CloudTrail",
+            "eventSource:",
+            "- secretsmanager.amazonaws.com",
+            "eventName:",
+        ];
+        let names: Vec<String> = EVENT_NAMES.iter().map(|n| format!("- {n}")).collect();
+        expected.extend(names.iter().map(String::as_str));
+        expected.extend([
+            "additionalEventData:",
+            "SecretId: !If",
+            "- HasSecretArns",
+            "- !Ref secretArns",
+            "- HasOnlyRotationSecret",
+            "- [!Ref rotationSecretArn]",
+            "- - prefix: !Sub \"arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:\"",
+            "Arn: !If [HasAlertTopicArn, !Ref alertTopicArn, !Ref AlertTopic]",
+        ]);
+        assert_in_order(&rule, &expected, "RotationFailureRule");
+    }
+
+    #[test]
+    fn cloudformation_alarms_watch_errors_and_step_failed() {
+        let text = template("cloudformation/rotator.yaml");
+        let errors = cfn_block(&text, "ErrorsAlarm");
+        assert_in_order(
+            &errors,
+            &[
+                "Type: AWS::CloudWatch::Alarm",
+                "Condition: Alerting",
+                "Namespace: AWS/Lambda",
+                "MetricName: Errors",
+                "- Name: FunctionName",
+                "Value: !Ref Function",
+                "Statistic: Sum",
+                "- !If [HasAlertTopicArn, !Ref alertTopicArn, !Ref AlertTopic]",
+            ],
+            "ErrorsAlarm",
+        );
+        let step = cfn_block(&text, "StepFailedAlarm");
+        assert_in_order(
+            &step,
+            &[
+                "Type: AWS::CloudWatch::Alarm",
+                "Condition: Alerting",
+                "SELECT SUM(StepFailed) FROM SCHEMA(\"${metricsNamespace}\", Rotator, Step)",
+                "WHERE Rotator = '${rotator}'",
+                "ReturnData: true",
+                "- !If [HasAlertTopicArn, !Ref alertTopicArn, !Ref AlertTopic]",
+            ],
+            "StepFailedAlarm",
+        );
+        let namespace = cfn_block(&text, "metricsNamespace");
+        assert_in_order(
+            &namespace,
+            &["Default: SecretsManagerRotation"],
+            "metricsNamespace",
+        );
+    }
+
+    #[test]
+    fn cloudformation_topic_lets_only_this_rule_and_these_alarms_publish() {
+        let text = template("cloudformation/rotator.yaml");
+        let policy = cfn_block(&text, "AlertTopicPolicy");
+        assert_in_order(
+            &policy,
+            &[
+                "Condition: CreatesAlertTopic",
+                "Service: events.amazonaws.com",
+                "Action: sns:Publish",
+                "aws:SourceArn: !GetAtt RotationFailureRule.Arn",
+                "Service: cloudwatch.amazonaws.com",
+                "Action: sns:Publish",
+                "- !GetAtt ErrorsAlarm.Arn",
+                "- !GetAtt StepFailedAlarm.Arn",
+                "aws:SourceAccount: !Ref AWS::AccountId",
+            ],
+            "AlertTopicPolicy",
+        );
+        let topic = cfn_block(&text, "AlertTopic");
+        assert_in_order(
+            &topic,
+            &[
+                "Type: AWS::SNS::Topic",
+                "Condition: CreatesAlertTopic",
+                "KmsMasterKeyId: !If [HasAlertTopicKmsKey, !Ref alertTopicKmsKeyArn, !Ref AWS::NoValue]",
+            ],
+            "AlertTopic",
+        );
+    }
+
+    #[test]
+    fn cloudformation_alerting_is_on_by_default_and_one_switch_turns_it_off() {
+        let text = template("cloudformation/rotator.yaml");
+        let alerting = cfn_block(&text, "alerting");
+        assert_in_order(
+            &alerting,
+            &["Default: \"true\"", "AllowedValues: [\"true\", \"false\"]"],
+            "alerting",
+        );
+        assert!(text.contains("\n  Alerting: !Equals [!Ref alerting, \"true\"]\n"));
+        assert!(text.contains(
+            "\n  CreatesAlertTopic: !And\n    - !Condition Alerting\n    - !Equals [!Ref alertTopicArn, \"\"]\n"
+        ));
+        for name in ["RotationFailureRule", "ErrorsAlarm", "StepFailedAlarm"] {
+            assert_in_order(&cfn_block(&text, name), &["Condition: Alerting"], name);
+        }
+        for name in [
+            "AlertTopicArn",
+            "RotationFailureRuleArn",
+            "ErrorsAlarmName",
+            "StepFailedAlarmName",
+        ] {
+            assert_in_order(&cfn_block(&text, name), &["Condition: Alerting"], name);
+        }
+    }
+
+    #[test]
+    fn terraform_rule_matches_rotation_failures_of_the_rotated_secrets() {
+        let text = template("terraform/main.tf");
+        let rule = tf_block(
+            &text,
+            "resource \"aws_cloudwatch_event_rule\" \"rotation_failure\"",
+        );
+        let names = EVENT_NAMES.map(|n| format!("\"{n}\"")).join(", ");
+        let event_names = format!("eventName = [{names}]");
+        assert_in_order(
+            &rule,
+            &[
+                "count = var.alerting ? 1 : 0",
+                "source = [\"aws.secretsmanager\"]",
+                "\"detail-type\" = [\"AWS Service Event via CloudTrail\"]",
+                "eventSource = [\"secretsmanager.amazonaws.com\"]",
+                &event_names,
+                "additionalEventData = {",
+                "SecretId = local.alerted_secrets",
+            ],
+            "aws_cloudwatch_event_rule.rotation_failure",
+        );
+        for line in [
+            "alerted_secrets = jsondecode(local.by_arns ? jsonencode(var.secret_arns) : (",
+            "local.invoke_source_arn != null ? jsonencode([local.invoke_source_arn]) : jsonencode([{ prefix = trimsuffix(local.any_secret, \"*\") }])",
+        ] {
+            assert!(
+                text.lines().any(|l| l.trim() == line),
+                "main.tf: `{line}` missing"
+            );
+        }
+        let target = tf_block(
+            &text,
+            "resource \"aws_cloudwatch_event_target\" \"rotation_failure\"",
+        );
+        assert_in_order(
+            &target,
+            &[
+                "rule = aws_cloudwatch_event_rule.rotation_failure[0].name",
+                "arn = local.alert_topic_arn",
+            ],
+            "aws_cloudwatch_event_target.rotation_failure",
+        );
+    }
+
+    #[test]
+    fn terraform_alarms_watch_errors_and_step_failed() {
+        let text = template("terraform/main.tf");
+        let errors = tf_block(&text, "resource \"aws_cloudwatch_metric_alarm\" \"errors\"");
+        assert_in_order(
+            &errors,
+            &[
+                "count = var.alerting ? 1 : 0",
+                "namespace = \"AWS/Lambda\"",
+                "metric_name = \"Errors\"",
+                "dimensions = { FunctionName = aws_lambda_function.this.function_name }",
+                "statistic = \"Sum\"",
+                "alarm_actions = [local.alert_topic_arn]",
+            ],
+            "aws_cloudwatch_metric_alarm.errors",
+        );
+        let step = tf_block(
+            &text,
+            "resource \"aws_cloudwatch_metric_alarm\" \"step_failed\"",
+        );
+        assert_in_order(
+            &step,
+            &[
+                "count = var.alerting ? 1 : 0",
+                "alarm_actions = [local.alert_topic_arn]",
+                "expression = \"SELECT SUM(StepFailed) FROM SCHEMA(\\\"${var.metrics_namespace}\\\", Rotator, Step) WHERE Rotator = '${var.rotator}'\"",
+                "return_data = true",
+            ],
+            "aws_cloudwatch_metric_alarm.step_failed",
+        );
+        let namespace = tf_block(
+            &template("terraform/variables.tf"),
+            "variable \"metrics_namespace\"",
+        );
+        assert_in_order(
+            &namespace,
+            &["default = \"SecretsManagerRotation\""],
+            "metrics_namespace",
+        );
+    }
+
+    #[test]
+    fn terraform_topic_lets_only_this_rule_and_these_alarms_publish() {
+        let text = template("terraform/main.tf");
+        let policy = tf_block(&text, "data \"aws_iam_policy_document\" \"alerts\"");
+        assert_in_order(
+            &policy,
+            &[
+                "count = local.creates_alert_topic ? 1 : 0",
+                "actions = [\"sns:Publish\"]",
+                "identifiers = [\"events.amazonaws.com\"]",
+                "variable = \"aws:SourceArn\"",
+                "values = [aws_cloudwatch_event_rule.rotation_failure[0].arn]",
+                "actions = [\"sns:Publish\"]",
+                "identifiers = [\"cloudwatch.amazonaws.com\"]",
+                "variable = \"aws:SourceArn\"",
+                "values = [aws_cloudwatch_metric_alarm.errors[0].arn, aws_cloudwatch_metric_alarm.step_failed[0].arn]",
+                "variable = \"aws:SourceAccount\"",
+            ],
+            "data.aws_iam_policy_document.alerts",
+        );
+        let topic = tf_block(&text, "resource \"aws_sns_topic\" \"alerts\"");
+        assert_in_order(
+            &topic,
+            &[
+                "count = local.creates_alert_topic ? 1 : 0",
+                "kms_master_key_id = var.alert_topic_kms_key_arn",
+            ],
+            "aws_sns_topic.alerts",
+        );
+        let attached = tf_block(&text, "resource \"aws_sns_topic_policy\" \"alerts\"");
+        assert_in_order(
+            &attached,
+            &["policy = data.aws_iam_policy_document.alerts[0].json"],
+            "aws_sns_topic_policy.alerts",
+        );
+    }
+
+    #[test]
+    fn terraform_alerting_is_on_by_default_and_one_switch_turns_it_off() {
+        let variables = template("terraform/variables.tf");
+        let alerting = tf_block(&variables, "variable \"alerting\"");
+        assert_in_order(
+            &alerting,
+            &["type = bool", "default = true"],
+            "variable.alerting",
+        );
+        let text = template("terraform/main.tf");
+        assert!(text.lines().any(|l| l.trim_start()
+            == "creates_alert_topic = var.alerting && var.alert_topic_arn == null"));
+    }
+}
