@@ -40,6 +40,34 @@ async fn no_password_reaches_the_rotator_output_or_the_database_log() {
     assert_eq!(parsed["span"]["secret"], json!(arn));
     assert_eq!(parsed["span"]["token"], json!(report.token));
     assert!(parsed["duration_ms"].is_number(), "{step_line}");
+    // Each step's last line is also a CloudWatch EMF document, named by the binary; the
+    // rotation ran in one process, so finishSecret knows how long the whole rotation took.
+    let step_lines: Vec<serde_json::Value> = output
+        .lines()
+        .filter(|line| line.contains("\"step succeeded\""))
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let steps: Vec<&str> = step_lines
+        .iter()
+        .filter_map(|l| l["Step"].as_str())
+        .collect();
+    assert_eq!(
+        steps,
+        ["createSecret", "setSecret", "testSecret", "finishSecret"]
+    );
+    for line in &step_lines {
+        let problems = rotation_core::metrics::emf_problems(line);
+        assert!(problems.is_empty(), "{problems:?} in {line}");
+        assert_eq!(line["Rotator"], json!(BIN));
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], json!("SecretsManagerRotation"));
+        assert_eq!(directive["Dimensions"], json!([["Rotator", "Step"]]));
+    }
+    assert!(
+        step_lines[3]["RotationDuration"].is_number(),
+        "{}",
+        step_lines[3]
+    );
 }
 
 rotation_e2e::database_scenarios!(Rotator::PostgresSingleUser);

@@ -38,7 +38,7 @@
 //!
 //! #[tokio::main(flavor = "current_thread")]
 //! async fn main() -> std::process::ExitCode {
-//!     rotation_core::lambda::serve(|_env| {
+//!     rotation_core::lambda::serve("signed-api-key", |_env| {
 //!         Ok(ApiKeyRotator::with_provider(Arc::new(Signed), false))
 //!     })
 //!     .await

@@ -11,6 +11,7 @@ use tracing::error;
 use crate::config::{ConfigError, Environment, ProcessEnv};
 use crate::deadline::Deadline;
 use crate::logging;
+use crate::metrics::{Metrics, MetricsSettings};
 use crate::rotation::RotationHandler;
 use crate::rotator::Rotator;
 use crate::store::{AwsSecretStore, StoreSettings};
@@ -19,23 +20,30 @@ use crate::store::{AwsSecretStore, StoreSettings};
 /// reported as an init error naming the variable), one Secrets Manager client for the life of
 /// the process, then the Runtime API loop.
 ///
+/// `rotator` names the rotator in its metrics (the `Rotator` dimension, see
+/// [`crate::metrics`]): its binary's name, `env!("CARGO_BIN_NAME")`. Neither the executable's
+/// file name (`bootstrap` on Lambda) nor the function's name (one per deployment) says which
+/// rotator runs.
+///
 /// A rotator binary's `main` is one call (see the prebuilt rotators in `rotators/`):
 ///
 /// ```ignore
 /// #[tokio::main(flavor = "current_thread")]
 /// async fn main() -> std::process::ExitCode {
-///     rotation_core::lambda::serve(MyRotator::from_env).await
+///     rotation_core::lambda::serve(env!("CARGO_BIN_NAME"), MyRotator::from_env).await
 /// }
 /// ```
-pub async fn serve<R, F>(build: F) -> ExitCode
+pub async fn serve<R, F>(rotator: &'static str, build: F) -> ExitCode
 where
     R: Rotator,
     F: FnOnce(&dyn Environment) -> Result<R, ConfigError>,
 {
     logging::init();
-    let configured = StoreSettings::from_env(&ProcessEnv)
-        .and_then(|settings| build(&ProcessEnv).map(|rotator| (settings, rotator)));
-    let (settings, rotator) = match configured {
+    let configured = StoreSettings::from_env(&ProcessEnv).and_then(|settings| {
+        let metrics = MetricsSettings::from_env(&ProcessEnv)?;
+        build(&ProcessEnv).map(|built| (settings, metrics, built))
+    });
+    let (settings, metrics, built) = match configured {
         Ok(configured) => configured,
         Err(problem) => {
             error!(error = %problem, variable = %problem.variable, "configuration error");
@@ -44,7 +52,8 @@ where
         }
     };
     let store = AwsSecretStore::new(&settings).await;
-    let rotation = Arc::new(RotationHandler::new(rotator, store));
+    let metrics = Metrics::new(rotator, &metrics);
+    let rotation = Arc::new(RotationHandler::new(built, store).with_metrics(metrics));
     let handler = service_fn(move |event: LambdaEvent<Value>| {
         let rotation = Arc::clone(&rotation);
         async move {

@@ -19,7 +19,8 @@
 //! - [`SecretString`], [`JsonSecret`]: values that cannot be logged, and JSON secrets with
 //!   every unknown key kept as its text came;
 //! - [`PasswordPolicy`]: AWS's password variables, generated locally with a CSPRNG;
-//! - [`lambda::serve`]: the whole `main` of a rotation Lambda.
+//! - [`lambda::serve`]: the whole `main` of a rotation Lambda;
+//! - [`metrics`]: CloudWatch metrics in the step's last log line (Embedded Metric Format).
 //!
 //! The core knows no target: what a database secret holds (`RdsSecret`), the TLS policy, and
 //! each engine's `engine` names, default port and password defaults live in `rotation-db` and
@@ -83,7 +84,8 @@
 //!
 //! #[tokio::main(flavor = "current_thread")]
 //! async fn main() -> std::process::ExitCode {
-//!     rotation_core::lambda::serve(MyService::from_env).await
+//!     // The rotator's name in its metrics; in a binary crate, `env!("CARGO_BIN_NAME")`.
+//!     rotation_core::lambda::serve("my-service", MyService::from_env).await
 //! }
 //! ```
 //!
@@ -104,6 +106,7 @@ pub mod lambda;
 pub mod logging;
 pub mod master_arns;
 pub mod memory_store;
+pub mod metrics;
 pub mod password;
 pub mod rotation;
 pub mod rotator;

@@ -7,12 +7,24 @@
 //! Client libraries that would print requests at `debug` (the SDK, the HTTP stack) are capped
 //! at `info` whatever `RUST_LOG` asks. A rotator adds the targets of its own client libraries
 //! with [`quiet`] (a database engine declares them as data; `rotation-db` quiets them).
+//!
+//! A line whose event has an `_aws` field (the step's last line, see [`crate::metrics`]) is
+//! CloudWatch's Embedded Metric Format: the event's fields are top-level members already
+//! (flattened), and `_aws`, recorded as JSON text, is written as the object it holds.
 
 use std::sync::{Mutex, OnceLock, PoisonError};
 
+use serde_json::{Map, Value};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Registry, fmt, reload};
+use tracing_subscriber::{EnvFilter, Layer, Registry, fmt, reload};
+
+/// The field whose JSON text becomes the line's `_aws` object.
+const EMF_FIELD: &str = "_aws";
 
 /// The targets capped in every rotator, and the level each is capped at.
 const CAPPED: [&str; 9] = [
@@ -39,20 +51,74 @@ static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 /// body. Safe to call twice.
 pub fn init() {
     let (filter, handle) = reload::Layer::new(filter());
-    let json = fmt::layer()
+    if tracing_subscriber::registry()
+        .with(filter)
+        .with(json_layer(std::io::stdout))
+        .try_init()
+        .is_ok()
+    {
+        let _ = FILTER.set(handle);
+    }
+}
+
+/// The JSON lines, written to `writer`: the event's fields flattened into the line, the
+/// current span (secret, token, step) under `span`, `_aws` as an object.
+pub fn json_layer<S, W>(writer: W) -> impl Layer<S> + Send + Sync + 'static
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    fmt::layer()
         .json()
         .with_current_span(true)
         .with_span_list(false)
         .with_target(true)
         .flatten_event(true)
-        .with_writer(std::io::stdout);
-    if tracing_subscriber::registry()
-        .with(filter)
-        .with(json)
-        .try_init()
-        .is_ok()
-    {
-        let _ = FILTER.set(handle);
+        .map_event_format(EmbeddedMetrics)
+        .with_writer(writer)
+}
+
+/// The JSON event format, with an `_aws` field written as the object its text holds.
+struct EmbeddedMetrics<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for EmbeddedMetrics<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        if event.metadata().fields().field(EMF_FIELD).is_none() {
+            return self.0.format_event(ctx, writer, event);
+        }
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        writeln!(writer, "{}", embed_metrics(&line))
+    }
+}
+
+/// The line with its `_aws` member, JSON text, replaced by the value it holds; the line as it
+/// is when it is not a JSON object or `_aws` is not JSON text.
+fn embed_metrics(line: &str) -> String {
+    let line = line.trim_end();
+    let Ok(mut object) = serde_json::from_str::<Map<String, Value>>(line) else {
+        return line.to_owned();
+    };
+    let parsed = match object.get(EMF_FIELD) {
+        Some(Value::String(text)) => serde_json::from_str::<Value>(text).ok(),
+        _ => None,
+    };
+    match parsed {
+        Some(metadata) => {
+            object.insert(EMF_FIELD.to_owned(), metadata);
+            Value::Object(object).to_string()
+        }
+        None => line.to_owned(),
     }
 }
 

@@ -8,6 +8,7 @@ use tracing::{Instrument, debug, error, info, info_span};
 use crate::deadline::Deadline;
 use crate::error::RotationError;
 use crate::event::{RequestedStep, RotationEvent};
+use crate::metrics::{Metrics, StepMetrics};
 use crate::rotator::{Known, Prefetched, Rotator, StepContext};
 use crate::stage::Stage;
 use crate::step::Step;
@@ -45,6 +46,8 @@ pub struct RotationHandler<R> {
     /// The values of the versions read or written in this process, so the later steps of a
     /// rotation in a warm process read none again.
     versions: VersionCache,
+    /// The step lines' Embedded Metric Format, when on.
+    metrics: Option<Metrics>,
 }
 
 impl<R: Rotator> RotationHandler<R> {
@@ -54,7 +57,15 @@ impl<R: Rotator> RotationHandler<R> {
             rotator,
             store: Box::new(store),
             versions: VersionCache::default(),
+            metrics: None,
         }
+    }
+
+    /// The same handler, its step lines carrying `metrics` (CloudWatch's Embedded Metric
+    /// Format; see [`crate::metrics`]). `None` leaves them plain.
+    pub fn with_metrics(mut self, metrics: Option<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Forgets the versions read or written so far, as a new process would.
@@ -84,15 +95,47 @@ impl<R: Rotator> RotationHandler<R> {
             step = %event.step,
         );
         let started = Instant::now();
+        let metered = match (&self.metrics, &event.step) {
+            (Some(metrics), RequestedStep::Known(step)) => Some((metrics, *step)),
+            _ => None,
+        };
+        if let Some((metrics, step)) = metered {
+            metrics.step_starts(&event.secret_id, event.token.as_str(), step, started);
+        }
         let result = self
             .handle_event(&event, deadline)
             .instrument(span.clone())
             .await;
-        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let ended = Instant::now();
+        let duration_ms = ended.duration_since(started).as_secs_f64() * 1000.0;
+        let metrics = metered.map(|(metrics, step)| {
+            let secret = event.secret_id.as_str();
+            let token = event.token.as_str();
+            metrics.step_ends(secret, token, step, result.is_ok(), duration_ms, ended)
+        });
         let _entered = span.enter();
+        // The step's last line; with metrics, also an EMF document (its dimensions and metrics
+        // are top-level fields, `_aws` names them). An absent `Option` field is not written.
+        let emf = metrics.as_ref();
+        let (rotator, step) = (emf.map(|m| m.rotator), emf.map(|m| m.step));
+        let step_duration = emf.map(|m| m.duration_ms);
+        let rotation_duration = emf.and_then(|m| m.rotation_ms);
+        let (succeeded, failed) = (emf.map(|m| m.succeeded), emf.map(|m| 1 - m.succeeded));
+        let aws = emf.map(|m: &StepMetrics| m.aws.as_str());
         match result {
             Ok(outcome) => {
-                info!(outcome = outcome.as_str(), duration_ms, "step succeeded");
+                info!(
+                    outcome = outcome.as_str(),
+                    duration_ms,
+                    Rotator = rotator,
+                    Step = step,
+                    StepDuration = step_duration,
+                    StepSucceeded = succeeded,
+                    StepFailed = failed,
+                    RotationDuration = rotation_duration,
+                    _aws = aws,
+                    "step succeeded"
+                );
                 Ok(json!({
                     "step": event.step.to_string(),
                     "secret": event.secret_id,
@@ -101,7 +144,18 @@ impl<R: Rotator> RotationHandler<R> {
                 }))
             }
             Err(problem) => {
-                error!(error = %problem, kind = problem.kind(), duration_ms, "step failed");
+                error!(
+                    error = %problem,
+                    kind = problem.kind(),
+                    duration_ms,
+                    Rotator = rotator,
+                    Step = step,
+                    StepDuration = step_duration,
+                    StepSucceeded = succeeded,
+                    StepFailed = failed,
+                    _aws = aws,
+                    "step failed"
+                );
                 Err(problem)
             }
         }

@@ -4,5 +4,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    rotation_core::lambda::serve(rotation_mysql::single_user_from_env).await
+    rotation_core::lambda::serve(env!("CARGO_BIN_NAME"), rotation_mysql::single_user_from_env).await
 }

@@ -4,5 +4,9 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    rotation_core::lambda::serve(rotation_postgres::multi_user_from_env).await
+    rotation_core::lambda::serve(
+        env!("CARGO_BIN_NAME"),
+        rotation_postgres::multi_user_from_env,
+    )
+    .await
 }

@@ -3,5 +3,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    rotation_core::lambda::serve(redis_acl::from_env).await
+    rotation_core::lambda::serve(env!("CARGO_BIN_NAME"), redis_acl::from_env).await
 }

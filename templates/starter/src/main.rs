@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    rotation_core::lambda::serve({{crate_name}}::from_env).await
+    rotation_core::lambda::serve(env!("CARGO_BIN_NAME"), {{crate_name}}::from_env).await
 }

@@ -3,6 +3,7 @@
 //! followed by a retry, for a single-user and a multi-user rotator.
 
 mod crashes;
+mod metrics;
 mod repeats;
 mod target;
 mod validation;
