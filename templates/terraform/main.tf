@@ -64,6 +64,7 @@ locals {
     MASTER_HOSTS                  = var.master_hosts
     MASTER_SECRET_ARNS            = var.master_secret_arn
     SECRETS_MANAGER_MAX_ATTEMPTS  = var.secrets_manager_max_attempts == null ? null : tostring(var.secrets_manager_max_attempts)
+    ROTATION_METRICS_NAMESPACE    = var.metrics_namespace
     RUST_LOG                      = var.log_level
   }
   environment = merge(

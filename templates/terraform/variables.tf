@@ -460,7 +460,7 @@ variable "alert_email" {
 }
 
 variable "metrics_namespace" {
-  description = "CloudWatch namespace of the rotator's StepFailed metric (Embedded Metric Format in its logs, dimensions Rotator and Step)."
+  description = "CloudWatch namespace of the rotator's metrics (Embedded Metric Format in its logs, dimensions Rotator and Step): the function's ROTATION_METRICS_NAMESPACE and the StepFailed alarm's namespace."
   type        = string
   default     = "SecretsManagerRotation"
 }
