@@ -1,7 +1,7 @@
 # One Secrets Manager rotation Lambda (a Rust rotator built by cargo-lambda, runtime
-# provided.al2023), its least-privilege execution role, its log group, the invoke permission for
-# Secrets Manager and an optional rotation schedule. Same resources and permissions as
-# templates/cloudformation/rotator.yaml.
+# provided.al2023), its least-privilege execution role (or the caller's, role_arn), its log group,
+# the invoke permissions for Secrets Manager and an optional rotation schedule. Same resources
+# and permissions as templates/cloudformation/rotator.yaml.
 
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
@@ -39,6 +39,14 @@ locals {
   invoke_source_arn = length(var.secret_arns) == 1 ? var.secret_arns[0] : (
     !local.by_arns && !local.by_tag ? var.rotation_secret_arn : null
   )
+  # Its account (another one for cross-account rotation), else this account.
+  invoke_source_account = length(var.secret_arns) == 1 ? split(":", var.secret_arns[0])[4] : local.account_id
+
+  # Accounts of the secret ARNs other than this one: cross-account rotation.
+  other_secret_accounts = toset([for arn in var.secret_arns : split(":", arn)[4] if split(":", arn)[4] != local.account_id])
+
+  # The module's role, or the caller's (role_arn).
+  role_arn = var.role_arn != null ? var.role_arn : aws_iam_role.this[0].arn
 
   multi_user = contains(["postgres-multi-user", "mysql-multi-user"], var.rotator)
 
@@ -199,10 +207,11 @@ data "aws_iam_policy_document" "execution" {
   dynamic "statement" {
     for_each = local.in_vpc ? [1] : []
     content {
-      sid     = "DescribeInterfaces"
+      sid     = "DescribeNetwork"
       effect  = "Allow"
-      actions = ["ec2:DescribeNetworkInterfaces"]
-      # DescribeNetworkInterfaces supports no resource-level permission.
+      actions = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+      # Neither supports a resource-level permission. DescribeSubnets: as AWS's
+      # AWSLambdaVPCAccessExecutionRole.
       resources = ["*"]
     }
   }
@@ -230,7 +239,11 @@ data "aws_iam_policy_document" "execution" {
   }
 }
 
+# With role_arn the module creates neither the role nor its policy; the policy document above
+# is still built (output execution_policy_json) and lists what that role needs.
 resource "aws_iam_role" "this" {
+  count = var.role_arn == null ? 1 : 0
+
   name_prefix          = substr("${var.function_name}-", 0, 38)
   description          = "Execution role of the Secrets Manager rotation function ${var.function_name} (${var.rotator})"
   assume_role_policy   = data.aws_iam_policy_document.assume.json
@@ -239,8 +252,10 @@ resource "aws_iam_role" "this" {
 }
 
 resource "aws_iam_role_policy" "this" {
+  count = var.role_arn == null ? 1 : 0
+
   name   = "rotation"
-  role   = aws_iam_role.this.id
+  role   = aws_iam_role.this[0].id
   policy = data.aws_iam_policy_document.execution.json
 }
 
@@ -257,7 +272,7 @@ resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_116:A dead-letter queue catches failed asynchronous invocations only; Secrets Manager invokes the rotation function synchronously and retries a failed rotation itself.
   function_name = var.function_name
   description   = "Secrets Manager rotation function (${var.rotator})"
-  role          = aws_iam_role.this.arn
+  role          = local.role_arn
   runtime       = "provided.al2023"
   handler       = "bootstrap"
   architectures = [var.architecture]
@@ -300,6 +315,10 @@ resource "aws_lambda_function" "this" {
   depends_on = [aws_iam_role_policy.this, aws_cloudwatch_log_group.this]
 
   lifecycle {
+    precondition {
+      condition     = var.role_arn == null || var.permissions_boundary_arn == null
+      error_message = "permissions_boundary_arn is for the role the module creates; leave it null with role_arn."
+    }
     precondition {
       condition     = (var.filename != null) != (var.s3_bucket != null && var.s3_key != null)
       error_message = "Give filename, or s3_bucket and s3_key (not both)."
@@ -364,8 +383,35 @@ resource "aws_lambda_permission" "invoke" {
   action         = "lambda:InvokeFunction"
   function_name  = aws_lambda_function.this.function_name
   principal      = var.invoking_service_principal
-  source_account = local.account_id
+  source_account = local.invoke_source_account
   source_arn     = local.invoke_source_arn
+
+  lifecycle {
+    precondition {
+      condition     = length(var.invoker_account_ids) == 0 || local.by_arns
+      error_message = "invoker_account_ids (cross-account rotation) needs secret_arns: the tag and default scopes cover this account's secrets only."
+    }
+    precondition {
+      condition     = length(var.secret_arns) == 1 || length(setsubtract(local.other_secret_accounts, var.invoker_account_ids)) == 0
+      error_message = "Every account of secret_arns other than this one must be in invoker_account_ids, or its Secrets Manager could not invoke the function."
+    }
+    precondition {
+      condition     = length(local.other_secret_accounts) == 0 || var.kms_key_arn != null
+      error_message = "Secrets in another account need kms_key_arn (their customer managed key): aws/secretsmanager cannot be used from another account."
+    }
+  }
+}
+
+# Cross-account rotation: Secrets Manager in each of these accounts may invoke the function; the
+# role still reaches only the secrets in secret_arns.
+resource "aws_lambda_permission" "invoker_account" {
+  for_each = toset(var.invoker_account_ids)
+
+  statement_id   = "SecretsManagerInvokeFrom${each.value}"
+  action         = "lambda:InvokeFunction"
+  function_name  = aws_lambda_function.this.function_name
+  principal      = var.invoking_service_principal
+  source_account = each.value
 }
 
 # ---- Optional rotation schedule -----------------------------------------------------------------

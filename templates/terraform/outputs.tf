@@ -9,13 +9,18 @@ output "function_name" {
 }
 
 output "role_arn" {
-  description = "ARN of the function's execution role."
-  value       = aws_iam_role.this.arn
+  description = "ARN of the function's execution role (role_arn when given)."
+  value       = local.role_arn
 }
 
 output "role_name" {
-  description = "Name of the execution role, to attach more policies."
-  value       = aws_iam_role.this.name
+  description = "Name of the execution role the module created, to attach more policies (null with role_arn)."
+  value       = one(aws_iam_role.this[*].name)
+}
+
+output "execution_policy_json" {
+  description = "The execution role's policy: what the module attaches to its role, and what a role of your own (role_arn) needs."
+  value       = data.aws_iam_policy_document.execution.json
 }
 
 output "log_group_name" {

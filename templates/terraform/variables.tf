@@ -125,9 +125,36 @@ variable "tags" {
 # ---- Secrets the role may rotate ---------------------------------------------------------------
 
 variable "secret_arns" {
-  description = "ARNs of the secrets this function rotates. Empty, with no secret_tag_key: only the secrets whose rotation function is this one (condition secretsmanager:resource/AllowRotationLambdaArn, as AWS's templates)."
+  description = "ARNs of the secrets this function rotates. They may be in other accounts (cross-account rotation needs them listed here, with kms_key_arn and invoker_account_ids; the tag and default scopes cover this account only). Empty, with no secret_tag_key: only the secrets whose rotation function is this one (condition secretsmanager:resource/AllowRotationLambdaArn, as AWS's templates)."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.secret_arns : can(regex("^arn:aws[a-zA-Z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", arn))])
+    error_message = "secret_arns: Secrets Manager secret ARNs (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>)."
+  }
+}
+
+variable "invoker_account_ids" {
+  description = "Cross-account rotation: other accounts whose Secrets Manager may invoke the function (one more invoke permission each, source_account = that account), for secrets of theirs listed in secret_arns. Not needed when secret_arns holds one ARN (its account is taken from it). Empty: this account only."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.invoker_account_ids : can(regex("^[0-9]{12}$", id))])
+    error_message = "invoker_account_ids: 12-digit account IDs."
+  }
+}
+
+variable "role_arn" {
+  description = "Bring your own execution role: the module then creates no role and no role policy and gives the function this role, which needs the statements of the output execution_policy_json (templates/README.md, Permissions) and a trust policy for lambda.amazonaws.com. Null: the module creates the role."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.role_arn == null || can(regex("^arn:aws[a-zA-Z-]*:iam::[0-9]{12}:role/.+$", coalesce(var.role_arn, "-")))
+    error_message = "role_arn: an IAM role ARN."
+  }
 }
 
 variable "secret_tag_key" {
@@ -143,7 +170,7 @@ variable "secret_tag_value" {
 }
 
 variable "kms_key_arn" {
-  description = "Customer managed KMS key of the rotated secrets (AWS's kmsKeyArn): kms:Decrypt and kms:GenerateDataKey via Secrets Manager. Null: aws/secretsmanager."
+  description = "Customer managed KMS key of the rotated secrets (AWS's kmsKeyArn): kms:Decrypt and kms:GenerateDataKey via Secrets Manager. It may be in the secrets' account (required for cross-account rotation: aws/secretsmanager cannot be used from another account). Null: aws/secretsmanager."
   type        = string
   default     = null
 }
