@@ -96,18 +96,17 @@ fn run_checked(mut command: Command, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The alerting resources, read from the templates' text: a renamed event, metric, dimension or
-/// principal fails here before it fails silently in an account. (No YAML or HCL parser is a
-/// dependency of the workspace, so each test cuts out one resource and matches its lines.)
+/// The templates' text, cut into blocks. No YAML or HCL parser is a dependency of the workspace,
+/// so each test cuts out one resource and matches its lines.
 #[cfg(test)]
-mod alerting {
-    fn template(path: &str) -> String {
+mod text {
+    pub(super) fn template(path: &str) -> String {
         let file = crate::cargo::workspace_root().join("templates").join(path);
         std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
     }
 
     /// The lines of a top-level CloudFormation resource (or output), trimmed, up to the next one.
-    fn cfn_block(text: &str, name: &str) -> Vec<String> {
+    pub(super) fn cfn_block(text: &str, name: &str) -> Vec<String> {
         let head = format!("  {name}:");
         let mut lines = text.lines().skip_while(|line| *line != head);
         assert!(lines.next().is_some(), "rotator.yaml has no {name}");
@@ -119,7 +118,7 @@ mod alerting {
     }
 
     /// The lines of a Terraform block that starts at column 0, trimmed, up to its closing brace.
-    fn tf_block(text: &str, head: &str) -> Vec<String> {
+    pub(super) fn tf_block(text: &str, head: &str) -> Vec<String> {
         let head = format!("{head} {{");
         let mut lines = text.lines().skip_while(|line| *line != head);
         assert!(lines.next().is_some(), "main.tf has no {head}");
@@ -131,7 +130,7 @@ mod alerting {
     }
 
     /// Each expected line appears in the block, in this order.
-    fn assert_in_order(block: &[String], expected: &[&str], what: &str) {
+    pub(super) fn assert_in_order(block: &[String], expected: &[&str], what: &str) {
         let mut rest = block.iter();
         for want in expected {
             assert!(
@@ -141,6 +140,21 @@ mod alerting {
             );
         }
     }
+
+    /// A line of the file, trimmed, is exactly `want`.
+    pub(super) fn assert_has_line(text: &str, want: &str, what: &str) {
+        assert!(
+            text.lines().any(|line| line.trim() == want),
+            "{what}: `{want}` missing"
+        );
+    }
+}
+
+/// The alerting resources, read from the templates' text: a renamed event, metric, dimension or
+/// principal fails here before it fails silently in an account.
+#[cfg(test)]
+mod alerting {
+    use super::text::{assert_in_order, cfn_block, template, tf_block};
 
     const EVENT_NAMES: [&str; 3] = ["RotationFailed", "RotationAbandoned", "TestRotationFailed"];
 
@@ -407,5 +421,278 @@ mod alerting {
         let text = template("terraform/main.tf");
         assert!(text.lines().any(|l| l.trim_start()
             == "creates_alert_topic = var.alerting && var.alert_topic_arn == null"));
+    }
+}
+
+/// Cross-account rotation and the role's network permissions, read from the templates' text: the
+/// invoke permissions name the secrets' accounts, the role reaches another account only through
+/// the ARNs it is given, and Terraform's `role_arn` replaces the module's role.
+#[cfg(test)]
+mod cross_account {
+    use super::text::{assert_has_line, assert_in_order, cfn_block, template, tf_block};
+
+    /// invokerAccountIds padded with empty items: the n-th account, or "".
+    fn cfn_invoker_account(index: usize) -> String {
+        format!("!Select [{index}, !Split [\",\", !Sub \"${{invokerAccountIds}},,,\"]]")
+    }
+
+    #[test]
+    fn cloudformation_invoke_permission_names_the_one_secrets_account() {
+        let text = template("cloudformation/rotator.yaml");
+        let invoke = cfn_block(&text, "InvokePermission");
+        assert_in_order(
+            &invoke,
+            &[
+                "Type: AWS::Lambda::Permission",
+                "Action: lambda:InvokeFunction",
+                "Principal: !Ref invokingServicePrincipal",
+                "SourceAccount: !If",
+                "- HasOneSecretArn",
+                "- !Select [4, !Split [\":\", !Select [0, !Ref secretArns]]]",
+                "- !Ref AWS::AccountId",
+                "SourceArn: !If",
+                "- HasOneSecretArn",
+                "- !Select [0, !Ref secretArns]",
+                "- !If [HasOnlyRotationSecret, !Ref rotationSecretArn, !Ref AWS::NoValue]",
+            ],
+            "InvokePermission",
+        );
+    }
+
+    #[test]
+    fn cloudformation_each_invoker_account_gets_its_own_permission() {
+        let text = template("cloudformation/rotator.yaml");
+        assert_in_order(
+            &cfn_block(&text, "invokerAccountIds"),
+            &[
+                "Type: String",
+                "Default: \"\"",
+                "AllowedPattern: \"^$|^[0-9]{12}(,[0-9]{12}){0,2}$\"",
+            ],
+            "invokerAccountIds",
+        );
+        for n in 1..=3 {
+            let account = cfn_invoker_account(n - 1);
+            let condition = format!("HasInvokerAccount{n}: !Not [!Equals [{account}, \"\"]]");
+            assert_has_line(&text, &condition, "Conditions");
+            let name = format!("InvokePermissionFromAccount{n}");
+            let when = format!("Condition: HasInvokerAccount{n}");
+            let source = format!("SourceAccount: {account}");
+            assert_in_order(
+                &cfn_block(&text, &name),
+                &[
+                    "Type: AWS::Lambda::Permission",
+                    &when,
+                    "FunctionName: !GetAtt Function.Arn",
+                    "Action: lambda:InvokeFunction",
+                    "Principal: !Ref invokingServicePrincipal",
+                    &source,
+                ],
+                &name,
+            );
+        }
+        assert_in_order(
+            &cfn_block(&text, "InvokerAccountsNeedSecretArns"),
+            &[
+                "RuleCondition: !Not [!Equals [!Ref invokerAccountIds, \"\"]]",
+                "- Assert: !Not [!EachMemberEquals [!Ref secretArns, \"\"]]",
+            ],
+            "InvokerAccountsNeedSecretArns",
+        );
+    }
+
+    #[test]
+    fn cloudformation_role_reaches_other_accounts_only_through_the_given_arns() {
+        let role = cfn_block(&template("cloudformation/rotator.yaml"), "ExecutionRole");
+        let via = "kms:ViaService: !Sub secretsmanager.${AWS::Region}.${AWS::URLSuffix}";
+        assert_in_order(
+            &role,
+            &[
+                "- Sid: RotatedSecrets",
+                "- secretsmanager:UpdateSecretVersionStage",
+                "Resource: !If",
+                "- HasSecretArns",
+                "- !Ref secretArns",
+                "- Sid: RotatedSecretsKey",
+                "- kms:GenerateDataKey",
+                "Resource: !Ref kmsKeyArn",
+                via,
+                "- Sid: ReadMasterSecret",
+                "Resource: !Ref masterSecretArn",
+                "- Sid: MasterSecretKey",
+                "Resource: !Ref masterSecretKmsKeyArn",
+                via,
+                "- Sid: UpdateLinkedSecrets",
+                "Resource: !Ref linkedSecretArns",
+                "- Sid: LinkedSecretsKey",
+                "Resource: !Ref linkedSecretsKmsKeyArn",
+                via,
+            ],
+            "ExecutionRole",
+        );
+    }
+
+    #[test]
+    fn cloudformation_vpc_permissions_include_describe_subnets() {
+        let role = cfn_block(&template("cloudformation/rotator.yaml"), "ExecutionRole");
+        assert_in_order(
+            &role,
+            &[
+                "- PolicyName: vpc-network-interfaces",
+                "- Sid: CreateInterfacesInTheseSubnets",
+                "Action: ec2:CreateNetworkInterface",
+                "- Sid: ManageOwnInterfaces",
+                "- ec2:DeleteNetworkInterface",
+                "- Sid: DescribeNetwork",
+                "- ec2:DescribeNetworkInterfaces",
+                "- ec2:DescribeSubnets",
+                "Resource: \"*\"",
+            ],
+            "ExecutionRole vpc-network-interfaces",
+        );
+    }
+
+    #[test]
+    fn terraform_invoke_permissions_name_the_secrets_accounts() {
+        let text = template("terraform/main.tf");
+        assert_has_line(
+            &text,
+            "invoke_source_account = length(var.secret_arns) == 1 ? split(\":\", var.secret_arns[0])[4] : local.account_id",
+            "main.tf locals",
+        );
+        assert_in_order(
+            &tf_block(&text, "resource \"aws_lambda_permission\" \"invoke\""),
+            &[
+                "action = \"lambda:InvokeFunction\"",
+                "principal = var.invoking_service_principal",
+                "source_account = local.invoke_source_account",
+                "source_arn = local.invoke_source_arn",
+                "condition = length(var.invoker_account_ids) == 0 || local.by_arns",
+                "condition = length(var.secret_arns) == 1 || length(setsubtract(local.other_secret_accounts, var.invoker_account_ids)) == 0",
+                "condition = length(local.other_secret_accounts) == 0 || var.kms_key_arn != null",
+            ],
+            "aws_lambda_permission.invoke",
+        );
+        assert_in_order(
+            &tf_block(
+                &text,
+                "resource \"aws_lambda_permission\" \"invoker_account\"",
+            ),
+            &[
+                "for_each = toset(var.invoker_account_ids)",
+                "statement_id = \"SecretsManagerInvokeFrom${each.value}\"",
+                "action = \"lambda:InvokeFunction\"",
+                "function_name = aws_lambda_function.this.function_name",
+                "principal = var.invoking_service_principal",
+                "source_account = each.value",
+            ],
+            "aws_lambda_permission.invoker_account",
+        );
+        assert_in_order(
+            &tf_block(
+                &template("terraform/variables.tf"),
+                "variable \"invoker_account_ids\"",
+            ),
+            &[
+                "type = list(string)",
+                "default = []",
+                "condition = alltrue([for id in var.invoker_account_ids : can(regex(\"^[0-9]{12}$\", id))])",
+            ],
+            "variable.invoker_account_ids",
+        );
+    }
+
+    #[test]
+    fn terraform_role_reaches_other_accounts_only_through_the_given_arns() {
+        let policy = tf_block(
+            &template("terraform/main.tf"),
+            "data \"aws_iam_policy_document\" \"execution\"",
+        );
+        assert_in_order(
+            &policy,
+            &[
+                "sid = \"RotatedSecrets\"",
+                "\"secretsmanager:UpdateSecretVersionStage\",",
+                "resources = local.by_arns ? var.secret_arns : [local.any_secret]",
+                "for_each = local.kms_grants",
+                "resources = [statement.value.key]",
+                "variable = \"kms:ViaService\"",
+                "values = [local.via_service]",
+                "for_each = var.master_secret_arn == null ? [] : [var.master_secret_arn]",
+                "resources = [statement.value]",
+                "for_each = length(var.linked_secret_arns) == 0 ? [] : [var.linked_secret_arns]",
+                "resources = statement.value",
+            ],
+            "data.aws_iam_policy_document.execution",
+        );
+    }
+
+    #[test]
+    fn terraform_vpc_permissions_include_describe_subnets() {
+        let policy = tf_block(
+            &template("terraform/main.tf"),
+            "data \"aws_iam_policy_document\" \"execution\"",
+        );
+        assert_in_order(
+            &policy,
+            &[
+                "sid = \"CreateInterfacesInTheseSubnets\"",
+                "actions = [\"ec2:CreateNetworkInterface\"]",
+                "sid = \"ManageOwnInterfaces\"",
+                "sid = \"DescribeNetwork\"",
+                "actions = [\"ec2:DescribeNetworkInterfaces\", \"ec2:DescribeSubnets\"]",
+                "resources = [\"*\"]",
+            ],
+            "data.aws_iam_policy_document.execution",
+        );
+    }
+
+    #[test]
+    fn terraform_role_arn_switches_the_modules_role_off() {
+        let text = template("terraform/main.tf");
+        let off = "count = var.role_arn == null ? 1 : 0";
+        assert_in_order(
+            &tf_block(&text, "resource \"aws_iam_role\" \"this\""),
+            &[
+                off,
+                "assume_role_policy = data.aws_iam_policy_document.assume.json",
+            ],
+            "aws_iam_role.this",
+        );
+        assert_in_order(
+            &tf_block(&text, "resource \"aws_iam_role_policy\" \"this\""),
+            &[
+                off,
+                "role = aws_iam_role.this[0].id",
+                "policy = data.aws_iam_policy_document.execution.json",
+            ],
+            "aws_iam_role_policy.this",
+        );
+        assert_has_line(
+            &text,
+            "role_arn = var.role_arn != null ? var.role_arn : aws_iam_role.this[0].arn",
+            "main.tf locals",
+        );
+        assert_in_order(
+            &tf_block(&text, "resource \"aws_lambda_function\" \"this\""),
+            &["role = local.role_arn"],
+            "aws_lambda_function.this",
+        );
+        let outputs = template("terraform/outputs.tf");
+        assert_in_order(
+            &tf_block(&outputs, "output \"role_arn\""),
+            &["value = local.role_arn"],
+            "output.role_arn",
+        );
+        assert_in_order(
+            &tf_block(&outputs, "output \"execution_policy_json\""),
+            &["value = data.aws_iam_policy_document.execution.json"],
+            "output.execution_policy_json",
+        );
+        assert_in_order(
+            &tf_block(&template("terraform/variables.tf"), "variable \"role_arn\""),
+            &["type = string", "default = null"],
+            "variable.role_arn",
+        );
     }
 }
