@@ -45,8 +45,11 @@ locals {
   # Accounts of the secret ARNs other than this one: cross-account rotation.
   other_secret_accounts = toset([for arn in var.secret_arns : split(":", arn)[4] if split(":", arn)[4] != local.account_id])
 
-  # The module's role, or the caller's (role_arn).
-  role_arn = var.role_arn != null ? var.role_arn : aws_iam_role.this[0].arn
+  # The module's role, or the caller's (role_arn). Written as !(... != null): with
+  # `var.role_arn == null` checkov 3.3.30 leaves the role and its policy out of its scan
+  # (measured: six checks fewer).
+  creates_role = !(var.role_arn != null)
+  role_arn     = local.creates_role ? aws_iam_role.this[0].arn : var.role_arn
 
   multi_user = contains(["postgres-multi-user", "mysql-multi-user"], var.rotator)
 
@@ -242,7 +245,7 @@ data "aws_iam_policy_document" "execution" {
 # With role_arn the module creates neither the role nor its policy; the policy document above
 # is still built (output execution_policy_json) and lists what that role needs.
 resource "aws_iam_role" "this" {
-  count = var.role_arn == null ? 1 : 0
+  count = local.creates_role ? 1 : 0
 
   name_prefix          = substr("${var.function_name}-", 0, 38)
   description          = "Execution role of the Secrets Manager rotation function ${var.function_name} (${var.rotator})"
@@ -252,7 +255,7 @@ resource "aws_iam_role" "this" {
 }
 
 resource "aws_iam_role_policy" "this" {
-  count = var.role_arn == null ? 1 : 0
+  count = local.creates_role ? 1 : 0
 
   name   = "rotation"
   role   = aws_iam_role.this[0].id
