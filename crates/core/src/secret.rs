@@ -304,19 +304,30 @@ fn printed(value: &Value) -> String {
     value.to_string()
 }
 
-/// The text of each top-level value of `text` that serde_json would print otherwise (big
-/// numbers, a float's digits, escapes), so it can be written back as it came. Values that
-/// print the same (passwords, as a rule) are not kept twice.
+/// The text of each top-level number or string of `text` that serde_json would print
+/// otherwise (big numbers, a float's digits, escapes), so it can be written back as it came.
+/// Values that print the same (passwords, as a rule) are not kept twice.
+///
+/// Only numbers and strings: the text of an object or array is never kept, because with
+/// serde_json's `raw_value` feature an object whose key is its private raw-value marker parses
+/// as the value inside it (`{"$serde_json::private::RawValue":"\"admin\""}` is the string
+/// `admin`), and keeping that text would write back something other readers see as an object
+/// where the rotator used a string. Objects and arrays are written as parsed.
 fn verbatim_texts(text: &str, values: &Map<String, Value>) -> Vec<(String, Box<RawValue>)> {
     let Ok(raw) = serde_json::from_str::<HashMap<String, Box<RawValue>>>(text) else {
         return Vec::new();
     };
     raw.into_iter()
         .filter(|(key, raw)| {
+            let scalar = raw
+                .get()
+                .starts_with(|first: char| first == '"' || first == '-' || first.is_ascii_digit());
             // Printed, not compared as a Value (`Value == str` compares a JSON string).
-            values
-                .get(key)
-                .is_some_and(|value| printed(value) != raw.get())
+            scalar
+                && values.get(key).is_some_and(|value| {
+                    matches!(value, Value::Number(_) | Value::String(_))
+                        && printed(value) != raw.get()
+                })
         })
         .collect()
 }
@@ -343,7 +354,7 @@ mod tests {
 
     #[test]
     fn untouched_values_are_written_back_as_they_came() {
-        let text = r#"{"big":123456789012345678901234567890,"ratio":1.50,"exp":1e2,"neg":-0.0,"accent":"\u00e9t\u00e9","team":{"tags": [1, 2.0]},"password":"old","port":5432}"#;
+        let text = r#"{"big":123456789012345678901234567890,"ratio":1.50,"exp":1e2,"neg":-0.0,"accent":"\u00e9t\u00e9","team":{"tags":[1,2]},"password":"old","port":5432}"#;
         let mut json = JsonSecret::parse(&SecretString::new(text), &source()).unwrap();
         // Unchanged, the text is the same byte for byte.
         assert_eq!(json.to_secret_string().expose(), text);
@@ -353,6 +364,16 @@ mod tests {
             json.to_secret_string().expose(),
             text.replace(r#""password":"old""#, r#""password":"new""#)
                 .replace("123456789012345678901234567890", r#""now a string""#)
+        );
+        // A value that is an object is written as parsed: its text may hide another value
+        // (serde_json's raw-value marker), which must not reach other readers.
+        let marker =
+            r#"{"username":{"$serde_json::private::RawValue":"\"admin\""},"n":{"m":1.50}}"#;
+        let hidden = JsonSecret::parse(&SecretString::new(marker), &source()).unwrap();
+        assert_eq!(hidden.get("username"), Some(&Value::String("admin".into())));
+        assert_eq!(
+            hidden.to_secret_string().expose(),
+            r#"{"username":"admin","n":{"m":1.5}}"#
         );
         // A key that prints the same is not kept twice.
         assert!(json.verbatim_text("password").is_none() && json.verbatim_text("port").is_none());
