@@ -378,6 +378,13 @@ resource "aws_lambda_function" "this" {
       condition     = var.rotation_secret_arn != null || (var.rotation_schedule_expression == null && var.automatically_after_days == null)
       error_message = "rotation_schedule_expression and automatically_after_days need rotation_secret_arn."
     }
+    # An invoker permission carries no SourceArn: listing this account, or the one secret's
+    # account, would let any secret there invoke the function and undo the single-secret
+    # SourceArn of aws_lambda_permission.invoke.
+    precondition {
+      condition     = !contains(var.invoker_account_ids, local.account_id) && !contains(var.invoker_account_ids, local.invoke_source_account)
+      error_message = "invoker_account_ids lists other accounts only: not this account, nor the account of a single secret_arns entry (its own permission already covers it)."
+    }
   }
 }
 

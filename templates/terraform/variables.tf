@@ -490,4 +490,11 @@ variable "metrics_namespace" {
   description = "CloudWatch namespace of the rotator's metrics (Embedded Metric Format in its logs, dimensions Rotator and Step): the function's ROTATION_METRICS_NAMESPACE and the StepFailed alarm's namespace."
   type        = string
   default     = "SecretsManagerRotation"
+
+  # The function's own rule for ROTATION_METRICS_NAMESPACE (it refuses anything else at
+  # start-up); it also keeps quotes out of the StepFailed alarm's query.
+  validation {
+    condition     = can(regex("^[A-Za-z0-9 ._/#:-]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace: 1 to 255 letters, digits, spaces and . - _ / # :, not starting with AWS/."
+  }
 }

@@ -266,8 +266,11 @@ async fn prefetch(
     };
     let id = event.secret_id.as_str();
     let wants_current = matches!(step, Step::CreateSecret | Step::SetSecret) && !versions.knows(id);
-    let wants_pending =
-        step != Step::FinishSecret && versions.get(id, event.token.as_str()).is_none();
+    // createSecret always asks the store whether the token has a value: the one decision that
+    // writes a new version does not rest on memory (a version id can come back after Secrets
+    // Manager deleted an old version of that id).
+    let wants_pending = step == Step::CreateSecret
+        || (step != Step::FinishSecret && versions.get(id, event.token.as_str()).is_none());
     let current = async {
         match wants_current {
             true => Some(

@@ -105,7 +105,10 @@ impl<'a> StepContext<'a> {
             let Some(version_id) = known.version_id(&version) else {
                 return Ok(None);
             };
-            if let Some(value) = known.cache.get(self.arn, version_id) {
+            // createSecret's question "does the token have a value?" always goes to the store.
+            let remembered =
+                !(self.step == Step::CreateSecret && matches!(version, VersionRef::Pending(_)));
+            if remembered && let Some(value) = known.cache.get(self.arn, version_id) {
                 return Ok(Some(value));
             }
         }
