@@ -162,9 +162,47 @@ impl RotationEvent {
     }
 }
 
+/// A random version-4 UUID in its usual text form (`xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`),
+/// for version tokens and request ids.
+///
+/// Secrets Manager accepts any 32 to 64 characters as a `ClientRequestToken`; a UUID is what
+/// it generates itself, so tokens made locally look the same as on AWS.
+pub fn new_uuid() -> String {
+    let mut bits: u128 = rand::random();
+    bits = (bits & !(0xf << 76)) | (0x4 << 76); // version 4
+    bits = (bits & !(0x3 << 62)) | (0x2 << 62); // RFC 4122 variant
+    let hex = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuids_have_version_4_and_the_rfc_variant_and_differ() {
+        for _ in 0..100 {
+            let id = new_uuid();
+            let groups: Vec<&str> = id.split('-').collect();
+            assert_eq!(
+                groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+                [8, 4, 4, 4, 12]
+            );
+            assert!(groups[2].starts_with('4'), "{id}");
+            assert!(
+                matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'),
+                "{id}"
+            );
+        }
+        assert_ne!(new_uuid(), new_uuid());
+    }
     use serde_json::json;
 
     #[test]

@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::event::{RotationEvent, RotationToken, VersionToken};
+use crate::event::{RotationEvent, RotationToken, VersionToken, new_uuid};
 use crate::secret::SecretString;
 use crate::stage::Stage;
 use crate::step::Step;
@@ -143,9 +143,9 @@ impl MemoryStore {
         }
         let arn = format!(
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-{}",
-            &random_id()[..6]
+            &new_uuid()[..6]
         );
-        let version = VersionToken::new(random_id());
+        let version = VersionToken::new(new_uuid());
         let secret = Secret::new(
             name,
             arn.clone(),
@@ -172,8 +172,8 @@ impl MemoryStore {
     /// leaves it), rotation enabled with [`FUNCTION_ARN`], a new `RotationToken`. Refused with
     /// `InvalidRequestException` while an earlier rotation is unfinished.
     pub fn start_rotation(&self, secret_id: &str) -> Result<StartedRotation, StoreError> {
-        let token = VersionToken::new(random_id());
-        let rotation_token = RotationToken::new(random_id());
+        let token = VersionToken::new(new_uuid());
+        let rotation_token = RotationToken::new(new_uuid());
         self.setup("RotateSecret", secret_id, |secret| {
             secret.start_rotation(&token, FUNCTION_ARN, rotation_token.clone())?;
             Ok(StartedRotation {
@@ -290,19 +290,6 @@ fn injected(call: Call, secret_id: &str, when: &str) -> StoreError {
         format!("injected failure {when}"),
     )
     .with_code(INJECTED_FAULT)
-}
-
-/// A random version id in the UUID form Secrets Manager uses (32 to 64 characters).
-fn random_id() -> String {
-    let hex = format!("{:032x}", rand::random::<u128>());
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
 }
 
 #[async_trait]

@@ -161,46 +161,10 @@ pub enum LocalError {
     },
 }
 
-/// A random version-4 UUID in its usual text form, for request ids and rotation tokens.
-///
-/// Secrets Manager accepts any 32 to 64 characters as a `ClientRequestToken`; a UUID is what
-/// it generates itself, so tokens look the same locally as on AWS.
-pub(crate) fn new_uuid() -> String {
-    let mut bits: u128 = rand::random();
-    bits = (bits & !(0xf << 76)) | (0x4 << 76); // version 4
-    bits = (bits & !(0x3 << 62)) | (0x2 << 62); // RFC 4122 variant
-    let hex = format!("{bits:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
+pub(crate) use rotation_core::event::new_uuid;
 
 #[cfg(test)]
 mod tests {
-    use super::new_uuid;
-
-    #[test]
-    fn uuid_has_version_4_and_rfc_variant() {
-        for _ in 0..100 {
-            let id = new_uuid();
-            let groups: Vec<&str> = id.split('-').collect();
-            assert_eq!(
-                groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
-                [8, 4, 4, 4, 12]
-            );
-            assert!(groups[2].starts_with('4'), "{id}");
-            assert!(
-                matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'),
-                "{id}"
-            );
-        }
-    }
-
     /// Callers spawn these futures on multi-threaded runtimes; this only has to compile.
     fn _futures_are_send(function: &crate::LocalFunction, driver: &crate::SecretsManagerDriver) {
         fn assert_send<T: Send>(_: T) {}
@@ -208,10 +172,5 @@ mod tests {
         assert_send(function.ready());
         assert_send(driver.rotate(function, "secret"));
         assert_send(crate::FaultProxy::start("http://127.0.0.1:1"));
-    }
-
-    #[test]
-    fn uuids_differ() {
-        assert_ne!(new_uuid(), new_uuid());
     }
 }
