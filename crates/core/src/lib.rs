@@ -108,6 +108,7 @@ pub mod master_arns;
 pub mod memory_store;
 pub mod metrics;
 pub mod password;
+mod recent;
 pub mod rotation;
 pub mod rotator;
 pub mod secret;

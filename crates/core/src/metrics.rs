@@ -14,13 +14,12 @@
 //! `ROTATION_METRICS=false` turns it off; `ROTATION_METRICS_NAMESPACE` names the namespace
 //! (default [`DEFAULT_NAMESPACE`]).
 
-use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
 use crate::config::{ConfigError, Environment, bool_var};
+use crate::recent::Recent;
 use crate::step::Step;
 
 /// The namespace of the metrics unless `ROTATION_METRICS_NAMESPACE` says otherwise.
@@ -97,7 +96,7 @@ pub struct StepMetrics {
 pub struct Metrics {
     rotator: &'static str,
     namespace: String,
-    starts: Mutex<VecDeque<(String, String, Instant)>>,
+    starts: Recent<Instant>,
 }
 
 impl Metrics {
@@ -107,7 +106,7 @@ impl Metrics {
         settings.enabled.then(|| Metrics {
             rotator,
             namespace: settings.namespace.clone(),
-            starts: Mutex::new(VecDeque::new()),
+            starts: Recent::new(STARTS_CAPACITY),
         })
     }
 
@@ -117,14 +116,7 @@ impl Metrics {
         if step != Step::CreateSecret {
             return;
         }
-        let mut starts = self.starts.lock().unwrap_or_else(PoisonError::into_inner);
-        if starts.iter().any(|(s, t, _)| s == secret && t == token) {
-            return;
-        }
-        if starts.len() == STARTS_CAPACITY {
-            starts.pop_front();
-        }
-        starts.push_back((secret.to_owned(), token.to_owned(), now));
+        self.starts.put_if_absent(secret, token, now);
     }
 
     /// The metrics of a step that ended `now` after `duration_ms`. A finishSecret that
@@ -139,7 +131,7 @@ impl Metrics {
         now: Instant,
     ) -> StepMetrics {
         let rotation_ms = (succeeded && step == Step::FinishSecret)
-            .then(|| self.rotation_started(secret, token))
+            .then(|| self.starts.take(secret, token))
             .flatten()
             .map(|start| now.duration_since(start).as_secs_f64() * 1000.0);
         let timestamp_ms = SystemTime::now()
@@ -153,14 +145,6 @@ impl Metrics {
             rotation_ms,
             aws: metadata(&self.namespace, timestamp_ms, rotation_ms.is_some()).to_string(),
         }
-    }
-
-    fn rotation_started(&self, secret: &str, token: &str) -> Option<Instant> {
-        let mut starts = self.starts.lock().unwrap_or_else(PoisonError::into_inner);
-        let index = starts
-            .iter()
-            .position(|(s, t, _)| s == secret && t == token)?;
-        starts.remove(index).map(|(_, _, start)| start)
     }
 }
 
@@ -422,7 +406,7 @@ mod tests {
         for n in 0..=STARTS_CAPACITY {
             metrics.step_starts("arn:s", &format!("t{n}"), Step::CreateSecret, now);
         }
-        assert_eq!(metrics.starts.lock().unwrap().len(), STARTS_CAPACITY);
+        assert_eq!(metrics.starts.len(), STARTS_CAPACITY);
         let first = metrics.step_ends("arn:s", "t0", Step::FinishSecret, true, 1.0, now);
         assert_eq!(first.rotation_ms, None);
     }

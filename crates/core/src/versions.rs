@@ -9,9 +9,7 @@
 //! The cache is small (a rotation uses three versions at most) and every value is a
 //! [`SecretString`], overwritten when it is evicted or the process ends.
 
-use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
-
+use crate::recent::Recent;
 use crate::secret::SecretString;
 
 /// How many values the process keeps: the current, pending and previous versions of two
@@ -28,56 +26,32 @@ pub struct SecretVersion {
 }
 
 /// Values by secret ARN and version id, the most recently used last.
-#[derive(Debug, Default)]
-pub(crate) struct VersionCache {
-    entries: Mutex<VecDeque<Entry>>,
-}
-
 #[derive(Debug)]
-struct Entry {
-    arn: String,
-    version_id: String,
-    value: SecretString,
+pub(crate) struct VersionCache(Recent<SecretString>);
+
+impl Default for VersionCache {
+    fn default() -> Self {
+        VersionCache(Recent::new(CAPACITY))
+    }
 }
 
 impl VersionCache {
     /// The value of a version, if this process read or wrote it.
     pub(crate) fn get(&self, arn: &str, version_id: &str) -> Option<SecretString> {
-        let mut entries = self.lock();
-        let index = entries
-            .iter()
-            .position(|entry| entry.arn == arn && entry.version_id == version_id)?;
-        let entry = entries.remove(index)?;
-        let value = entry.value.clone();
-        entries.push_back(entry);
-        Some(value)
+        self.0.get(arn, version_id)
     }
 
     /// Whether any version of the secret is kept.
     pub(crate) fn knows(&self, arn: &str) -> bool {
-        self.lock().iter().any(|entry| entry.arn == arn)
+        self.0.knows(arn)
     }
 
     /// Keeps a version's value, dropping the least recently used one when full. A value
     /// without a version id is not kept.
     pub(crate) fn put(&self, arn: &str, version_id: &str, value: &SecretString) {
-        if version_id.is_empty() {
-            return;
+        if !version_id.is_empty() {
+            self.0.put(arn, version_id, value.clone());
         }
-        let mut entries = self.lock();
-        entries.retain(|entry| !(entry.arn == arn && entry.version_id == version_id));
-        if entries.len() == CAPACITY {
-            entries.pop_front();
-        }
-        entries.push_back(Entry {
-            arn: arn.to_owned(),
-            version_id: version_id.to_owned(),
-            value: value.clone(),
-        });
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Entry>> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -100,7 +74,7 @@ mod tests {
         assert!(cache.knows("arn:a") && !cache.knows("arn:c"));
         // The same version again replaces, never duplicates.
         cache.put("arn:a", "v1", &secret("one"));
-        assert_eq!(cache.lock().len(), 2);
+        assert_eq!(cache.0.len(), 2);
     }
 
     #[test]
@@ -112,7 +86,7 @@ mod tests {
         // v0 used again: v1 is now the oldest.
         assert!(cache.get("arn:a", "v0").is_some());
         cache.put("arn:a", "new", &secret("x"));
-        assert_eq!(cache.lock().len(), CAPACITY);
+        assert_eq!(cache.0.len(), CAPACITY);
         assert!(cache.get("arn:a", "v0").is_some());
         assert!(cache.get("arn:a", "v1").is_none());
         assert!(cache.get("arn:a", "new").is_some());
