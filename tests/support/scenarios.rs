@@ -641,6 +641,7 @@ macro_rules! database_scenarios {
             password_policy_variables_are_honoured,
             a_bad_variable_is_refused_at_start_up_naming_it,
             the_rotation_token_of_the_event_reaches_put_secret_value,
+            preflight_reports_each_broken_check_with_its_fix,
         );
         #[tokio::test]
         async fn the_rotation_contract_holds() {
@@ -655,4 +656,194 @@ macro_rules! database_scenarios {
             }
         )+
     };
+}
+
+/// Runs a preflight of `arn` on `function` and returns its report (`{"secret", "rotator",
+/// "ok", "checks"}`), failing when the invocation is not a success.
+pub async fn preflight(function: &LocalFunction, arn: &str) -> Value {
+    let payload = json!({"preflight": {"SecretId": arn}});
+    match function.invoke(&payload).await.outcome {
+        Outcome::Success(answer) => answer["preflight"].clone(),
+        other => panic!("the preflight of {arn} must answer a report: {other}"),
+    }
+}
+
+/// The entries of a report's check, by name.
+pub fn checks<'a>(report: &'a Value, name: &str) -> Vec<&'a Value> {
+    report["checks"]
+        .as_array()
+        .expect("a report has checks")
+        .iter()
+        .filter(|check| check["check"] == name)
+        .collect()
+}
+
+/// Asserts that `name` failed, with `detail` in its detail and `fix` in its fix.
+#[track_caller]
+pub fn assert_failed(report: &Value, name: &str, detail: &str, fix: &str) {
+    let found = checks(report, name);
+    let failed = found.iter().find(|check| check["status"] == "fail");
+    let Some(failed) = failed else {
+        panic!("{name} should fail in {report:#}");
+    };
+    let text = |key: &str| failed[key].as_str().unwrap_or_default().to_owned();
+    assert!(text("detail").contains(detail), "{detail:?} in {failed:#}");
+    assert!(
+        text("fix").contains(fix),
+        "{fix:?} in the fix of {failed:#}"
+    );
+    assert_eq!(report["ok"], json!(false), "{report:#}");
+}
+
+/// The preflight: a healthy secret passes every check, read-only; each broken secret fails its
+/// check with the fix; no report and no log line holds a password.
+pub async fn preflight_reports_each_broken_check_with_its_fix(rotator: Rotator) {
+    let world = World::new().await;
+    let server = Server::of(rotator);
+    let ca = server.ca_cert_path().to_str().unwrap().to_owned();
+    let bundle = [("DATABASE_CA_BUNDLE", ca.as_str())];
+    let function = function(&world, rotator, &bundle).await;
+    let mut seen: Vec<String> = Vec::new();
+    let mut passwords = vec![
+        "Preflight-Pass-1".to_owned(),
+        password_of(&server.admin_secret()),
+    ];
+
+    // Healthy, with verified TLS: every check passes, and the CA is named.
+    let user = unique("pre");
+    server.create_user(&user, "Preflight-Pass-1").await;
+    let mut healthy = server.secret(&user, "Preflight-Pass-1");
+    healthy["ssl"] = json!(true);
+    healthy["host"] = json!("127.0.0.1");
+    let mut master = server.admin_secret();
+    master["ssl"] = json!(true);
+    let arn = store(&world, rotator, healthy.clone(), Some(master.clone())).await;
+    let labels = world.labels(&arn).await;
+    let report = preflight(&function, &arn).await;
+    seen.push(report.to_string());
+    assert_eq!(report["ok"], json!(true), "{report:#}");
+    assert_eq!(report["rotator"], json!(rotator.binary_name()));
+    let statuses: Vec<(&str, &str)> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["check"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    let mut expected = vec![
+        "function-timeout",
+        "secrets-manager",
+        "rotation",
+        "pending-version",
+        "current-value",
+        "password-policy",
+        "secret-json",
+        "database",
+        "tls",
+        "current-login",
+    ];
+    if rotator.is_multi_user() {
+        expected.insert(7, "alternate-username");
+        expected.extend(["master-secret", "master-login"]);
+    }
+    let names: Vec<&str> = statuses.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, expected, "{report:#}");
+    assert!(
+        statuses.iter().all(|(_, status)| *status == "pass"),
+        "{report:#}"
+    );
+    let tls = &checks(&report, "tls")[0]["detail"];
+    assert!(
+        tls.as_str().unwrap().contains("verified TLS")
+            && tls.as_str().unwrap().contains("DATABASE_CA_BUNDLE"),
+        "{tls}"
+    );
+    // Read-only: no version, no label moved, the password unchanged.
+    assert_eq!(world.labels(&arn).await, labels);
+    server.login(&user, "Preflight-Pass-1").await.unwrap();
+
+    // The secret's JSON: a port that is not a number.
+    let mut broken = healthy.clone();
+    broken["port"] = json!("fifty");
+    let arn = store(&world, rotator, broken, Some(master.clone())).await;
+    let report = preflight(&function, &arn).await;
+    seen.push(report.to_string());
+    assert_failed(&report, "secret-json", "port", "put-secret-value");
+
+    // The current password is not the database's.
+    let mut stale = healthy.clone();
+    stale["password"] = json!("Not-The-Password-9");
+    passwords.push("Not-The-Password-9".to_owned());
+    let arn = store(&world, rotator, stale, Some(master.clone())).await;
+    let report = preflight(&function, &arn).await;
+    seen.push(report.to_string());
+    assert_failed(&report, "current-login", "refused", "runbook");
+
+    // The database does not answer (a port nothing listens on).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut away = healthy.clone();
+    away["port"] = json!(closed_port);
+    let arn = store(&world, rotator, away, Some(master.clone())).await;
+    let report = preflight(&function, &arn).await;
+    seen.push(report.to_string());
+    assert_failed(&report, "database", "unreachable", "security group");
+
+    // TLS that does not verify: the function without the CA bundle names the untrusted CA.
+    let untrusting = self::function(&world, rotator, &[]).await;
+    let arn = store(&world, rotator, healthy.clone(), Some(master.clone())).await;
+    let report = preflight(&untrusting, &arn).await;
+    seen.push(report.to_string());
+    assert_failed(&report, "tls", "does not trust", "DATABASE_CA_BUNDLE");
+    let untrusting_output = untrusting.stop().await;
+
+    if rotator.is_multi_user() {
+        // A user name whose alternate is too long.
+        let mut long = healthy.clone();
+        long["username"] = json!("u".repeat(if rotator.is_postgres() { 60 } else { 78 }));
+        let arn = store(&world, rotator, long, Some(master.clone())).await;
+        let report = preflight(&function, &arn).await;
+        seen.push(report.to_string());
+        assert_failed(&report, "alternate-username", "exceed", "shorter name");
+
+        // A master secret for another host: refused before its password goes anywhere.
+        let mut elsewhere = master.clone();
+        elsewhere["host"] = json!("db.elsewhere.invalid");
+        let master_arn = world
+            .create_secret(&unique("master-"), &elsewhere.to_string())
+            .await;
+        let mut child = healthy.clone();
+        child["masterarn"] = json!(master_arn);
+        let arn = world
+            .create_secret(&unique("scenario-"), &child.to_string())
+            .await;
+        let report = preflight(&function, &arn).await;
+        seen.push(report.to_string());
+        assert_failed(
+            &report,
+            "master-secret",
+            "db.elsewhere.invalid",
+            "MASTER_HOSTS",
+        );
+
+        // A master secret whose password is wrong.
+        let mut wrong = master.clone();
+        wrong["password"] = json!("Not-The-Master-9");
+        passwords.push("Not-The-Master-9".to_owned());
+        let arn = store(&world, rotator, healthy.clone(), Some(wrong)).await;
+        let report = preflight(&function, &arn).await;
+        seen.push(report.to_string());
+        assert_failed(&report, "master-login", "master secret", "master user");
+    }
+
+    let output = function.stop().await;
+    seen.extend([output, untrusting_output]);
+    for text in &seen {
+        for password in &passwords {
+            assert!(
+                !text.contains(password.as_str()),
+                "a password in a report or the output"
+            );
+        }
+    }
 }

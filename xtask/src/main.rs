@@ -9,6 +9,7 @@ mod cargo;
 mod demo;
 mod new;
 mod package;
+mod preflight;
 mod programs;
 mod rds_certs;
 mod scenario;
@@ -39,6 +40,10 @@ commands:
   package [ROTATOR...] [--arch arm64|x86_64]
                build the Lambda zips with cargo-lambda (every rotator, both architectures, or
                those named) into target/lambda/<arch>/<rotator>/bootstrap.zip
+  preflight SECRET [--rotator NAME] [--json] [NAME=VALUE...]
+               the read-only preflight of a secret of the running local stack, by the rotator
+               its keys call for (or NAME), with the function variables given; exit 1 when a
+               check fails
   templates    check the deployment templates (cfn-lint, checkov, terraform fmt)
   rds-certs [VERSION]
                refresh crates/db/certs/rds-ca-bundle.pem (the RDS CAs the database rotators
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         "test" => test::run(&args[1..]),
         "bench" => bench::run(&args[1..]),
         "package" => package::run(&args[1..]),
+        "preflight" => preflight::run(&args[1..]),
         "templates" => templates::run(&args[1..]),
         "new" => new::run(&args[1..]),
         "rds-certs" => rds_certs::run(&args[1..]),

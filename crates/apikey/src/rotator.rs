@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use rotation_core::{
-    RotationError, Rotator, SecretString, StepContext, ValueSource, config::ConfigError,
+    Report, RotationError, Rotator, SecretString, StepContext, ValueSource, config::ConfigError,
     config::Environment,
 };
 use tracing::{info, warn};
@@ -407,6 +407,53 @@ impl Rotator for ApiKeyRotator {
         let minted = self.mint(ctx, &with, &label).await?;
         info!(id = %minted.id, label = %label, "createSecret: minted a new key");
         Ok(secret.with_new_key(minted.key.expose(), &minted.id))
+    }
+
+    /// The secret's JSON, the admin secret (listed, not one this function rotates, readable)
+    /// and the provider, and the current key working there. Nothing is minted or revoked.
+    async fn preflight(&self, ctx: &StepContext<'_>, current: &SecretString, report: &mut Report) {
+        let secret = match Self::parse(ctx, current, "AWSCURRENT") {
+            Ok(secret) => {
+                report.pass("secret-json", "a key secret with every field it needs");
+                secret
+            }
+            Err(problem) => {
+                report.fail(
+                    "secret-json",
+                    problem.to_string(),
+                    "correct the field the message names, then store the whole JSON again \
+                     with put-secret-value",
+                );
+                return;
+            }
+        };
+        let with = match self.management(ctx, &secret).await {
+            Ok(with) => {
+                report.pass(
+                    "admin-secret",
+                    format!("keys are managed with {}", with.managing),
+                );
+                with
+            }
+            Err(problem) => {
+                report.fail(
+                    "admin-secret",
+                    problem.to_string(),
+                    "adminarn must name an admin secret this function may read, that it does \
+                     not rotate itself (and that MASTER_SECRET_ARNS lists, when set)",
+                );
+                return;
+            }
+        };
+        match with.provider.test(secret.key(), ctx.deadline).await {
+            Ok(()) => report.pass("current-key", "the AWSCURRENT key works at the provider"),
+            Err(error) => report.fail(
+                "current-key",
+                format!("the AWSCURRENT key does not work: {error}"),
+                "the provider must reach and accept the current key before the first \
+                 rotation: check the endpoint and the key",
+            ),
+        }
     }
 
     async fn set(&self, _ctx: &StepContext<'_>) -> Result<(), RotationError> {

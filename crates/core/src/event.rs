@@ -100,6 +100,9 @@ pub enum EventError {
     /// A field is present but not a non-empty string.
     #[error("the event's {0} field must be a non-empty string")]
     NotAString(&'static str),
+    /// A preflight payload that is malformed (see [`crate::preflight`]).
+    #[error("invalid preflight request: {0}")]
+    Preflight(&'static str),
 }
 
 impl RotationEvent {

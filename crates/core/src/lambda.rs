@@ -10,15 +10,18 @@ use tracing::error;
 
 use crate::config::{ConfigError, Environment, ProcessEnv};
 use crate::deadline::Deadline;
+use crate::error::RotationError;
 use crate::logging;
 use crate::metrics::{Metrics, MetricsSettings};
+use crate::preflight::PreflightRequest;
 use crate::rotation::RotationHandler;
 use crate::rotator::Rotator;
 use crate::store::{AwsSecretStore, StoreSettings};
 
 /// The whole `main` of a rotation Lambda: logging, configuration (read once; a mistake is
 /// reported as an init error naming the variable), one Secrets Manager client for the life of
-/// the process, then the Runtime API loop.
+/// the process, then the Runtime API loop: rotation events, and preflight requests
+/// (`{"preflight": {"SecretId": ...}}`, see [`crate::preflight`]).
 ///
 /// `rotator` names the rotator in its metrics (the `Rotator` dimension, see
 /// [`crate::metrics`]): its binary's name, `env!("CARGO_BIN_NAME")`. Neither the executable's
@@ -53,7 +56,11 @@ where
     };
     let store = AwsSecretStore::new(&settings).await;
     let metrics = Metrics::new(rotator, &metrics);
-    let rotation = Arc::new(RotationHandler::new(built, store).with_metrics(metrics));
+    let rotation = Arc::new(
+        RotationHandler::new(built, store)
+            .with_metrics(metrics)
+            .named(rotator),
+    );
     let handler = service_fn(move |event: LambdaEvent<Value>| {
         let rotation = Arc::clone(&rotation);
         async move {
@@ -62,7 +69,18 @@ where
                 "invocation received"
             );
             let deadline = Deadline::from_lambda_millis(event.context.deadline);
-            rotation.handle(&event.payload, deadline).await
+            match PreflightRequest::from_payload(&event.payload) {
+                None => rotation.handle(&event.payload, deadline).await,
+                Some(Ok(request)) => {
+                    let function = Some(event.context.invoked_function_arn.as_str())
+                        .filter(|arn| !arn.is_empty());
+                    Ok(rotation.preflight(&request, deadline, function).await)
+                }
+                Some(Err(problem)) => {
+                    error!(error = %problem, "rejected preflight request");
+                    Err(RotationError::from(problem))
+                }
+            }
         }
     });
     match lambda_runtime::run(handler).await {

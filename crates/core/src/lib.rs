@@ -20,7 +20,9 @@
 //!   every unknown key kept as its text came;
 //! - [`PasswordPolicy`]: AWS's password variables, generated locally with a CSPRNG;
 //! - [`lambda::serve`]: the whole `main` of a rotation Lambda;
-//! - [`metrics`]: CloudWatch metrics in the step's last log line (Embedded Metric Format).
+//! - [`metrics`]: CloudWatch metrics in the step's last log line (Embedded Metric Format);
+//! - [`preflight`]: a read-only check of a secret, run by the function itself, answered as a
+//!   report with a fix for each failed check.
 //!
 //! The core knows no target: what a database secret holds (`RdsSecret`), the TLS policy, and
 //! each engine's `engine` names, default port and password defaults live in `rotation-db` and
@@ -108,6 +110,7 @@ pub mod master_arns;
 pub mod memory_store;
 pub mod metrics;
 pub mod password;
+pub mod preflight;
 mod recent;
 pub mod rotation;
 pub mod rotator;
@@ -124,6 +127,7 @@ pub use deadline::Deadline;
 pub use error::RotationError;
 pub use event::{EventError, RequestedStep, RotationEvent, RotationToken, VersionToken};
 pub use password::PasswordPolicy;
+pub use preflight::{PreflightRequest, Report};
 pub use rotation::{RotationHandler, StepOutcome};
 pub use rotator::{Rotator, StepContext};
 pub use secret::{JsonSecret, SecretError, SecretString, ValueSource};

@@ -7,14 +7,18 @@ use tracing::{Instrument, debug, error, info, info_span};
 
 use crate::deadline::Deadline;
 use crate::error::RotationError;
-use crate::event::{RequestedStep, RotationEvent};
+use crate::event::{RequestedStep, RotationEvent, VersionToken, new_uuid};
 use crate::metrics::{Metrics, StepMetrics};
+use crate::preflight::{PreflightRequest, ReadOnlyStore, Report, Status, secrets_manager_checks};
 use crate::rotator::{Known, Prefetched, Rotator, StepContext};
 use crate::stage::Stage;
 use crate::step::Step;
 use crate::store::{DeadlineStore, SecretStore, VersionRef};
 use crate::validate::{Decision, SecretMetadata, validate};
 use crate::versions::VersionCache;
+
+/// The time a preflight keeps to answer its report after its checks are cut off.
+const PREFLIGHT_RESERVE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What a step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +52,8 @@ pub struct RotationHandler<R> {
     versions: VersionCache,
     /// The step lines' Embedded Metric Format, when on.
     metrics: Option<Metrics>,
+    /// The rotator's name, in preflight reports.
+    name: &'static str,
 }
 
 impl<R: Rotator> RotationHandler<R> {
@@ -58,7 +64,15 @@ impl<R: Rotator> RotationHandler<R> {
             store: Box::new(store),
             versions: VersionCache::default(),
             metrics: None,
+            name: "custom",
         }
+    }
+
+    /// The same handler, naming its rotator `name` in preflight reports (the binary's name,
+    /// as in the metrics' `Rotator` dimension; `custom` when not named).
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
     }
 
     /// The same handler, its step lines carrying `metrics` (CloudWatch's Embedded Metric
@@ -159,6 +173,70 @@ impl<R: Rotator> RotationHandler<R> {
                 Err(problem)
             }
         }
+    }
+
+    /// Runs a preflight ([`crate::preflight`]): the framework's Secrets Manager checks, then
+    /// the rotator's, all read-only, ended a second before `deadline` so that the report is
+    /// answered even when a check hangs. `function_arn` is the invoked function's ARN (to tell
+    /// whether rotation uses this function). The answer is the report as JSON.
+    pub async fn preflight(
+        &self,
+        request: &PreflightRequest,
+        deadline: Deadline,
+        function_arn: Option<&str>,
+    ) -> Value {
+        let span = info_span!("preflight", secret = %request.secret_id);
+        let started = Instant::now();
+        let budget = deadline.remaining();
+        let deadline = Deadline::after(budget.saturating_sub(PREFLIGHT_RESERVE));
+        let store = DeadlineStore::new(self.store.as_ref(), deadline);
+        let store = ReadOnlyStore(&store);
+        let mut report = Report::default();
+        report.pass(
+            "function-timeout",
+            format!("the invocation had {} ms", budget.as_millis()),
+        );
+        let checks = async {
+            let found = secrets_manager_checks(&store, request, function_arn, &mut report).await;
+            let Some((metadata, current)) = found else {
+                report.skip("target", "needs the Secrets Manager checks to pass");
+                return;
+            };
+            let token = VersionToken::new(new_uuid());
+            let ctx = StepContext::new(&store, &metadata.arn, &token, Step::SetSecret, deadline);
+            self.rotator
+                .preflight(&ctx, &current.value, &mut report)
+                .await;
+        };
+        let finished = tokio::time::timeout_at(deadline.instant(), checks)
+            .instrument(span.clone())
+            .await;
+        if finished.is_err() {
+            report.fail(
+                "function-timeout",
+                format!(
+                    "the checks did not finish within the invocation's {} ms",
+                    budget.as_millis()
+                ),
+                "raise the function's timeout; a check that hangs is a host that does not \
+                 answer (see the checks above for which)",
+            );
+        }
+        let _entered = span.enter();
+        let failed: Vec<&str> = report
+            .checks()
+            .iter()
+            .filter(|check| check.status == Status::Fail)
+            .map(|check| check.check)
+            .collect();
+        info!(
+            ok = report.ok(),
+            checks = report.checks().len(),
+            failed = %failed.join(","),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "preflight done"
+        );
+        report.to_json(&request.secret_id, self.name)
     }
 
     /// Handles a typed event.

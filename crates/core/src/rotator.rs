@@ -6,6 +6,7 @@ use tokio::sync::OnceCell;
 use crate::deadline::Deadline;
 use crate::error::RotationError;
 use crate::event::VersionToken;
+use crate::preflight::Report;
 use crate::secret::SecretString;
 use crate::stage::{Stage, VersionStages};
 use crate::step::Step;
@@ -258,7 +259,8 @@ impl Known<'_> {
 /// - [`Rotator::test`]: prove the pending value works; an error keeps `AWSCURRENT` where it is;
 /// - [`Rotator::before_finish`]: optional work that must be done before `AWSCURRENT` moves
 ///   (an error keeps it where it is, and the retried finishSecret does it again);
-/// - [`Rotator::finish`]: optional clean-up after `AWSCURRENT` has moved.
+/// - [`Rotator::finish`]: optional clean-up after `AWSCURRENT` has moved;
+/// - [`Rotator::preflight`]: optional read-only checks of the target, for the preflight.
 ///
 /// Error messages must never contain a secret value.
 #[async_trait]
@@ -297,5 +299,14 @@ pub trait Rotator: Send + Sync + 'static {
     async fn finish(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
         let _ = ctx;
         Ok(())
+    }
+
+    /// The target's checks in a preflight ([`crate::preflight`]), after the framework's
+    /// Secrets Manager checks passed: add each to `report`, with the fix for a failure. It must
+    /// change nothing: `ctx` is a setSecret context with no pending version over a store that
+    /// refuses every write, and the target must only be read (log in, query). `current` is the
+    /// `AWSCURRENT` value. No check by default.
+    async fn preflight(&self, ctx: &StepContext<'_>, current: &SecretString, report: &mut Report) {
+        let _ = (ctx, current, report);
     }
 }

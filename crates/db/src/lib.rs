@@ -25,9 +25,11 @@ pub mod error;
 pub mod login;
 pub mod master;
 pub mod multi_user;
+mod preflight;
 pub mod rds;
 pub mod rds_lookup;
 pub mod secret;
+pub mod server_cert;
 pub mod single_user;
 pub mod tls;
 
@@ -39,5 +41,6 @@ pub use master::{
 };
 pub use multi_user::{CloneDatabase, MultiUser, UserPair, alternate_username};
 pub use secret::{RdsSecret, SslFlag};
+pub use server_cert::ServerCertificate;
 pub use single_user::{Credentials, SingleUser};
-pub use tls::{TlsMode, TlsRequest, TlsSettings, Verification};
+pub use tls::{RootSource, TlsMode, TlsRequest, TlsSettings, Verification};

@@ -9,7 +9,7 @@ use tracing::{debug, info, warn};
 
 use crate::engine::EngineDescriptor;
 use crate::error::SessionError;
-use crate::tls::{TlsMode, TlsRequest, TlsSettings};
+use crate::tls::{TlsMode, TlsRequest, TlsSettings, Verification};
 
 /// Where to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +106,17 @@ pub trait Database: Send + Sync + 'static {
     /// Runs a trivial query to prove the session works.
     async fn probe(&self, session: &mut Self::Session) -> Result<(), SessionError>;
 
+    /// For the preflight's look at the server's certificate ([`Connector::server_certificate`]):
+    /// brings a new connection to where the client's TLS handshake starts (PostgreSQL: the
+    /// SSLRequest answered `S`; MySQL: the server's greeting read and an SSL request sent).
+    /// `Ok(false)` when the server offers no TLS. The default: the engine cannot.
+    async fn tls_preamble(&self, stream: &mut tokio::net::TcpStream) -> Result<bool, SessionError> {
+        let _ = stream;
+        Err(SessionError::Precondition(
+            "this engine cannot show the server's certificate".to_owned(),
+        ))
+    }
+
     /// The TLS protocol version of a session opened with TLS (`TLSv1.3`), for the login log;
     /// `None` when the engine cannot tell.
     fn tls_version(&self, _session: &Self::Session) -> Option<String> {
@@ -179,15 +190,22 @@ impl<D: Database> Connector<D> {
         &self.db
     }
 
-    /// Logs in. A failed TLS attempt is retried in plaintext only as [`plaintext_after`]
-    /// allows (and says so in a WARN log); a refusal or a silent host is reported at once.
-    pub async fn login(
+    /// The connection settings.
+    pub fn settings(&self) -> &DbSettings {
+        &self.settings
+    }
+
+    /// Logs in as [`Connector::login`] does, and says how the session is protected: the
+    /// verification level of its TLS, `None` for plaintext (after a fallback the secret
+    /// allows).
+    pub async fn login_with_protection(
         &self,
         login: &Login<'_>,
         deadline: Deadline,
-    ) -> Result<D::Session, LoginError> {
+    ) -> Result<(D::Session, Option<Verification>), LoginError> {
         let Some(verification) = login.tls.first_attempt() else {
-            return self.attempt(login, None, deadline).await;
+            let session = self.attempt(login, None, deadline).await?;
+            return Ok((session, None));
         };
         let request = TlsRequest::new(verification, &self.settings.tls);
         match self.attempt(login, Some(request), deadline).await {
@@ -200,10 +218,22 @@ impl<D: Database> Connector<D> {
                     "no TLS to the database; logging in in PLAINTEXT because the secret does not \
                      require TLS (set \"ssl\": true or an \"sslmode\" to forbid this)"
                 );
-                self.attempt(login, None, deadline).await
+                let session = self.attempt(login, None, deadline).await?;
+                Ok((session, None))
             }
-            other => other,
+            other => other.map(|session| (session, Some(verification))),
         }
+    }
+
+    /// Logs in. A failed TLS attempt is retried in plaintext only as [`plaintext_after`]
+    /// allows (and says so in a WARN log); a refusal or a silent host is reported at once.
+    pub async fn login(
+        &self,
+        login: &Login<'_>,
+        deadline: Deadline,
+    ) -> Result<D::Session, LoginError> {
+        let (session, _) = self.login_with_protection(login, deadline).await?;
+        Ok(session)
     }
 
     async fn attempt(

@@ -38,8 +38,8 @@
 use async_trait::async_trait;
 use rotation_core::master_arns::{MasterSecretArns, check_listed};
 use rotation_core::{
-    JsonSecret, PasswordPolicy, RotationError, Rotator, SecretError, SecretString, StepContext,
-    ValueSource, secret::json_type,
+    JsonSecret, PasswordPolicy, Report, RotationError, Rotator, SecretError, SecretString,
+    StepContext, ValueSource, secret::json_type,
 };
 use serde_json::Value;
 use tracing::info;
@@ -576,6 +576,76 @@ impl<D: CloneDatabase> Rotator for MultiUser<D> {
     ) -> Result<(), RotationError> {
         let pending = self.parse(ctx, pending, "AWSPENDING")?;
         test_pending(&self.connector, ctx, &pending).await
+    }
+
+    /// The single-user checks, then the alternate user's name, the master secret (listed,
+    /// readable, of a trusted host) and the master logging in there.
+    async fn preflight(&self, ctx: &StepContext<'_>, current: &SecretString, report: &mut Report) {
+        crate::preflight::password_policy(&self.policy, report);
+        let Some(current) = crate::preflight::secret_json::<D>(ctx, current, report) else {
+            for check in ["alternate-username", "current-login", "master-secret"] {
+                report.skip(check, "needs a valid secret");
+            }
+            return;
+        };
+        let user = &current.secret.username;
+        match self.alternate(ctx, user) {
+            Ok(alternate) => report.pass(
+                "alternate-username",
+                format!("{user} alternates with {alternate}"),
+            ),
+            Err(problem) => report.fail(
+                "alternate-username",
+                problem.to_string(),
+                format!(
+                    "the user name may have at most {} characters before \"{CLONE_SUFFIX}\" \
+                     is appended: rotate a user with a shorter name",
+                    self.connector
+                        .database()
+                        .username_limit()
+                        .saturating_sub(CLONE_SUFFIX.len())
+                ),
+            ),
+        }
+        crate::preflight::current_login(&self.connector, ctx, &current, report).await;
+        let master = match self.master(ctx, &current).await {
+            Ok(master) => master,
+            Err(problem) => {
+                report.fail(
+                    "master-secret",
+                    problem.to_string(),
+                    "masterarn must name a master secret this function may read (and that \
+                     MASTER_SECRET_ARNS lists, when set), for the child's own host: the master \
+                     secret's host and port, one RDS gives for it, or one in MASTER_HOSTS",
+                );
+                report.skip("master-login", "needs the master secret");
+                return;
+            }
+        };
+        report.pass(
+            "master-secret",
+            format!(
+                "{} (user {}) may be used at {}",
+                master.arn, master.username, master.endpoint
+            ),
+        );
+        let login = master.login(current.secret.dbname.clone());
+        let session = self.connector.login(&login, ctx.deadline).await;
+        match Self::master_session(ctx, &master, &login.endpoint, session) {
+            Ok(_session) => report.pass(
+                "master-login",
+                format!(
+                    "the master user {} logged in at {}",
+                    master.username, login.endpoint
+                ),
+            ),
+            Err(problem) => report.fail(
+                "master-login",
+                problem.to_string(),
+                "the master secret's password must be the master user's, and the master must \
+                 reach the child's database with the master secret's TLS settings",
+            ),
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use rotation_core::{
-    PasswordPolicy, RotationError, Rotator, SecretString, StepContext, ValueSource,
+    PasswordPolicy, Report, RotationError, Rotator, SecretString, StepContext, ValueSource,
 };
 use tracing::{info, warn};
 
@@ -201,6 +201,16 @@ impl<D: Database> Rotator for SingleUser<D> {
     ) -> Result<(), RotationError> {
         let pending = self.parse(ctx, pending, "AWSPENDING")?;
         test_pending(&self.connector, ctx, &pending).await
+    }
+
+    /// The secret's JSON, the password policy, and the current credentials logging in.
+    async fn preflight(&self, ctx: &StepContext<'_>, current: &SecretString, report: &mut Report) {
+        crate::preflight::password_policy(&self.policy, report);
+        let Some(current) = crate::preflight::secret_json::<D>(ctx, current, report) else {
+            report.skip("current-login", "needs a valid secret");
+            return;
+        };
+        crate::preflight::current_login(&self.connector, ctx, &current, report).await;
     }
 }
 

@@ -166,6 +166,30 @@ impl Verification {
 
 type Configs = [Arc<ClientConfig>; 3];
 
+/// Where the process trusts a root from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootSource {
+    /// The PEM file `DATABASE_CA_BUNDLE` names.
+    CaBundle,
+    /// The RDS and Aurora CAs built into the rotators.
+    Rds,
+    /// The Mozilla roots built into the rotators.
+    Mozilla,
+    /// The system's trust store.
+    System,
+}
+
+impl std::fmt::Display for RootSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RootSource::CaBundle => "DATABASE_CA_BUNDLE",
+            RootSource::Rds => "the RDS CA bundle",
+            RootSource::Mozilla => "the Mozilla roots",
+            RootSource::System => "the system trust store",
+        })
+    }
+}
+
 /// TLS settings of the process: trusted roots, read once.
 #[derive(Debug)]
 pub struct TlsSettings {
@@ -283,6 +307,30 @@ impl TlsSettings {
             }
             anchors.kept.leak()
         })
+    }
+
+    /// Where the process trusts the root whose subject is `subject` (a name's DER contents,
+    /// as a trust anchor holds it) from: the first of `DATABASE_CA_BUNDLE`, the RDS CAs, the
+    /// Mozilla roots and the system store that has it; `None` when none does.
+    pub fn trust_source(&self, subject: &[u8]) -> Option<RootSource> {
+        let has = |cert: &CertificateDer<'_>| {
+            webpki::anchor_from_trusted_cert(cert)
+                .is_ok_and(|anchor| anchor.subject.as_ref() == subject)
+        };
+        if self.extra_roots.iter().any(has) {
+            Some(RootSource::CaBundle)
+        } else if crate::rds::certificate_authorities().any(|cert| has(&cert)) {
+            Some(RootSource::Rds)
+        } else if webpki_roots::TLS_SERVER_ROOTS
+            .iter()
+            .any(|anchor| anchor.subject.as_ref() == subject)
+        {
+            Some(RootSource::Mozilla)
+        } else if self.anchors().iter().any(has) {
+            Some(RootSource::System)
+        } else {
+            None
+        }
     }
 
     /// The rustls configuration for a verification level. Built on first use (loading the

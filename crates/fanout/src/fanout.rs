@@ -20,6 +20,8 @@ use crate::spec::{FanoutSpec, Mode, Replica, at_host};
 use crate::undo::{self, HostOutcome, UndoOutcome};
 use crate::wait::{self, Behind, Next, UNREACHABLE_GRACE};
 
+mod preflight;
+
 /// The first pause between two rounds of replica logins; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
 /// The longest pause between two rounds of replica logins.
@@ -448,6 +450,15 @@ fn on_replica(primary: &Credentials, replica: &Replica) -> Credentials {
 
 #[async_trait]
 impl<D: Database> Rotator for Fanout<D> {
+    async fn preflight(
+        &self,
+        ctx: &StepContext<'_>,
+        current: &SecretString,
+        report: &mut rotation_core::Report,
+    ) {
+        self.preflight_checks(ctx, current, report).await;
+    }
+
     async fn create(
         &self,
         ctx: &StepContext<'_>,

@@ -46,7 +46,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rotation_core::config::{ConfigError, Environment};
-use rotation_core::{JsonSecret, RotationError, Rotator, SecretString, StepContext, ValueSource};
+use rotation_core::{
+    JsonSecret, Report, RotationError, Rotator, SecretString, StepContext, ValueSource,
+};
 use rotation_db::{Connector, Database, DbSettings, EngineDescriptor, engine};
 use rotation_mysql::MySql;
 use rotation_postgres::Postgres;
@@ -151,5 +153,16 @@ impl Rotator for ReplicaFanout {
 
     async fn finish(&self, ctx: &StepContext<'_>) -> Result<(), RotationError> {
         self.for_current(ctx).await?.finish(ctx).await
+    }
+
+    async fn preflight(&self, ctx: &StepContext<'_>, current: &SecretString, report: &mut Report) {
+        match self.for_value(ctx, current, "AWSCURRENT") {
+            Ok(fanout) => fanout.preflight(ctx, current, report).await,
+            Err(problem) => report.fail(
+                "secret-json",
+                problem.to_string(),
+                "the secret's \"engine\" must be one this rotator serves",
+            ),
+        }
     }
 }

@@ -193,8 +193,99 @@ impl Database for MySql {
             .map_err(|error| session_error(&error, describe(&error)))
     }
 
+    /// Reads the server's greeting, and when it offers TLS (the `CLIENT_SSL` capability)
+    /// sends the SSL request packet that starts the handshake.
+    async fn tls_preamble(&self, stream: &mut tokio::net::TcpStream) -> Result<bool, SessionError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let broken = |error: std::io::Error| SessionError::Unreachable(error.to_string());
+        let mut header = [0u8; 4];
+        stream.read_exact(&mut header).await.map_err(broken)?;
+        let length =
+            usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+        let mut greeting = vec![0u8; length];
+        stream.read_exact(&mut greeting).await.map_err(broken)?;
+        if !offers_tls(&greeting)? {
+            return Ok(false);
+        }
+        stream.write_all(&SSL_REQUEST).await.map_err(broken)?;
+        Ok(true)
+    }
+
     fn tls_version(&self, session: &Session) -> Option<String> {
         session.tls_version.clone()
+    }
+}
+
+/// The SSL request packet (`Protocol::SSLRequest`): a 32-byte payload, sequence 1, with the
+/// capabilities `CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SSL |
+/// CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH`, a 16 MiB maximum packet, utf8mb4, and 23
+/// zero bytes.
+const SSL_REQUEST: [u8; 36] = {
+    let mut packet = [0u8; 36];
+    packet[0] = 32;
+    packet[3] = 1;
+    let capabilities: u32 = 0x0000_0001 | 0x0000_0200 | 0x0000_0800 | 0x0000_8000 | 0x0008_0000;
+    let bytes = capabilities.to_le_bytes();
+    packet[4] = bytes[0];
+    packet[5] = bytes[1];
+    packet[6] = bytes[2];
+    packet[7] = bytes[3];
+    packet[10] = 0x00;
+    packet[11] = 0x01; // max packet 0x01000000, little-endian
+    packet[12] = 45; // utf8mb4_general_ci
+    packet
+};
+
+/// Whether a server greeting (protocol 10: version, server version text, connection id,
+/// 8 bytes of salt, a filler, then the capabilities' low 16 bits) offers `CLIENT_SSL`; an
+/// error packet (`0xff`, such as a host blocked for connection errors) is the server's message.
+fn offers_tls(greeting: &[u8]) -> Result<bool, SessionError> {
+    let unexpected = || SessionError::Statement("the server's greeting is not MySQL's".to_owned());
+    match greeting.first() {
+        Some(0xff) => {
+            let text = String::from_utf8_lossy(greeting.get(3..).unwrap_or_default());
+            return Err(SessionError::Statement(format!(
+                "the server refused: {text}"
+            )));
+        }
+        Some(10) => {}
+        _ => return Err(unexpected()),
+    }
+    let version_end = greeting[1..]
+        .iter()
+        .position(|&byte| byte == 0)
+        .ok_or_else(unexpected)?;
+    let capabilities_at = 1 + version_end + 1 + 4 + 8 + 1;
+    let low = greeting
+        .get(capabilities_at..capabilities_at + 2)
+        .ok_or_else(unexpected)?;
+    Ok(u16::from_le_bytes([low[0], low[1]]) & 0x0800 != 0)
+}
+
+#[cfg(test)]
+mod preamble_tests {
+    use super::*;
+
+    #[test]
+    fn a_greeting_says_whether_the_server_offers_tls() {
+        let greeting = |capabilities: u16| {
+            let mut packet = vec![10];
+            packet.extend_from_slice(b"10.11.6-MariaDB\0");
+            packet.extend_from_slice(&[1, 0, 0, 0]);
+            packet.extend_from_slice(&[b's'; 8]);
+            packet.push(0);
+            packet.extend_from_slice(&capabilities.to_le_bytes());
+            packet
+        };
+        assert!(offers_tls(&greeting(0xf7ff)).unwrap());
+        assert!(!offers_tls(&greeting(0xf7ff & !0x0800)).unwrap());
+        let blocked = b"\xff\x69\x04Host 'x' is blocked";
+        let refused = offers_tls(blocked).unwrap_err().to_string();
+        assert!(refused.contains("is blocked"), "{refused}");
+        assert!(offers_tls(&[9, 1, 2]).is_err());
+        assert!(offers_tls(&greeting(0)[..10]).is_err());
+        assert_eq!(SSL_REQUEST[..4], [32, 0, 0, 1]);
+        assert_eq!(SSL_REQUEST[5] & 0x08, 0x08, "CLIENT_SSL");
     }
 }
 

@@ -121,6 +121,26 @@ impl Database for Postgres {
             .map_err(|error| session_error(&error))
     }
 
+    /// The SSLRequest of PostgreSQL's protocol: `S` starts TLS, `N` means the server has none.
+    async fn tls_preamble(&self, stream: &mut tokio::net::TcpStream) -> Result<bool, SessionError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let broken = |error: std::io::Error| SessionError::Unreachable(error.to_string());
+        // Length 8, then the SSLRequest code 80877103.
+        stream
+            .write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+            .await
+            .map_err(broken)?;
+        let mut answer = [0u8; 1];
+        stream.read_exact(&mut answer).await.map_err(broken)?;
+        match answer[0] {
+            b'S' => Ok(true),
+            b'N' => Ok(false),
+            other => Err(SessionError::Statement(format!(
+                "the server answered {other:#04x} to an SSLRequest: not PostgreSQL?"
+            ))),
+        }
+    }
+
     fn tls_version(&self, session: &Session) -> Option<String> {
         session.tls_version.clone()
     }
