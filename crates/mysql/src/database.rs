@@ -277,8 +277,8 @@ mod preamble_tests {
             packet.extend_from_slice(&capabilities.to_le_bytes());
             packet
         };
-        assert!(offers_tls(&greeting(0xf7ff)).unwrap());
-        assert!(!offers_tls(&greeting(0xf7ff & !0x0800)).unwrap());
+        assert!(offers_tls(&greeting(0xffff)).unwrap());
+        assert!(!offers_tls(&greeting(0xffff & !0x0800)).unwrap());
         let blocked = b"\xff\x69\x04Host 'x' is blocked";
         let refused = offers_tls(blocked).unwrap_err().to_string();
         assert!(refused.contains("is blocked"), "{refused}");
