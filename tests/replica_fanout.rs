@@ -971,3 +971,40 @@ async fn a_linked_secret_that_does_not_name_this_secret_back_is_never_written() 
         assert_eq!(mirrored["primarySecretArn"], json!(arn));
     }
 }
+
+#[tokio::test]
+async fn the_preflight_checks_each_replica_and_the_wait_against_the_timeout() {
+    let world = World::new().await;
+    let replica = pg_replica();
+    let (arn, role, password) = pg_account(&world, &[replica.port()], json!({})).await;
+    eventually_logs_in(replica.port(), &role, &password, false).await;
+    let function = world.function(BIN, &[]).await;
+    let report = rotation_e2e::scenarios::preflight(&function, &arn).await;
+    assert_eq!(report["ok"], json!(true), "{report:#}");
+    let replicas_check = rotation_e2e::scenarios::checks(&report, "replicas");
+    assert_eq!(replicas_check.len(), 1, "{report:#}");
+    assert_eq!(replicas_check[0]["status"], "pass");
+
+    // A replica nothing listens on, and a wait longer than the function's 30 s.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let (arn, role, password) = pg_account(&world, &[replica.port(), closed_port], json!({})).await;
+    eventually_logs_in(replica.port(), &role, &password, false).await;
+    let waiting = world.function(BIN, &[("REPLICA_WAIT_SECONDS", "60")]).await;
+    let report = rotation_e2e::scenarios::preflight(&waiting, &arn).await;
+    rotation_e2e::scenarios::assert_failed(
+        &report,
+        "replicas",
+        &format!("127.0.0.1:{closed_port}"),
+        "security group",
+    );
+    rotation_e2e::scenarios::assert_failed(
+        &report,
+        "replica-wait",
+        "REPLICA_WAIT_SECONDS=60",
+        "raise the function's timeout",
+    );
+    // Nothing was written.
+    assert_eq!(versions(&world, &arn).await, 1);
+}

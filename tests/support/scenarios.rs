@@ -678,18 +678,20 @@ pub fn checks<'a>(report: &'a Value, name: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-/// Asserts that `name` failed, with `detail` in its detail and `fix` in its fix.
+/// Asserts that `name` failed (one of its entries, when it has several), with `detail` in its
+/// detail and `fix` in its fix.
 #[track_caller]
 pub fn assert_failed(report: &Value, name: &str, detail: &str, fix: &str) {
+    let text = |check: &Value, key: &str| check[key].as_str().unwrap_or_default().to_owned();
     let found = checks(report, name);
-    let failed = found.iter().find(|check| check["status"] == "fail");
+    let failed = found
+        .iter()
+        .find(|check| check["status"] == "fail" && text(check, "detail").contains(detail));
     let Some(failed) = failed else {
-        panic!("{name} should fail in {report:#}");
+        panic!("{name} should fail with {detail:?} in {report:#}");
     };
-    let text = |key: &str| failed[key].as_str().unwrap_or_default().to_owned();
-    assert!(text("detail").contains(detail), "{detail:?} in {failed:#}");
     assert!(
-        text("fix").contains(fix),
+        text(failed, "fix").contains(fix),
         "{fix:?} in the fix of {failed:#}"
     );
     assert_eq!(report["ok"], json!(false), "{report:#}");
