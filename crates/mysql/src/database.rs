@@ -278,7 +278,7 @@ mod preamble_tests {
             packet
         };
         assert!(offers_tls(&greeting(0xffff)).unwrap());
-        assert!(!offers_tls(&greeting(0xffff & !0x0800)).unwrap());
+        assert!(!offers_tls(&greeting(!0x0800)).unwrap());
         let blocked = b"\xff\x69\x04Host 'x' is blocked";
         let refused = offers_tls(blocked).unwrap_err().to_string();
         assert!(refused.contains("is blocked"), "{refused}");
