@@ -7,6 +7,7 @@
 mod bench;
 mod cargo;
 mod demo;
+mod manifest;
 mod new;
 mod package;
 mod programs;
@@ -36,9 +37,11 @@ commands:
   new <name> [--dir <path>] [--git <url>]
                a new rotator crate from templates/starter (in ./<name> unless --dir), with the
                framework crates by path from this checkout, or from the git repository <url>
-  package [ROTATOR...] [--arch arm64|x86_64]
+  package [ROTATOR...] [--arch arm64|x86_64] [--release-dir DIR]
                build the Lambda zips with cargo-lambda (every rotator, both architectures, or
-               those named) into target/lambda/<arch>/<rotator>/bootstrap.zip
+               those named) into target/lambda/<arch>/<rotator>/bootstrap.zip, with
+               target/lambda/SHA256SUMS and manifest.json; --release-dir also copies them into
+               DIR as <rotator>-<arch>.zip with their own SHA256SUMS and manifest.json
   templates    check the deployment templates (cfn-lint, checkov, terraform fmt)
   rds-certs [VERSION]
                refresh crates/db/certs/rds-ca-bundle.pem (the RDS CAs the database rotators
