@@ -699,3 +699,113 @@ mod cross_account {
         );
     }
 }
+
+/// Where the function's code comes from, read from the templates' text: a local zip
+/// (Terraform's `filename`, the default of the examples) or an S3 object, a release's asset
+/// included. The README's deploy commands use these names, so a rename fails here first.
+#[cfg(test)]
+mod code {
+    use super::text::{assert_has_line, assert_in_order, cfn_block, template, tf_block};
+
+    #[test]
+    fn cloudformation_takes_the_code_from_an_s3_object_with_an_optional_version() {
+        let text = template("cloudformation/rotator.yaml");
+        assert_in_order(
+            &cfn_block(&text, "codeS3Bucket"),
+            &["Type: String", "MinLength: 3"],
+            "codeS3Bucket",
+        );
+        assert_in_order(
+            &cfn_block(&text, "codeS3Key"),
+            &["Type: String", "MinLength: 1"],
+            "codeS3Key",
+        );
+        assert_in_order(
+            &cfn_block(&text, "codeS3ObjectVersion"),
+            &["Type: String", "Default: \"\""],
+            "codeS3ObjectVersion",
+        );
+        assert_has_line(
+            &text,
+            "HasCodeS3ObjectVersion: !Not [!Equals [!Ref codeS3ObjectVersion, \"\"]]",
+            "Conditions",
+        );
+        assert_in_order(
+            &cfn_block(&text, "Function"),
+            &[
+                "Type: AWS::Lambda::Function",
+                "Code:",
+                "S3Bucket: !Ref codeS3Bucket",
+                "S3Key: !Ref codeS3Key",
+                "S3ObjectVersion: !If [HasCodeS3ObjectVersion, !Ref codeS3ObjectVersion, !Ref AWS::NoValue]",
+            ],
+            "Function",
+        );
+    }
+
+    #[test]
+    fn cloudformation_console_lists_the_code_parameters_with_the_function() {
+        let text = template("cloudformation/rotator.yaml");
+        let interface: Vec<String> = text
+            .lines()
+            .skip_while(|line| *line != "Metadata:")
+            .take_while(|line| *line != "Parameters:")
+            .map(|line| line.trim().to_owned())
+            .collect();
+        assert_in_order(
+            &interface,
+            &[
+                "default: Function",
+                "- rotator",
+                "- codeS3Bucket",
+                "- codeS3Key",
+                "- codeS3ObjectVersion",
+                "- architecture",
+            ],
+            "Metadata ParameterGroups",
+        );
+    }
+
+    #[test]
+    fn terraform_takes_the_code_from_a_local_zip_or_an_s3_object() {
+        let variables = template("terraform/variables.tf");
+        for name in ["filename", "s3_bucket", "s3_key", "s3_object_version"] {
+            assert_in_order(
+                &tf_block(&variables, &format!("variable \"{name}\"")),
+                &["type = string", "default = null"],
+                &format!("variable.{name}"),
+            );
+        }
+        assert_in_order(
+            &tf_block(
+                &template("terraform/main.tf"),
+                "resource \"aws_lambda_function\" \"this\"",
+            ),
+            &[
+                "filename = var.filename",
+                "source_code_hash = var.filename == null ? null : filebase64sha256(var.filename)",
+                "s3_bucket = var.s3_bucket",
+                "s3_key = var.s3_key",
+                "s3_object_version = var.s3_object_version",
+            ],
+            "aws_lambda_function.this",
+        );
+    }
+
+    #[test]
+    fn terraform_refuses_anything_but_exactly_one_source() {
+        let function = tf_block(
+            &template("terraform/main.tf"),
+            "resource \"aws_lambda_function\" \"this\"",
+        );
+        assert_in_order(
+            &function,
+            &[
+                "condition = (var.filename != null) != (var.s3_bucket != null || var.s3_key != null)",
+                "condition = (var.s3_bucket == null) == (var.s3_key == null)",
+                "condition = var.s3_object_version == null || var.s3_key != null",
+            ],
+            "aws_lambda_function.this preconditions",
+        );
+    }
+}
