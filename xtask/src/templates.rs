@@ -809,3 +809,155 @@ mod code {
         );
     }
 }
+
+/// The README's "Deploy a release" commands, read against the templates and the release
+/// workflow: every parameter and variable they give exists, the required ones are all given,
+/// and the files they name are the ones the workflow publishes.
+#[cfg(test)]
+mod release {
+    use super::text::template;
+
+    fn readme_section(heading: &str) -> String {
+        let file = crate::cargo::workspace_root().join("README.md");
+        let readme = std::fs::read_to_string(&file).unwrap();
+        let mut lines = readme.lines().skip_while(|line| *line != heading);
+        assert!(lines.next().is_some(), "README.md has no {heading}");
+        lines
+            .take_while(|line| !line.starts_with("## ") && !line.starts_with("### "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The CloudFormation parameters, and whether each has a default.
+    fn cfn_parameters() -> Vec<(String, bool)> {
+        let text = template("cloudformation/rotator.yaml");
+        let mut parameters: Vec<(String, bool)> = Vec::new();
+        let section = text
+            .lines()
+            .skip_while(|line| *line != "Parameters:")
+            .skip(1)
+            .take_while(|line| line.is_empty() || line.starts_with(' '));
+        for line in section {
+            if let Some(name) = line
+                .strip_prefix("  ")
+                .filter(|rest| !rest.starts_with(' '))
+                .and_then(|rest| rest.strip_suffix(':'))
+            {
+                parameters.push((name.to_owned(), false));
+            } else if line.starts_with("    Default:")
+                && let Some(last) = parameters.last_mut()
+            {
+                last.1 = true;
+            }
+        }
+        assert!(parameters.len() > 20, "{parameters:?}");
+        parameters
+    }
+
+    /// The `Name=value` pairs of the section's `aws cloudformation deploy` command.
+    fn parameter_overrides(section: &str) -> Vec<String> {
+        let joined = section.replace("\\\n", " ");
+        let command = joined
+            .lines()
+            .find(|line| line.starts_with("aws cloudformation deploy"))
+            .expect("an `aws cloudformation deploy` command");
+        command
+            .split_whitespace()
+            .skip_while(|word| *word != "--parameter-overrides")
+            .skip(1)
+            .take_while(|word| !word.starts_with("--"))
+            .map(|word| word.split_once('=').expect("Name=value").0.to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn cloudformation_command_gives_real_and_required_parameters() {
+        let section = readme_section("### Deploy a release");
+        let given = parameter_overrides(&section);
+        let parameters = cfn_parameters();
+        for name in &given {
+            assert!(
+                parameters.iter().any(|(parameter, _)| parameter == name),
+                "README gives {name}, which rotator.yaml does not have"
+            );
+        }
+        for (parameter, has_default) in &parameters {
+            assert!(
+                *has_default || given.contains(parameter),
+                "README's command lacks the required parameter {parameter}"
+            );
+        }
+        assert!(given.iter().any(|name| name == "codeS3Bucket"), "{given:?}");
+        assert!(given.iter().any(|name| name == "codeS3Key"), "{given:?}");
+    }
+
+    #[test]
+    fn terraform_example_gives_real_variables_and_the_s3_source() {
+        let section = readme_section("### Deploy a release");
+        let variables = template("terraform/variables.tf");
+        let hcl: Vec<&str> = section
+            .lines()
+            .skip_while(|line| *line != "```hcl")
+            .skip(1)
+            .take_while(|line| *line != "```")
+            .collect();
+        let given: Vec<&str> = hcl
+            .iter()
+            .filter_map(|line| line.split_once('='))
+            .map(|(name, _)| name.trim())
+            .filter(|name| *name != "source")
+            .collect();
+        for name in &given {
+            let head = format!("variable \"{name}\" {{");
+            assert!(
+                variables.lines().any(|line| line == head),
+                "README gives {name}, which variables.tf does not declare"
+            );
+        }
+        assert!(given.contains(&"s3_bucket") && given.contains(&"s3_key"));
+        assert!(!given.contains(&"filename"));
+        assert!(given.contains(&"rotator"), "the one required variable");
+    }
+
+    #[test]
+    fn the_files_named_are_the_ones_the_workflow_publishes() {
+        let section = readme_section("### Deploy a release");
+        let workflow = std::fs::read_to_string(
+            crate::cargo::workspace_root().join(".github/workflows/release.yml"),
+        )
+        .unwrap();
+        let zip = crate::manifest::Zip {
+            rotator: "postgres-single-user".into(),
+            arch: "arm64",
+            path: std::path::PathBuf::new(),
+        }
+        .release_name();
+        assert!(section.contains(&format!("rotation-release/{zip} s3://")));
+        assert!(section.contains(&format!("codeS3Key=<tag>/{zip}")));
+        let release = workflow
+            .lines()
+            .skip_while(|line| !line.trim_start().starts_with("gh release create"))
+            .take(4)
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            workflow.contains("cargo xtask package --release-dir"),
+            "the workflow names the zips as manifest.rs does"
+        );
+        for file in [
+            crate::manifest::SUMS,
+            crate::manifest::MANIFEST,
+            "rotator.yaml",
+            "terraform-module.tar.gz",
+            "./*.zip",
+        ] {
+            assert!(
+                release.contains(file),
+                "gh release create lacks {file}: {release}"
+            );
+            let named = file.trim_start_matches("./*");
+            assert!(section.contains(named), "README does not name {named}");
+        }
+        assert!(workflow.contains("sha256sum -c --strict SHA256SUMS"));
+    }
+}
