@@ -323,8 +323,16 @@ resource "aws_lambda_function" "this" {
       error_message = "permissions_boundary_arn is for the role the module creates; leave it null with role_arn."
     }
     precondition {
-      condition     = (var.filename != null) != (var.s3_bucket != null && var.s3_key != null)
-      error_message = "Give filename, or s3_bucket and s3_key (not both)."
+      condition     = (var.filename != null) != (var.s3_bucket != null || var.s3_key != null)
+      error_message = "Give the code from one place: filename (a local zip), or s3_bucket and s3_key (an uploaded one, e.g. a release's asset)."
+    }
+    precondition {
+      condition     = (var.s3_bucket == null) == (var.s3_key == null)
+      error_message = "s3_bucket and s3_key go together: give both, or neither with filename."
+    }
+    precondition {
+      condition     = var.s3_object_version == null || var.s3_key != null
+      error_message = "s3_object_version is the version of the object s3_bucket/s3_key names; leave it null with filename."
     }
     precondition {
       condition     = !local.multi_user || var.master_secret_arn != null

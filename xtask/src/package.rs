@@ -5,6 +5,10 @@
 //! the layout the deployment templates expect. cargo-lambda comes from the PATH, else from a
 //! venv under `target/` (`pip install cargo-lambda`, which brings its Zig toolchain for the
 //! cross-linking), so a fresh machine needs nothing but python3.
+//!
+//! Next to the zips, `target/lambda/SHA256SUMS` and `target/lambda/manifest.json` describe the
+//! zips of this run ([`crate::manifest`]); `--release-dir DIR` also copies them into `DIR` as
+//! `<rotator>-<arch>.zip` with their own checksums and manifest, as a release publishes them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,6 +16,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use rotation_stack::PythonTool;
 
+use crate::manifest::{self, Source, Zip};
 use crate::test::ROTATORS;
 use crate::{cargo, programs};
 
@@ -81,16 +86,21 @@ impl Arch {
     }
 }
 
-/// What to build: rotators and architectures.
+/// What to build: rotators and architectures, and where to copy the zips for a release.
 #[derive(Debug, PartialEq, Eq)]
 struct Request {
     rotators: Vec<String>,
     arches: Vec<Arch>,
+    release_dir: Option<PathBuf>,
 }
+
+const USAGE: &str =
+    "usage: cargo xtask package [ROTATOR...] [--arch arm64|x86_64] [--release-dir DIR]";
 
 fn parse(args: &[String]) -> anyhow::Result<Request> {
     let mut rotators = Vec::new();
     let mut arches = Vec::new();
+    let mut release_dir = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -98,10 +108,13 @@ fn parse(args: &[String]) -> anyhow::Result<Request> {
                 let name = args.next().context("--arch needs arm64 or x86_64")?;
                 arches.push(Arch::parse(name)?);
             }
+            "--release-dir" => {
+                let dir = args.next().context("--release-dir needs a directory")?;
+                release_dir = Some(PathBuf::from(dir));
+            }
             name if ROTATORS.contains(&name) => rotators.push(name.to_owned()),
             other => bail!(
-                "unknown rotator or option `{other}`\n\nusage: cargo xtask package [ROTATOR...] \
-                 [--arch arm64|x86_64]\nrotators: {}",
+                "unknown rotator or option `{other}`\n\n{USAGE}\nrotators: {}",
                 ROTATORS.join(", ")
             ),
         }
@@ -112,17 +125,24 @@ fn parse(args: &[String]) -> anyhow::Result<Request> {
     if arches.is_empty() {
         arches = Arch::ALL.to_vec();
     }
-    Ok(Request { rotators, arches })
+    Ok(Request {
+        rotators,
+        arches,
+        release_dir,
+    })
 }
 
-/// Builds the zips and prints their sizes.
+/// Builds the zips, prints their sizes and writes their checksums and manifest.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let request = parse(args)?;
     let cargo_lambda = find_cargo_lambda()?;
+    // Asked before building: what was built is what the tree held then.
+    let source = Source::of_checkout(&cargo::workspace_root());
+    let lambda_root = cargo::target_dir().join("lambda");
     let mut zips = Vec::new();
     for arch in &request.arches {
         add_rust_target(*arch)?;
-        let lambda_dir = cargo::target_dir().join("lambda").join(arch.name());
+        let lambda_dir = lambda_root.join(arch.name());
         let mut command = Command::new(&cargo_lambda.program);
         command
             .current_dir(cargo::workspace_root())
@@ -147,29 +167,61 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             bail!("cargo lambda build for {} failed ({status})", arch.name());
         }
         for rotator in &request.rotators {
-            zips.push((
-                *arch,
-                rotator.clone(),
-                lambda_dir.join(rotator).join("bootstrap.zip"),
-            ));
+            zips.push(Zip {
+                rotator: rotator.clone(),
+                arch: arch.name(),
+                path: lambda_dir.join(rotator).join("bootstrap.zip"),
+            });
         }
     }
+    print_sizes(&zips)?;
+    describe(&lambda_root, &zips, &source, request.release_dir.as_deref())
+}
+
+/// One line per zip: rotator, architecture, size and path.
+fn print_sizes(zips: &[Zip]) -> anyhow::Result<()> {
     println!("{:<22} {:<7} {:>10}  zip", "rotator", "arch", "size");
-    for (arch, rotator, zip) in zips {
-        let size = std::fs::metadata(&zip)
+    for zip in zips {
+        let size = std::fs::metadata(&zip.path)
             .with_context(|| {
                 format!(
                     "cargo lambda reported success but {} is missing",
-                    zip.display()
+                    zip.path.display()
                 )
             })?
             .len();
         println!(
-            "{rotator:<22} {:<7} {:>10}  {}",
-            arch.name(),
+            "{:<22} {:<7} {:>10}  {}",
+            zip.rotator,
+            zip.arch,
             human(size),
-            zip.display()
+            zip.path.display()
         );
+    }
+    Ok(())
+}
+
+/// Writes the checksums and the manifest next to the zips, and the release's copies when asked.
+fn describe(
+    lambda_root: &Path,
+    zips: &[Zip],
+    source: &Source,
+    release_dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    if source.dirty != Some(false) {
+        eprintln!(
+            "warning: the work tree is not a clean git checkout (commit {:?}, dirty {:?}): \
+             the manifest says so",
+            source.commit, source.dirty
+        );
+    }
+    for written in manifest::write(lambda_root, zips, source)? {
+        println!("{}", written.display());
+    }
+    if let Some(dir) = release_dir {
+        for written in manifest::write_release(dir, zips, source)? {
+            println!("{}", written.display());
+        }
     }
     Ok(())
 }
@@ -324,6 +376,16 @@ mod tests {
         let request = parse(&args(&["api-key", "--arch", "x86_64"])).unwrap();
         assert_eq!(request.rotators, vec!["api-key".to_owned()]);
         assert_eq!(request.arches, vec![Arch::X86_64]);
+        assert_eq!(request.release_dir, None);
+    }
+
+    #[test]
+    fn a_release_directory_can_be_given() {
+        let request = parse(&args(&["--release-dir", "dist"])).unwrap();
+        assert_eq!(request.release_dir, Some(PathBuf::from("dist")));
+        assert_eq!(request.rotators.len(), ROTATORS.len());
+        let error = parse(&args(&["--release-dir"])).unwrap_err().to_string();
+        assert!(error.contains("needs a directory"), "{error}");
     }
 
     #[test]

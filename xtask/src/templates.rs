@@ -699,3 +699,265 @@ mod cross_account {
         );
     }
 }
+
+/// Where the function's code comes from, read from the templates' text: a local zip
+/// (Terraform's `filename`, the default of the examples) or an S3 object, a release's asset
+/// included. The README's deploy commands use these names, so a rename fails here first.
+#[cfg(test)]
+mod code {
+    use super::text::{assert_has_line, assert_in_order, cfn_block, template, tf_block};
+
+    #[test]
+    fn cloudformation_takes_the_code_from_an_s3_object_with_an_optional_version() {
+        let text = template("cloudformation/rotator.yaml");
+        assert_in_order(
+            &cfn_block(&text, "codeS3Bucket"),
+            &["Type: String", "MinLength: 3"],
+            "codeS3Bucket",
+        );
+        assert_in_order(
+            &cfn_block(&text, "codeS3Key"),
+            &["Type: String", "MinLength: 1"],
+            "codeS3Key",
+        );
+        assert_in_order(
+            &cfn_block(&text, "codeS3ObjectVersion"),
+            &["Type: String", "Default: \"\""],
+            "codeS3ObjectVersion",
+        );
+        assert_has_line(
+            &text,
+            "HasCodeS3ObjectVersion: !Not [!Equals [!Ref codeS3ObjectVersion, \"\"]]",
+            "Conditions",
+        );
+        assert_in_order(
+            &cfn_block(&text, "Function"),
+            &[
+                "Type: AWS::Lambda::Function",
+                "Code:",
+                "S3Bucket: !Ref codeS3Bucket",
+                "S3Key: !Ref codeS3Key",
+                "S3ObjectVersion: !If [HasCodeS3ObjectVersion, !Ref codeS3ObjectVersion, !Ref AWS::NoValue]",
+            ],
+            "Function",
+        );
+    }
+
+    #[test]
+    fn cloudformation_console_lists_the_code_parameters_with_the_function() {
+        let text = template("cloudformation/rotator.yaml");
+        let interface: Vec<String> = text
+            .lines()
+            .skip_while(|line| *line != "Metadata:")
+            .take_while(|line| *line != "Parameters:")
+            .map(|line| line.trim().to_owned())
+            .collect();
+        assert_in_order(
+            &interface,
+            &[
+                "default: Function",
+                "- rotator",
+                "- codeS3Bucket",
+                "- codeS3Key",
+                "- codeS3ObjectVersion",
+                "- architecture",
+            ],
+            "Metadata ParameterGroups",
+        );
+    }
+
+    #[test]
+    fn terraform_takes_the_code_from_a_local_zip_or_an_s3_object() {
+        let variables = template("terraform/variables.tf");
+        for name in ["filename", "s3_bucket", "s3_key", "s3_object_version"] {
+            assert_in_order(
+                &tf_block(&variables, &format!("variable \"{name}\"")),
+                &["type = string", "default = null"],
+                &format!("variable.{name}"),
+            );
+        }
+        assert_in_order(
+            &tf_block(
+                &template("terraform/main.tf"),
+                "resource \"aws_lambda_function\" \"this\"",
+            ),
+            &[
+                "filename = var.filename",
+                "source_code_hash = var.filename == null ? null : filebase64sha256(var.filename)",
+                "s3_bucket = var.s3_bucket",
+                "s3_key = var.s3_key",
+                "s3_object_version = var.s3_object_version",
+            ],
+            "aws_lambda_function.this",
+        );
+    }
+
+    #[test]
+    fn terraform_refuses_anything_but_exactly_one_source() {
+        let function = tf_block(
+            &template("terraform/main.tf"),
+            "resource \"aws_lambda_function\" \"this\"",
+        );
+        assert_in_order(
+            &function,
+            &[
+                "condition = (var.filename != null) != (var.s3_bucket != null || var.s3_key != null)",
+                "condition = (var.s3_bucket == null) == (var.s3_key == null)",
+                "condition = var.s3_object_version == null || var.s3_key != null",
+            ],
+            "aws_lambda_function.this preconditions",
+        );
+    }
+}
+
+/// The README's "Deploy a release" commands, read against the templates and the release
+/// workflow: every parameter and variable they give exists, the required ones are all given,
+/// and the files they name are the ones the workflow publishes.
+#[cfg(test)]
+mod release {
+    use super::text::template;
+
+    fn readme_section(heading: &str) -> String {
+        let file = crate::cargo::workspace_root().join("README.md");
+        let readme = std::fs::read_to_string(&file).unwrap();
+        let mut lines = readme.lines().skip_while(|line| *line != heading);
+        assert!(lines.next().is_some(), "README.md has no {heading}");
+        lines
+            .take_while(|line| !line.starts_with("## ") && !line.starts_with("### "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The CloudFormation parameters, and whether each has a default.
+    fn cfn_parameters() -> Vec<(String, bool)> {
+        let text = template("cloudformation/rotator.yaml");
+        let mut parameters: Vec<(String, bool)> = Vec::new();
+        let section = text
+            .lines()
+            .skip_while(|line| *line != "Parameters:")
+            .skip(1)
+            .take_while(|line| line.is_empty() || line.starts_with(' '));
+        for line in section {
+            if let Some(name) = line
+                .strip_prefix("  ")
+                .filter(|rest| !rest.starts_with(' '))
+                .and_then(|rest| rest.strip_suffix(':'))
+            {
+                parameters.push((name.to_owned(), false));
+            } else if line.starts_with("    Default:")
+                && let Some(last) = parameters.last_mut()
+            {
+                last.1 = true;
+            }
+        }
+        assert!(parameters.len() > 20, "{parameters:?}");
+        parameters
+    }
+
+    /// The `Name=value` pairs of the section's `aws cloudformation deploy` command.
+    fn parameter_overrides(section: &str) -> Vec<String> {
+        let joined = section.replace("\\\n", " ");
+        let command = joined
+            .lines()
+            .find(|line| line.starts_with("aws cloudformation deploy"))
+            .expect("an `aws cloudformation deploy` command");
+        command
+            .split_whitespace()
+            .skip_while(|word| *word != "--parameter-overrides")
+            .skip(1)
+            .take_while(|word| !word.starts_with("--"))
+            .map(|word| word.split_once('=').expect("Name=value").0.to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn cloudformation_command_gives_real_and_required_parameters() {
+        let section = readme_section("### Deploy a release");
+        let given = parameter_overrides(&section);
+        let parameters = cfn_parameters();
+        for name in &given {
+            assert!(
+                parameters.iter().any(|(parameter, _)| parameter == name),
+                "README gives {name}, which rotator.yaml does not have"
+            );
+        }
+        for (parameter, has_default) in &parameters {
+            assert!(
+                *has_default || given.contains(parameter),
+                "README's command lacks the required parameter {parameter}"
+            );
+        }
+        assert!(given.iter().any(|name| name == "codeS3Bucket"), "{given:?}");
+        assert!(given.iter().any(|name| name == "codeS3Key"), "{given:?}");
+    }
+
+    #[test]
+    fn terraform_example_gives_real_variables_and_the_s3_source() {
+        let section = readme_section("### Deploy a release");
+        let variables = template("terraform/variables.tf");
+        let hcl: Vec<&str> = section
+            .lines()
+            .skip_while(|line| *line != "```hcl")
+            .skip(1)
+            .take_while(|line| *line != "```")
+            .collect();
+        let given: Vec<&str> = hcl
+            .iter()
+            .filter_map(|line| line.split_once('='))
+            .map(|(name, _)| name.trim())
+            .filter(|name| *name != "source")
+            .collect();
+        for name in &given {
+            let head = format!("variable \"{name}\" {{");
+            assert!(
+                variables.lines().any(|line| line == head),
+                "README gives {name}, which variables.tf does not declare"
+            );
+        }
+        assert!(given.contains(&"s3_bucket") && given.contains(&"s3_key"));
+        assert!(!given.contains(&"filename"));
+        assert!(given.contains(&"rotator"), "the one required variable");
+    }
+
+    #[test]
+    fn the_files_named_are_the_ones_the_workflow_publishes() {
+        let section = readme_section("### Deploy a release");
+        let workflow = std::fs::read_to_string(
+            crate::cargo::workspace_root().join(".github/workflows/release.yml"),
+        )
+        .unwrap();
+        let zip = crate::manifest::Zip {
+            rotator: "postgres-single-user".into(),
+            arch: "arm64",
+            path: std::path::PathBuf::new(),
+        }
+        .release_name();
+        assert!(section.contains(&format!("rotation-release/{zip} s3://")));
+        assert!(section.contains(&format!("codeS3Key=<tag>/{zip}")));
+        let release = workflow
+            .lines()
+            .skip_while(|line| !line.trim_start().starts_with("gh release create"))
+            .take(4)
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            workflow.contains("cargo xtask package --release-dir"),
+            "the workflow names the zips as manifest.rs does"
+        );
+        for file in [
+            crate::manifest::SUMS,
+            crate::manifest::MANIFEST,
+            "rotator.yaml",
+            "terraform-module.tar.gz",
+            "./*.zip",
+        ] {
+            assert!(
+                release.contains(file),
+                "gh release create lacks {file}: {release}"
+            );
+            let named = file.trim_start_matches("./*");
+            assert!(section.contains(named), "README does not name {named}");
+        }
+        assert!(workflow.contains("sha256sum -c --strict SHA256SUMS"));
+    }
+}

@@ -1,7 +1,7 @@
 //! `cargo xtask test`: everything CI runs, from a clean clone.
 //!
 //! Formatting and lints first (cheap, and the most common failure; the deployment templates'
-//! too), then the rotator binaries the end-to-end tests drive, then every test of the
+//! and the GitHub Actions workflows' too), then the rotator binaries the end-to-end tests drive, then every test of the
 //! workspace: unit tests, doc tests, the local driver's tests, and the end-to-end tests against
 //! a private moto and PostgreSQL that each test binary starts for itself (the first run
 //! installs moto in a venv under `target/`), and last a rotator crate generated from the
@@ -29,6 +29,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     cargo::run(&["fmt", "--all", "--check"])?;
     // The deployment templates: cfn-lint, checkov, terraform fmt.
     crate::templates::check()?;
+    // The release workflow: actionlint (and shellcheck on its scripts).
+    crate::workflows::check()?;
     cargo::run(&[
         "clippy",
         "--workspace",

@@ -136,7 +136,7 @@ fn remove_abandoned_temp_dirs() {
         else {
             continue;
         };
-        if !Path::new("/proc").join(owner.to_string()).exists() {
+        if !crate::process::exists(owner) {
             let path = entry.path();
             crate::shared_memory::release_shared_memory(&path);
             if let Err(error) = std::fs::remove_dir_all(&path) {

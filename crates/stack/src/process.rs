@@ -4,6 +4,11 @@
 //!
 //! Processes are plain `std::process` children, not tokio ones: a server must outlive the
 //! tokio runtime of the test that started it, since every `#[tokio::test]` has its own.
+//!
+//! Linux has two things other unixes (macOS, the BSDs) lack, and both have a fallback there:
+//! the parent-death signal (`prctl(PR_SET_PDEATHSIG)`), for which [`exit_guard`] kills the
+//! servers at the process's normal exit instead (a process killed with SIGKILL leaves them
+//! running there); and `/proc`, for which `ps` tells what a recorded pid runs.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom};
@@ -74,6 +79,10 @@ impl ServerProcess {
         };
         let child = spawned.map_err(|source| StackError::Spawn { program, source })?;
         tracing::debug!(server, pid = child.id(), "started");
+        #[cfg(not(target_os = "linux"))]
+        if lifetime == Lifetime::WithProcess {
+            exit_guard::track(child.id());
+        }
         Ok(ServerProcess {
             child,
             server,
@@ -152,13 +161,22 @@ impl ServerProcess {
         // Errors here mean the process is already gone, which is the goal.
         let _ = self.child.kill();
         let _ = self.child.wait();
+        #[cfg(not(target_os = "linux"))]
+        exit_guard::forget(self.pid());
     }
 
     fn exit_status(&mut self) -> Option<ExitStatus> {
         // An error means there is no such child any more: treat it as gone.
-        self.child
+        let status = self
+            .child
             .try_wait()
-            .unwrap_or_else(|_| Some(ExitStatus::default()))
+            .unwrap_or_else(|_| Some(ExitStatus::default()));
+        // Reaped: its pid may now be given to an unrelated process, which must not be killed.
+        #[cfg(not(target_os = "linux"))]
+        if status.is_some() {
+            exit_guard::forget(self.pid());
+        }
+        status
     }
 }
 
@@ -172,6 +190,7 @@ impl Drop for ServerProcess {
 
 /// Makes the child receive SIGKILL when its parent dies, even without any clean-up code
 /// running (a test process that panics, is killed, or simply exits with servers in statics).
+#[cfg(target_os = "linux")]
 fn die_with_parent(command: &mut Command) {
     let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(libc::pid_t::MAX);
     // SAFETY: the closure runs in the forked child before exec and only makes
@@ -189,6 +208,57 @@ fn die_with_parent(command: &mut Command) {
             }
             Ok(())
         });
+    }
+}
+
+/// Without a parent-death signal, the child is killed at our normal exit by [`exit_guard`]
+/// (registered by [`ServerProcess::spawn`]) or when its [`ServerProcess`] is dropped.
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_command: &mut Command) {}
+
+/// Where the parent-death signal is missing: the pids of the running [`Lifetime::WithProcess`]
+/// servers, killed by an `atexit` handler, so that servers kept in statics (never dropped) do not
+/// outlive a test binary that returns or calls `exit`. (Compiled on Linux too for its tests.)
+#[cfg(any(not(target_os = "linux"), test))]
+mod exit_guard {
+    use std::sync::{Mutex, Once, TryLockError};
+
+    static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+    static AT_EXIT: Once = Once::new();
+
+    /// Kills `pid` at exit unless [`forget`] is called first.
+    pub(super) fn track(pid: u32) {
+        AT_EXIT.call_once(|| {
+            // SAFETY: `kill_children` is an `extern "C"` function that neither unwinds nor
+            // blocks. A failed registration (no room for handlers) leaves the drop path.
+            if unsafe { libc::atexit(kill_children) } != 0 {
+                tracing::warn!("atexit failed: servers in statics may outlive this process");
+            }
+        });
+        let mut children = CHILDREN
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        children.push(pid);
+    }
+
+    /// `pid` has been reaped: it is no longer ours to kill.
+    pub(super) fn forget(pid: u32) {
+        let mut children = CHILDREN
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        children.retain(|child| *child != pid);
+    }
+
+    pub(super) extern "C" fn kill_children() {
+        // Never wait at exit: a thread that held the lock when `exit` was called will not let go.
+        let children = match CHILDREN.try_lock() {
+            Ok(children) => children,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        for pid in children.iter() {
+            super::signal(*pid, libc::SIGKILL);
+        }
     }
 }
 
@@ -247,13 +317,28 @@ pub(crate) fn signal(pid: u32, signal: libc::c_int) {
     }
 }
 
+/// Whether a process with this id exists (a zombie included), ours or another user's.
+pub(crate) fn exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 sends nothing; it only checks that the process exists.
+    let found = unsafe { libc::kill(pid, 0) } == 0;
+    // EPERM: it exists, but belongs to someone else.
+    found || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// Whether `pid` is a live (not zombie) process whose command line contains `marker`, so that
 /// a recorded pid reused by an unrelated process is not mistaken for our server.
 pub(crate) fn is_running(pid: u32, marker: &str) -> bool {
+    command_line(pid).is_some_and(|(zombie, command)| !zombie && command.contains(marker))
+}
+
+/// Whether `pid` is a zombie, and its command line; `None` when there is no such process.
+#[cfg(target_os = "linux")]
+fn command_line(pid: u32) -> Option<(bool, String)> {
     let proc_dir = Path::new("/proc").join(pid.to_string());
-    let Ok(cmdline) = std::fs::read(proc_dir.join("cmdline")) else {
-        return false;
-    };
+    let cmdline = std::fs::read(proc_dir.join("cmdline")).ok()?;
     let zombie = std::fs::read_to_string(proc_dir.join("stat"))
         .ok()
         .and_then(|stat| {
@@ -264,7 +349,41 @@ pub(crate) fn is_running(pid: u32, marker: &str) -> bool {
                 .map(|state| state == "Z")
         })
         .unwrap_or(false);
-    !zombie && String::from_utf8_lossy(&cmdline).contains(marker)
+    Some((zombie, String::from_utf8_lossy(&cmdline).into_owned()))
+}
+
+/// Whether `pid` is a zombie, and its command line; `None` when there is no such process.
+#[cfg(not(target_os = "linux"))]
+fn command_line(pid: u32) -> Option<(bool, String)> {
+    ps_command_line(pid)
+}
+
+/// [`command_line`] without `/proc`: from `ps` (`-ww`: the whole command line, however wide).
+/// (Compiled on Linux too for its tests.)
+#[cfg(any(not(target_os = "linux"), test))]
+fn ps_command_line(pid: u32) -> Option<(bool, String)> {
+    let output = Command::new("ps")
+        .args(["-ww", "-o", "stat=", "-o", "command=", "-p"])
+        .arg(pid.to_string())
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    parse_ps_line(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// `ps -o stat= -o command=`'s line: the state (`Z...` for a zombie), blanks, the command.
+#[cfg(any(not(target_os = "linux"), test))]
+fn parse_ps_line(output: &str) -> Option<(bool, String)> {
+    let line = output
+        .lines()
+        .find(|line| !line.trim().is_empty())?
+        .trim_start();
+    let (state, command) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    Some((state.starts_with('Z'), command.trim().to_owned()))
 }
 
 /// Stops a process that is not our child (recorded by an earlier `cargo xtask stack up`):
@@ -430,5 +549,79 @@ pub(crate) fn log_tail(log: &Path, from: u64) -> String {
             }
         }
         Err(error) => format!("(could not read {}: {error})", log.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_lines_give_the_state_and_the_command() {
+        assert_eq!(
+            parse_ps_line("Ss   /usr/lib/postgresql/16/bin/postgres -D /tmp/data\n"),
+            Some((
+                false,
+                "/usr/lib/postgresql/16/bin/postgres -D /tmp/data".to_owned()
+            ))
+        );
+        assert_eq!(
+            parse_ps_line("Z+   (moto_server)\n"),
+            Some((true, "(moto_server)".to_owned()))
+        );
+        assert_eq!(parse_ps_line(""), None);
+    }
+
+    #[test]
+    fn this_process_exists_and_runs_its_own_command() {
+        assert!(exists(std::process::id()));
+        let exe = std::env::current_exe().unwrap();
+        let name = exe.file_name().unwrap().to_str().unwrap();
+        assert!(is_running(std::process::id(), name));
+        assert!(!is_running(
+            std::process::id(),
+            "no-such-marker-in-a-command-line"
+        ));
+    }
+
+    #[test]
+    fn ps_and_proc_agree_on_this_process() {
+        let pid = std::process::id();
+        let (zombie, command) = ps_command_line(pid).expect("ps lists this process");
+        assert!(!zombie);
+        let exe = std::env::current_exe().unwrap();
+        let name = exe.file_name().unwrap().to_str().unwrap();
+        assert!(command.contains(name), "{command}");
+        assert_eq!(ps_command_line(u32::MAX / 2), None);
+    }
+
+    #[test]
+    fn the_exit_guard_kills_what_it_tracks_and_spares_what_it_forgot() {
+        use std::os::unix::process::ExitStatusExt;
+        let mut tracked = Command::new("sleep").arg("30").spawn().unwrap();
+        let mut forgotten = Command::new("sleep").arg("30").spawn().unwrap();
+        exit_guard::track(tracked.id());
+        exit_guard::track(forgotten.id());
+        exit_guard::forget(forgotten.id());
+        exit_guard::kill_children();
+        assert_eq!(tracked.wait().unwrap().signal(), Some(libc::SIGKILL));
+        exit_guard::forget(tracked.id());
+        assert_eq!(
+            forgotten.try_wait().unwrap(),
+            None,
+            "a forgotten child was killed"
+        );
+        forgotten.kill().unwrap();
+        forgotten.wait().unwrap();
+    }
+
+    #[test]
+    fn a_reaped_child_no_longer_exists() {
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        // The pid could be reused in between, but not this quickly in practice.
+        assert!(!exists(pid));
+        assert!(!is_running(pid, "true"));
     }
 }
