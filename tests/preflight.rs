@@ -71,3 +71,73 @@ async fn secrets_manager_problems_are_reported_with_their_fix() {
     let report = preflight(&cut_off, &arn).await;
     assert_failed(&report, "secrets-manager", "DescribeSecret", "VPC endpoint");
 }
+
+/// With `ssl` absent a rotation would fall back to plaintext on a server without TLS; the
+/// preflight (which can be pointed at any secret the function reads, a master secret too) says
+/// so and never sends the credentials in plaintext.
+#[tokio::test]
+async fn no_password_goes_in_plaintext_to_a_server_without_tls() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let world = World::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // A PostgreSQL-like server that answers "no TLS" and records what comes next.
+    let server = tokio::spawn(async move {
+        let mut received = Vec::new();
+        while let Ok(Ok((mut stream, _))) =
+            tokio::time::timeout(std::time::Duration::from_secs(5), listener.accept()).await
+        {
+            let mut request = [0u8; 8];
+            if stream.read_exact(&mut request).await.is_ok() {
+                let _ = stream.write_all(b"N").await;
+                let mut next = [0u8; 256];
+                if let Ok(Ok(n)) =
+                    tokio::time::timeout(std::time::Duration::from_secs(1), stream.read(&mut next))
+                        .await
+                {
+                    received.extend_from_slice(&next[..n]);
+                }
+            }
+        }
+        received
+    });
+    let mut secret = secret_json(world.postgres(), "plain_user", "Plain-Pass-1");
+    secret["port"] = json!(port);
+    secret.as_object_mut().unwrap().remove("ssl");
+    let arn = world
+        .create_secret(&unique("plain-"), &secret.to_string())
+        .await;
+    let function = world.function(BIN, &[]).await;
+    let report = preflight(&function, &arn).await;
+    let output = function.stop().await;
+    let tls = &checks(&report, "tls")[0];
+    assert_eq!(tls["status"], "warn", "{report:#}");
+    assert!(
+        tls["detail"]
+            .as_str()
+            .unwrap()
+            .contains("did not send the password"),
+        "{tls}"
+    );
+    assert_eq!(checks(&report, "current-login")[0]["status"], "skip");
+    let received = server.await.unwrap();
+    let text = String::from_utf8_lossy(&received);
+    assert!(
+        !text.contains("plain_user") && !text.contains("Plain-Pass-1"),
+        "the server received a login in plaintext: {text:?}"
+    );
+    assert!(!output.contains("Plain-Pass-1"));
+}
+
+/// A master secret the operator listed (`MASTER_SECRET_ARNS`) is not checked as a child.
+#[tokio::test]
+async fn a_listed_master_secret_is_not_logged_in_with_as_a_child() {
+    let world = World::new().await;
+    let master = world.master_secret().await;
+    let function = world
+        .function("postgres-multi-user", &[("MASTER_SECRET_ARNS", &master)])
+        .await;
+    let report = preflight(&function, &master).await;
+    assert_failed(&report, "secret-json", "is a master secret", "masterarn");
+    assert!(checks(&report, "current-login").is_empty(), "{report:#}");
+}

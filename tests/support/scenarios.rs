@@ -796,7 +796,12 @@ pub async fn preflight_reports_each_broken_check_with_its_fix(rotator: Rotator) 
     let arn = store(&world, rotator, healthy.clone(), Some(master.clone())).await;
     let report = preflight(&untrusting, &arn).await;
     seen.push(report.to_string());
-    assert_failed(&report, "tls", "does not trust", "DATABASE_CA_BUNDLE");
+    assert_failed(
+        &report,
+        "tls",
+        "does not trust a root",
+        "DATABASE_CA_BUNDLE",
+    );
     let untrusting_output = untrusting.stop().await;
 
     if rotator.is_multi_user() {

@@ -188,6 +188,16 @@ fn choose_rotator(secret: &Value) -> Option<&'static str> {
     }
 }
 
+/// A report's text for a terminal: control characters (a server's escape sequences) replaced.
+fn plain(value: &Value) -> String {
+    value
+        .as_str()
+        .unwrap_or("")
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 /// A report as lines: the status, the check, its detail, and the fix below it.
 fn render(report: &Value) -> String {
     let mut text = format!(
@@ -200,11 +210,15 @@ fn render(report: &Value) -> String {
         let status = check["status"].as_str().unwrap_or("?").to_uppercase();
         text.push_str(&format!(
             "  {status:<4}  {:<18} {}\n",
-            check["check"].as_str().unwrap_or("?"),
-            check["detail"].as_str().unwrap_or("")
+            plain(&check["check"]),
+            plain(&check["detail"])
         ));
-        if let Some(fix) = check["fix"].as_str() {
-            text.push_str(&format!("        {:<18} fix: {fix}\n", ""));
+        if check["fix"].is_string() {
+            text.push_str(&format!(
+                "        {:<18} fix: {}\n",
+                "",
+                plain(&check["fix"])
+            ));
         }
     }
     let failed = checks.iter().filter(|c| c["status"] == "fail").count();

@@ -581,6 +581,20 @@ impl<D: CloneDatabase> Rotator for MultiUser<D> {
     /// The single-user checks, then the alternate user's name, the master secret (listed,
     /// readable, of a trusted host) and the master logging in there.
     async fn preflight(&self, ctx: &StepContext<'_>, current: &SecretString, report: &mut Report) {
+        // A master secret the operator listed is never logged in with as a child.
+        if let Some(arns) = &self.master_arns
+            && arns.check("SecretId", ctx.arn).is_ok()
+        {
+            report.fail(
+                "secret-json",
+                format!(
+                    "{} is a master secret (MASTER_SECRET_ARNS), not one to rotate",
+                    ctx.arn
+                ),
+                "run the preflight on the secrets that name it in masterarn",
+            );
+            return;
+        }
         crate::preflight::password_policy(&self.policy, report);
         let Some(current) = crate::preflight::secret_json::<D>(ctx, current, report) else {
             for check in ["alternate-username", "current-login", "master-secret"] {

@@ -78,7 +78,8 @@ pub(crate) fn password_policy(policy: &PasswordPolicy, report: &mut Report) {
 }
 
 /// The `database`, `tls` and `current-login` checks: the current credentials log in (with
-/// the secret's TLS settings, as a rotation would) and run the test query; the server's
+/// the secret's TLS settings, as a rotation would, except that the password never goes in
+/// plaintext the secret did not ask for explicitly) and run the test query; the server's
 /// certificate and its authority are named. Returns whether the login and the query worked.
 pub(crate) async fn current_login<D: Database>(
     connector: &Connector<D>,
@@ -86,21 +87,48 @@ pub(crate) async fn current_login<D: Database>(
     current: &Credentials,
     report: &mut Report,
 ) -> bool {
-    let login = current.login();
+    let mut login = current.login();
+    // With `ssl` absent a rotation falls back to plaintext when the server offers no TLS. The
+    // preflight may be pointed at any secret the function can read (a master secret, whose own
+    // rule is never plaintext unless it says so): it requires TLS, and reports the fallback
+    // without sending the password.
+    let implicit_fallback = current.tls == TlsMode::Prefer { verify: true };
+    if implicit_fallback {
+        login.tls = TlsMode::VerifyFull;
+    }
     let endpoint = &login.endpoint;
     let logged_in = connector.login_with_protection(&login, ctx.deadline).await;
-    let certificate = match current.tls.first_attempt() {
-        Some(_) => Some(connector.server_certificate(endpoint, ctx.deadline).await),
-        None => None,
+    // The certificate is read only when it tells something (a login that used TLS, or a
+    // failed handshake): an abandoned handshake counts against MySQL's max_connect_errors.
+    let read_certificate = match &logged_in {
+        Ok((_, protection)) => protection.is_some(),
+        Err(error) => matches!(error, LoginError::Tls(_)),
     };
-    let certificate_text = match &certificate {
-        Some(Ok(Some(certificate))) => format!("; the server's {certificate}"),
-        Some(Ok(None)) => "; the server offers no TLS".to_owned(),
-        Some(Err(problem)) => format!("; its certificate could not be read: {problem}"),
-        None => String::new(),
+    let certificate_text = if read_certificate {
+        match connector.server_certificate(endpoint, ctx.deadline).await {
+            Ok(Some(certificate)) => format!("; the server's {certificate}"),
+            Ok(None) => "; the server offers no TLS".to_owned(),
+            Err(problem) => format!("; its certificate could not be read: {problem}"),
+        }
+    } else {
+        String::new()
     };
     let (mut session, protection) = match logged_in {
         Ok(logged_in) => logged_in,
+        Err(LoginError::NoTls(reason)) if implicit_fallback => {
+            report.pass("database", format!("{endpoint} answered"));
+            report.warn(
+                "tls",
+                format!(
+                    "the server offers no TLS ({reason}): with \"ssl\" absent a rotation logs \
+                     in in PLAINTEXT; the preflight did not send the password"
+                ),
+                "turn TLS on at the server (RDS always offers it), or, to accept plaintext, \
+                 say so in the secret: \"ssl\": false",
+            );
+            report.skip("current-login", "not tried in plaintext");
+            return false;
+        }
         Err(error) => {
             login_failure(ctx, endpoint, current, &error, &certificate_text, report);
             return false;
@@ -205,9 +233,10 @@ fn tls_fix(error: &LoginError) -> &'static str {
              \"sslmode\": \"prefer\")"
         }
         _ => {
-            "give the certificate authority named above in DATABASE_CA_BUNDLE (a PEM file in \
-             the function's package), or, if the host name is what fails, use the name the \
-             certificate is for in the secret's \"host\""
+            "if you trust the certificate authority named above, give its certificate (from \
+             its owner, not from this report) in DATABASE_CA_BUNDLE, a PEM file in the \
+             function's package; if the host name is what fails, use the name the certificate \
+             is for in the secret's \"host\""
         }
     }
 }

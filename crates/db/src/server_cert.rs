@@ -39,9 +39,10 @@ impl std::fmt::Display for ServerCertificate {
             "certificate for {}, issued under {}",
             self.subject, self.issuer
         )?;
+        // A name, not a proof: whether the chain verifies is the login's to say.
         match self.trusted_by {
-            Some(source) => write!(f, " (a root of {source})"),
-            None => f.write_str(" (a root this function does not trust)"),
+            Some(source) => write!(f, " (a root of that name is in {source})"),
+            None => f.write_str(" (this function does not trust a root of that name)"),
         }
     }
 }
@@ -109,10 +110,27 @@ fn describe(
         .to_der()
         .map_err(|error| format!("the issuer's name cannot be encoded: {error}"))?;
     Ok(ServerCertificate {
-        subject: first.tbs_certificate.subject.to_string(),
-        issuer: issuer.to_string(),
+        subject: printable(&first.tbs_certificate.subject.to_string()),
+        issuer: printable(&issuer.to_string()),
         trusted_by: trust(der_contents(&issuer_der)),
     })
+}
+
+/// The longest server-given text a report repeats.
+const MAX_SERVER_TEXT: usize = 200;
+
+/// Text a server chose, fit for a report: control characters replaced, at most
+/// [`MAX_SERVER_TEXT`] characters.
+pub fn printable(text: &str) -> String {
+    let mut kept: String = text
+        .chars()
+        .take(MAX_SERVER_TEXT)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if text.chars().nth(MAX_SERVER_TEXT).is_some() {
+        kept.push('…');
+    }
+    kept
 }
 
 /// The contents of a DER value (its tag and length dropped).
@@ -143,6 +161,13 @@ mod tests {
         assert_eq!(found.subject, found.issuer);
         assert!(found.to_string().contains("DATABASE_CA_BUNDLE"), "{found}");
         assert!(describe(&[], |_| None).is_err());
+    }
+
+    #[test]
+    fn server_text_is_cut_and_has_no_control_characters() {
+        assert_eq!(printable("CN=db\u{1b}[31m"), "CN=db?[31m");
+        let long = "x".repeat(1000);
+        assert_eq!(printable(&long).chars().count(), MAX_SERVER_TEXT + 1);
     }
 
     #[test]

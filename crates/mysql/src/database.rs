@@ -202,6 +202,12 @@ impl Database for MySql {
         stream.read_exact(&mut header).await.map_err(broken)?;
         let length =
             usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+        // A greeting is about a hundred bytes; whoever sends megabytes is not a MySQL server.
+        if length > MAX_GREETING {
+            return Err(SessionError::Statement(format!(
+                "the server's greeting is {length} bytes long: not a MySQL server"
+            )));
+        }
         let mut greeting = vec![0u8; length];
         stream.read_exact(&mut greeting).await.map_err(broken)?;
         if !offers_tls(&greeting)? {
@@ -215,6 +221,9 @@ impl Database for MySql {
         session.tls_version.clone()
     }
 }
+
+/// The longest server greeting the preflight reads.
+const MAX_GREETING: usize = 4096;
 
 /// The SSL request packet (`Protocol::SSLRequest`): a 32-byte payload, sequence 1, with the
 /// capabilities `CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SSL |
@@ -530,5 +539,31 @@ mod tests {
         let multi = MySql::with_username_limit(32).with_retain_current_password(true);
         assert_eq!(multi.username_limit(), 32);
         assert!(multi.retains_current_password());
+    }
+}
+
+#[cfg(test)]
+mod greeting_tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn a_greeting_of_megabytes_is_refused_before_it_is_read() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let _ = stream.write_all(&[0xff, 0xff, 0xff, 0]).await;
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        });
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let refused = MySql::default()
+            .tls_preamble(&mut stream)
+            .await
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("not a MySQL server"),
+            "{refused}"
+        );
     }
 }
