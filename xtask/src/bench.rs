@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: start-up, rotation time, memory and Secrets Manager calls of the
-//! four database rotators (release builds) on the private local stack: `postgres-single-user`
+//! four database rotators (builds of the `fast` profile, release without LTO, or the binaries
+//! of `--binaries DIR`, such as `target/release`) on the private local stack: `postgres-single-user`
 //! and `postgres-multi-user` against PostgreSQL, `mysql-single-user` and `mysql-multi-user`
 //! against MariaDB (the multi-user ones through a master secret holding the superuser).
 //!
@@ -52,6 +53,22 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         );
     }
     let wanted = |name: &str| args.is_empty() || args.iter().any(|arg| arg == name);
+    let chosen: Vec<&str> = names.into_iter().filter(|name| wanted(name)).collect();
+    let built: BTreeMap<&str, std::path::PathBuf> = match binaries {
+        Some(dir) => {
+            println!("measuring the binaries in {}", dir.display());
+            BTreeMap::new()
+        }
+        None => {
+            let paths = cargo::build_fast(&chosen)?;
+            println!(
+                "measuring builds of the `{}` profile (release without LTO; the Lambda zips are \
+                 `release`, with fat LTO: `--binaries target/release` measures those)",
+                cargo::FAST_PROFILE
+            );
+            chosen.iter().copied().zip(paths).collect()
+        }
+    };
     let stack = Stack::start(Lifetime::WithProcess).context("starting the local stack")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -72,7 +89,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                     }
                     binary
                 }
-                None => cargo::build_release(target.binary(strategy))?,
+                None => built[target.binary(strategy)].clone(),
             };
             runtime.block_on(bench(&stack, target, strategy, &binary))?;
             println!();

@@ -27,25 +27,39 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         [flag, arch] if flag == "--zip" => Some(arch.as_str()),
         _ => bail!("usage: cargo xtask demo [--zip arm64|x86_64]"),
     };
-    let binaries = [
+    const ROTATORS: [&str; 6] = [
         "postgres-single-user",
         "postgres-multi-user",
         "mysql-single-user",
         "mysql-multi-user",
         "replica-fanout",
         "api-key",
-    ]
-    .map(|name| {
-        let path = match zip_arch {
-            None => cargo::build_release(name),
-            Some(arch) => package::unpack(arch, name),
-        };
-        path.map(|path| (name, path))
-    });
-    let binaries: BTreeMap<&str, std::path::PathBuf> =
-        binaries.into_iter().collect::<Result<_, _>>()?;
+    ];
+    // The stack starts (the very first time, installing moto) while the rotators build.
     println!("== starting a private local stack (moto, PostgreSQL and MariaDB, both with TLS)");
-    let stack = Stack::start(Lifetime::WithProcess).context("starting the local stack")?;
+    let starting = std::thread::spawn(|| Stack::start(Lifetime::WithProcess));
+    let paths = match zip_arch {
+        None => {
+            if !cargo::fast_build_exists(&ROTATORS) {
+                println!(
+                    "== building the six rotators (profile `{}`: release without LTO); the first \
+                     build compiles every dependency, about 4 minutes on 2 cores, later ones \
+                     take seconds",
+                    cargo::FAST_PROFILE
+                );
+            }
+            cargo::build_fast(&ROTATORS)?
+        }
+        Some(arch) => ROTATORS
+            .iter()
+            .map(|name| package::unpack(arch, name))
+            .collect::<Result<_, _>>()?,
+    };
+    let binaries: BTreeMap<&str, std::path::PathBuf> = ROTATORS.into_iter().zip(paths).collect();
+    let stack = starting
+        .join()
+        .map_err(|_| anyhow::anyhow!("the stack's start panicked"))?
+        .context("starting the local stack")?;
     println!(
         "   moto {}   PostgreSQL localhost:{}   MariaDB localhost:{}",
         stack.moto.endpoint(),
