@@ -17,6 +17,7 @@ mod scenario;
 mod stack;
 mod templates;
 mod test;
+mod test_binaries;
 mod workflows;
 
 use std::process::ExitCode;

@@ -1,11 +1,12 @@
 //! `cargo xtask test`: everything CI runs, from a clean clone.
 //!
 //! Formatting and lints first (cheap, and the most common failure; the deployment templates'
-//! and the GitHub Actions workflows' too), then the rotator binaries the end-to-end tests drive, then every test of the
-//! workspace: unit tests, doc tests, the local driver's tests, and the end-to-end tests against
-//! a private moto and PostgreSQL that each test binary starts for itself (the first run
-//! installs moto in a venv under `target/`), and last a rotator crate generated from the
-//! starter template, built and tested on its own.
+//! and the GitHub Actions workflows' lint beside clippy), then one build of every target, the
+//! doc tests, and every test binary of the workspace (unit tests, the local driver's tests,
+//! and the end-to-end tests against a private moto, PostgreSQL and MariaDB that each binary
+//! starts for itself; the first run installs moto in a venv under `target/`), two at a time,
+//! beside the check of a rotator crate generated from the starter template, built and tested
+//! on its own. At the end, the time of each phase.
 
 use anyhow::bail;
 
@@ -22,16 +23,27 @@ pub const ROTATORS: &[&str] = &[
 ];
 
 /// Runs the whole suite, then prints how long each phase took (where CI's time goes).
+///
+/// What waits on the network or on servers runs beside what compiles: the templates' and the
+/// workflows' lint (their tools are installed in venvs on the first run) beside clippy, and the
+/// generated starter's check beside the test binaries, which run two at a time
+/// ([`crate::test_binaries`]). Every target is built by one `cargo build --workspace
+/// --all-targets`, so the rotator binaries and the tests share one dependency graph (building
+/// the rotators alone resolves other features and compiles part of it twice).
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     if !args.is_empty() {
         bail!("usage: cargo xtask test");
     }
     let mut phases = Phases::default();
     phases.run("fmt", || cargo::run(&["fmt", "--all", "--check"]))?;
-    // The deployment templates: cfn-lint, checkov, terraform fmt.
-    phases.run("templates", crate::templates::check)?;
-    // The release workflow: actionlint (and shellcheck on its scripts).
-    phases.run("workflows", crate::workflows::check)?;
+    let lints = std::thread::spawn(|| {
+        let started = std::time::Instant::now();
+        // The deployment templates (cfn-lint, checkov, terraform fmt), the release workflow
+        // (actionlint, shellcheck).
+        crate::templates::check()
+            .and_then(|()| crate::workflows::check())
+            .map(|()| started.elapsed())
+    });
     phases.run("clippy", || {
         cargo::run(&[
             "clippy",
@@ -42,18 +54,27 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             "warnings",
         ])
     })?;
-    phases.run("build rotators", || {
-        let mut build = vec!["build"];
-        for rotator in ROTATORS {
-            build.extend(["--package", rotator]);
-        }
-        cargo::run(&build)
+    phases.run("build", || {
+        cargo::run(&["build", "--workspace", "--all-targets"])
     })?;
-    // Plain `cargo test` builds examples as ordinary binaries (the local driver's tests run
-    // one) and runs the doc tests; `--all-targets` would build examples as test binaries.
-    phases.run("cargo test", || cargo::run(&["test", "--workspace"]))?;
+    let linted = lints
+        .join()
+        .map_err(|_| anyhow::anyhow!("the templates' lint panicked"))??;
+    phases.beside("templates and workflows lint", linted);
+    phases.run("doc tests", || {
+        cargo::run(&["test", "--workspace", "--doc"])
+    })?;
     // A rotator generated from templates/starter builds, passes the contract and lints clean.
-    phases.run("starter", crate::new::check_starter)?;
+    let starter = std::thread::spawn(|| {
+        let started = std::time::Instant::now();
+        crate::new::check_starter().map(|()| started.elapsed())
+    });
+    let tests = phases.run("test binaries", || crate::test_binaries::run_all(2));
+    let checked = starter
+        .join()
+        .map_err(|_| anyhow::anyhow!("the starter check panicked"))?;
+    tests?;
+    phases.beside("starter check", checked?);
     phases.print();
     println!("cargo xtask test: every check passed");
     Ok(())
@@ -61,7 +82,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
 /// The phases run so far and how long each took.
 #[derive(Default)]
-struct Phases(Vec<(&'static str, std::time::Duration)>);
+struct Phases(
+    Vec<(&'static str, std::time::Duration)>,
+    Vec<(&'static str, std::time::Duration)>,
+);
 
 impl Phases {
     fn run(
@@ -78,6 +102,11 @@ impl Phases {
         outcome
     }
 
+    /// Records a phase that ran beside the others (its time is not added to the total).
+    fn beside(&mut self, name: &'static str, took: std::time::Duration) {
+        self.1.push((name, took));
+    }
+
     fn print(&self) {
         let total: std::time::Duration = self.0.iter().map(|(_, took)| *took).sum();
         let phases: Vec<String> = self
@@ -85,10 +114,20 @@ impl Phases {
             .iter()
             .map(|(name, took)| format!("{name} {:.0} s", took.as_secs_f64()))
             .collect();
+        let beside: Vec<String> = self
+            .1
+            .iter()
+            .map(|(name, took)| format!("{name} {:.0} s", took.as_secs_f64()))
+            .collect();
         println!(
-            "cargo xtask test: {} (total {:.0} s)",
+            "cargo xtask test: {} (total {:.0} s); beside them: {}",
             phases.join(", "),
-            total.as_secs_f64()
+            total.as_secs_f64(),
+            if beside.is_empty() {
+                "nothing yet".to_owned()
+            } else {
+                beside.join(", ")
+            }
         );
     }
 }
