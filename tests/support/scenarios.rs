@@ -520,6 +520,7 @@ pub async fn a_bad_variable_is_refused_at_start_up_naming_it(rotator: Rotator) {
         ("DATABASE_CA_BUNDLE", "/nonexistent/bundle.pem"),
         ("DATABASE_CONNECT_TIMEOUT", "soon"),
         ("SECRETS_MANAGER_MAX_ATTEMPTS", "0"),
+        ("RUST_LOG", "info,aws_config=loud"),
     ];
     match rotator {
         Rotator::MySqlSingleUser => cases.push(("MYSQL_RETAIN_CURRENT_PASSWORD", "maybe")),

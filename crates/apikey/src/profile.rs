@@ -28,7 +28,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// A provider profile.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -58,13 +58,46 @@ pub struct Profile {
 
 /// Identifying a key: a request made with the key itself, and where the answer holds its id.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(try_from = "Map<String, Value>")]
 pub struct IdentifyRequest {
     /// The request.
-    #[serde(flatten)]
     pub request: Request,
     /// JSON pointer to the key's id.
     pub id_pointer: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct IdentifyFields {
+    id_pointer: String,
+}
+
+impl TryFrom<Map<String, Value>> for IdentifyRequest {
+    type Error = String;
+
+    fn try_from(map: Map<String, Value>) -> Result<Self, String> {
+        let (request, fields): (Request, IdentifyFields) = with_request(map, &["idPointer"])?;
+        Ok(IdentifyRequest {
+            request,
+            id_pointer: fields.id_pointer,
+        })
+    }
+}
+
+/// Splits a request section into its own `fields` and the rest, read as its [`Request`]: a key
+/// that is neither is refused (serde's `flatten` would ignore it, so a typo such as
+/// `expectStatuses` would silently make any 2xx a success).
+fn with_request<T: serde::de::DeserializeOwned>(
+    mut map: Map<String, Value>,
+    fields: &[&str],
+) -> Result<(Request, T), String> {
+    let own: Map<String, Value> = fields
+        .iter()
+        .filter_map(|field| map.remove(*field).map(|value| ((*field).to_owned(), value)))
+        .collect();
+    let request = serde_json::from_value(Value::Object(map)).map_err(|e| e.to_string())?;
+    let own = serde_json::from_value(Value::Object(own)).map_err(|e| e.to_string())?;
+    Ok((request, own))
 }
 
 /// The header that carries a key.
@@ -107,10 +140,9 @@ pub struct Request {
 
 /// Minting: a request and where the answer holds the key and its id.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(try_from = "Map<String, Value>")]
 pub struct CreateRequest {
     /// The request.
-    #[serde(flatten)]
     pub request: Request,
     /// JSON pointer to the new key in the answer.
     pub key_pointer: String,
@@ -118,20 +150,63 @@ pub struct CreateRequest {
     pub id_pointer: String,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateFields {
+    key_pointer: String,
+    id_pointer: String,
+}
+
+impl TryFrom<Map<String, Value>> for CreateRequest {
+    type Error = String;
+
+    fn try_from(map: Map<String, Value>) -> Result<Self, String> {
+        let (request, fields): (Request, CreateFields) =
+            with_request(map, &["keyPointer", "idPointer"])?;
+        Ok(CreateRequest {
+            request,
+            key_pointer: fields.key_pointer,
+            id_pointer: fields.id_pointer,
+        })
+    }
+}
+
 /// Listing: a request and where the answer holds each key's id and label.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(try_from = "Map<String, Value>")]
 pub struct ListRequest {
     /// The request.
-    #[serde(flatten)]
     pub request: Request,
     /// JSON pointer to the array of keys (empty: the answer is the array).
-    #[serde(default)]
     pub items_pointer: String,
     /// JSON pointer to an item's id.
     pub id_pointer: String,
     /// JSON pointer to an item's label.
     pub label_pointer: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ListFields {
+    #[serde(default)]
+    items_pointer: String,
+    id_pointer: String,
+    label_pointer: String,
+}
+
+impl TryFrom<Map<String, Value>> for ListRequest {
+    type Error = String;
+
+    fn try_from(map: Map<String, Value>) -> Result<Self, String> {
+        let (request, fields): (Request, ListFields) =
+            with_request(map, &["itemsPointer", "idPointer", "labelPointer"])?;
+        Ok(ListRequest {
+            request,
+            items_pointer: fields.items_pointer,
+            id_pointer: fields.id_pointer,
+            label_pointer: fields.label_pointer,
+        })
+    }
 }
 
 impl Request {
@@ -267,6 +342,52 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.to_string().contains("revokeAll"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_key_inside_create_list_or_identify_is_refused() {
+        let profile = |section: &str, body: &str| {
+            format!(
+                r#"{{"name":"x","baseUrl":"http://h","create":{{"method":"POST","path":"/k","keyPointer":"/k","idPointer":"/i"}},
+                    "test":{{"method":"GET","path":"/t"}},"revoke":{{"method":"DELETE","path":"/k/{{id}}"}},"{section}":{body}}}"#
+            )
+        };
+        let good_list = r#"{"method":"GET","path":"/k","idPointer":"/id","labelPointer":"/l"}"#;
+        let good_identify = r#"{"method":"GET","path":"/me","idPointer":"/id"}"#;
+        for (section, body) in [("list", good_list), ("identify", good_identify)] {
+            serde_json::from_str::<Profile>(&profile(section, body))
+                .unwrap_or_else(|e| panic!("{section}: {e}"));
+        }
+        let typo = r#""expectStatuses":[201],"#;
+        let cases = [
+            (
+                "create",
+                format!(
+                    r#"{{{typo}"method":"POST","path":"/k","keyPointer":"/k","idPointer":"/i"}}"#
+                ),
+            ),
+            ("list", good_list.replacen('{', &format!("{{{typo}"), 1)),
+            (
+                "identify",
+                good_identify.replacen('{', &format!("{{{typo}"), 1),
+            ),
+        ];
+        for (section, body) in cases {
+            let text = if section == "create" {
+                profile("list", good_list).replacen(
+                    r#""create":{"method":"POST","path":"/k","keyPointer":"/k","idPointer":"/i"}"#,
+                    &format!(r#""create":{body}"#),
+                    1,
+                )
+            } else {
+                profile(section, &body)
+            };
+            let error = serde_json::from_str::<Profile>(&text).unwrap_err();
+            assert!(
+                error.to_string().contains("expectStatuses"),
+                "{section}: {error}"
+            );
+        }
     }
 
     #[test]

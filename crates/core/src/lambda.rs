@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::error;
@@ -42,10 +42,12 @@ where
     F: FnOnce(&dyn Environment) -> Result<R, ConfigError>,
 {
     logging::init();
-    let configured = StoreSettings::from_env(&ProcessEnv).and_then(|settings| {
-        let metrics = MetricsSettings::from_env(&ProcessEnv)?;
-        build(&ProcessEnv).map(|built| (settings, metrics, built))
-    });
+    let configured = logging::check_level(&ProcessEnv)
+        .and_then(|()| StoreSettings::from_env(&ProcessEnv))
+        .and_then(|settings| {
+            let metrics = MetricsSettings::from_env(&ProcessEnv)?;
+            build(&ProcessEnv).map(|built| (settings, metrics, built))
+        });
     let (settings, metrics, built) = match configured {
         Ok(configured) => configured,
         Err(problem) => {
@@ -69,18 +71,23 @@ where
                 "invocation received"
             );
             let deadline = Deadline::from_lambda_millis(event.context.deadline);
-            match PreflightRequest::from_payload(&event.payload) {
-                None => rotation.handle(&event.payload, deadline).await,
-                Some(Ok(request)) => {
-                    let function = Some(event.context.invoked_function_arn.as_str())
-                        .filter(|arn| !arn.is_empty());
-                    Ok(rotation.preflight(&request, deadline, function).await)
-                }
-                Some(Err(problem)) => {
-                    error!(error = %problem, "rejected preflight request");
-                    Err(RotationError::from(problem))
-                }
-            }
+            let answer: Result<Value, Diagnostic> =
+                match PreflightRequest::from_payload(&event.payload) {
+                    None => rotation
+                        .handle(&event.payload, deadline)
+                        .await
+                        .map_err(|problem| naming_the_step(&event.payload, &problem)),
+                    Some(Ok(request)) => {
+                        let function = Some(event.context.invoked_function_arn.as_str())
+                            .filter(|arn| !arn.is_empty());
+                        Ok(rotation.preflight(&request, deadline, function).await)
+                    }
+                    Some(Err(problem)) => {
+                        error!(error = %problem, "rejected preflight request");
+                        Err(Diagnostic::from(RotationError::from(problem)))
+                    }
+                };
+            answer
         }
     });
     match lambda_runtime::run(handler).await {
@@ -89,6 +96,43 @@ where
             error!(error = %problem, "the Lambda runtime loop stopped");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error Lambda reports for a failed step, its message naming the step and the secret the
+/// event gave (Secrets Manager's console and the invoker see this message; errors about a
+/// store call or a secret's field name only what they are about). AWS's validation messages
+/// are kept word for word, as AWS's templates raise them (they name the secret and version).
+pub(crate) fn naming_the_step(payload: &Value, problem: &RotationError) -> Diagnostic {
+    let message = problem.to_string();
+    let error_type = problem.kind().to_owned();
+    if matches!(problem, RotationError::Validation(_)) {
+        return Diagnostic {
+            error_type,
+            error_message: message,
+        };
+    }
+    let field = |name: &str| {
+        payload
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let mut named = Vec::new();
+    if let Some(step) = field("Step").filter(|step| !message.contains(step)) {
+        named.push(step.to_owned());
+    }
+    if let Some(secret) = field("SecretId").filter(|secret| !message.contains(secret)) {
+        named.push(format!("for secret {secret}"));
+    }
+    let error_message = if named.is_empty() {
+        message
+    } else {
+        format!("{}: {message}", named.join(" "))
+    };
+    Diagnostic {
+        error_type,
+        error_message,
     }
 }
 
@@ -119,5 +163,48 @@ async fn report_init_error(problem: &ConfigError) {
     };
     if let Err(problem) = tokio::time::timeout(std::time::Duration::from_secs(2), send).await {
         error!(error = %problem, "could not report the init error to the Runtime API");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn a_step_error_names_the_step_and_the_secret_once() {
+        let event = serde_json::json!({
+            "Step": "setSecret", "SecretId": "arn:s", "ClientRequestToken": "t"
+        });
+        let store = RotationError::from(StoreError::new("GetSecretValue", "arn:s", "throttled"));
+        let named = naming_the_step(&event, &store);
+        assert_eq!(named.error_type, "SecretsManagerError");
+        assert!(
+            named
+                .error_message
+                .starts_with("setSecret: Secrets Manager"),
+            "{}",
+            named.error_message
+        );
+        let target = RotationError::target("setSecret: refused (secret arn:s)");
+        assert_eq!(
+            naming_the_step(&event, &target).error_message,
+            "setSecret: refused (secret arn:s)"
+        );
+        let bare = RotationError::target("refused");
+        assert_eq!(
+            naming_the_step(&event, &bare).error_message,
+            "setSecret for secret arn:s: refused"
+        );
+        let no_event = naming_the_step(&serde_json::json!([]), &bare);
+        assert_eq!(no_event.error_message, "refused");
+        // AWS's validation messages, word for word.
+        let disabled = RotationError::from(crate::validate::ValidationError::RotationDisabled {
+            arn: "arn:s".into(),
+        });
+        assert_eq!(
+            naming_the_step(&event, &disabled).error_message,
+            disabled.to_string()
+        );
     }
 }

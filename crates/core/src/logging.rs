@@ -15,6 +15,8 @@
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use serde_json::{Map, Value};
+
+use crate::config::{ConfigError, Environment};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
@@ -142,6 +144,29 @@ pub fn quiet(targets: &[&'static str]) {
     }
 }
 
+/// Refuses a `RUST_LOG` (or `AWS_LAMBDA_LOG_LEVEL`) that is not a filter, as every other
+/// variable's mistake is refused: [`init`] would otherwise log at `info` without saying so.
+pub fn check_level(env: &dyn Environment) -> Result<(), ConfigError> {
+    for variable in ["RUST_LOG", "AWS_LAMBDA_LOG_LEVEL"] {
+        let Some(value) = env.var(variable) else {
+            continue;
+        };
+        if let Err(problem) = EnvFilter::try_new(value.to_lowercase()) {
+            return Err(ConfigError::new(
+                variable,
+                format!(
+                    "{value:?} is not a log filter ({problem}); expected a level (error, warn, \
+                     info, debug, trace) or directives such as \"info,rotation_core=debug\""
+                ),
+            ));
+        }
+        if variable == "RUST_LOG" {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// The filter: what is asked, with the caps.
 fn filter() -> EnvFilter {
     let requested = std::env::var("RUST_LOG")
@@ -161,6 +186,23 @@ fn filter() -> EnvFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_filter_that_does_not_parse_is_refused_naming_its_variable() {
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(check_level(&env(&[])).is_ok());
+        assert!(check_level(&env(&[("RUST_LOG", "info,rotation_core=debug")])).is_ok());
+        assert!(check_level(&env(&[("AWS_LAMBDA_LOG_LEVEL", "DEBUG")])).is_ok());
+        let refused = check_level(&env(&[("RUST_LOG", "info,aws=loud")])).unwrap_err();
+        assert_eq!(refused.variable, "RUST_LOG");
+        let refused = check_level(&env(&[("AWS_LAMBDA_LOG_LEVEL", "x=y=z")])).unwrap_err();
+        assert_eq!(refused.variable, "AWS_LAMBDA_LOG_LEVEL");
+    }
 
     #[test]
     fn quieted_targets_are_capped_at_info() {
