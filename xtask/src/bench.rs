@@ -60,7 +60,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             BTreeMap::new()
         }
         None => {
-            let paths = cargo::build_fast(&chosen)?;
+            let paths = cargo::build(cargo::FAST_PROFILE, &chosen)?;
             println!(
                 "measuring builds of the `{}` profile (release without LTO; the Lambda zips are \
                  `release`, with fat LTO: `--binaries target/release` measures those)",

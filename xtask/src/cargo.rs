@@ -58,24 +58,35 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
-/// The profile of the demo's and the bench's builds: `release` without the fat-LTO link
-/// (see the workspace `Cargo.toml`).
+/// The bench's profile: `release` without the fat-LTO link (see the workspace `Cargo.toml`).
 pub const FAST_PROFILE: &str = "fast";
 
-/// Builds rotators with [`FAST_PROFILE`], all in one cargo call (one dependency graph, built
-/// once, the binaries linked in parallel), and returns their paths in the same order.
-pub fn build_fast(binaries: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut args = vec!["build", "--profile", FAST_PROFILE];
+/// The profile of everything else built here (xtask itself, the tests, the demo): `dev`.
+pub const DEV_PROFILE: &str = "dev";
+
+/// Builds binaries with a profile, all in one cargo call (one dependency graph, built once,
+/// the binaries linked in parallel), and returns their paths in the same order.
+pub fn build(profile: &str, binaries: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut args = vec!["build", "--profile", profile];
     for binary in binaries {
         args.extend(["--package", binary]);
     }
     run(&args)?;
-    let dir = target_dir().join(FAST_PROFILE);
+    let dir = target_dir().join(profile_dir(profile));
     Ok(binaries.iter().map(|binary| dir.join(binary)).collect())
 }
 
-/// Whether the binaries of [`build_fast`] are there already (the first build takes minutes).
-pub fn fast_build_exists(binaries: &[&str]) -> bool {
-    let dir = target_dir().join(FAST_PROFILE);
+/// Whether the binaries of [`build`] are there already (the first build takes minutes).
+pub fn built(profile: &str, binaries: &[&str]) -> bool {
+    let dir = target_dir().join(profile_dir(profile));
     binaries.iter().all(|binary| dir.join(binary).is_file())
+}
+
+/// The directory of a profile's outputs under the target directory (`dev` writes `debug`).
+fn profile_dir(profile: &str) -> &str {
+    match profile {
+        "dev" | "test" => "debug",
+        "bench" => "release",
+        other => other,
+    }
 }
