@@ -657,6 +657,16 @@ mod tests {
         assert_eq!(listed, commands, "README.md's Layout against xtask's main");
     }
 
+    /// The number of runs the README says the bench takes medians of is the bench's.
+    #[test]
+    fn the_bench_runs_as_many_times_as_the_readme_says() {
+        let said = format!("medians of {} runs", crate::bench::RUNS);
+        assert!(
+            README.replace('\n', " ").contains(&said),
+            "README.md should say {said:?}"
+        );
+    }
+
     /// The README's table of the rotation contract has one row per clause, by its name.
     #[test]
     fn the_contract_table_lists_every_clause() {
