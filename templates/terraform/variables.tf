@@ -15,7 +15,7 @@ variable "function_name" {
 }
 
 variable "rotator" {
-  description = "Which rotator binary the zip holds; it also selects the permissions. custom: a rotator of your own (e.g. from `cargo xtask new`), with the base permissions plus master_secret_arn and linked_secret_arns if given."
+  description = "Which rotator binary the zip holds. It selects the inputs allowed (the preconditions) and the Rotator dimension of the StepFailed alarm; the role's statements come from the secret, master, linked-secret, KMS, VPC and tracing inputs (the RDS look-up of a master secret is left out for api-key). custom: a rotator of your own (e.g. from `cargo xtask new`)."
   type        = string
 
   validation {

@@ -27,7 +27,8 @@ use rotation_stack::{Lifetime, Stack};
 use crate::cargo;
 use crate::scenario::{self, Strategy, Target};
 
-const RUNS: usize = 15;
+/// Runs per figure, of which the bench reports the median (the README says how many).
+pub(crate) const RUNS: usize = 15;
 
 const USAGE: &str = "usage: cargo xtask bench [--binaries DIR] [ROTATOR...]";
 

@@ -8,6 +8,11 @@
 //! `cargo xtask demo --zip <arch>` runs the same rotations with the binaries inside the zips
 //! of `cargo xtask package` instead, so that what ships is what was seen working (arm64 ones
 //! through qemu-user on an x86_64 machine).
+//!
+//! `cargo xtask demo --transcript` runs the demo and writes what it printed into `README.md`,
+//! between the transcript's markers ([`crate::readme`]), so the README shows what the demo
+//! prints today; `cargo xtask test` checks that the README's transcript still has the demo's
+//! shape.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +21,7 @@ use rotation_local::SecretsManagerDriver;
 use rotation_stack::{Lifetime, Stack};
 
 use crate::scenario::{self, Strategy, Target};
-use crate::{cargo, package};
+use crate::{cargo, package, readme};
 
 const INITIAL_PASSWORD: &str = "Demo-Initial-Password-1";
 
@@ -25,10 +30,15 @@ const FIRST_BUILD: &str = "about two minutes on 2 cores";
 
 /// Runs the demo.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
+    if let Some(at) = args.iter().position(|arg| arg == "--transcript") {
+        let mut rest = args.to_vec();
+        rest.remove(at);
+        return transcript(&rest);
+    }
     let zip_arch = match args {
         [] => None,
         [flag, arch] if flag == "--zip" => Some(arch.as_str()),
-        _ => bail!("usage: cargo xtask demo [--zip arm64|x86_64]"),
+        _ => bail!("usage: cargo xtask demo [--transcript] [--zip arm64|x86_64]"),
     };
     const ROTATORS: [&str; 6] = [
         "postgres-single-user",
@@ -90,6 +100,46 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         println!("== done: stopping the stack");
         Ok(())
     })
+}
+
+/// Runs the demo (with `args`) in a child process, shows its output as it comes, and writes
+/// that output into the README's transcript block.
+fn transcript(args: &[String]) -> anyhow::Result<()> {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("demo")
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting the demo")?;
+    let stdout = child.stdout.take().context("the demo's output")?;
+    let mut output = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        output.push_str(&line);
+        output.push('\n');
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("the demo failed ({status}); README.md is unchanged");
+    }
+    let rendered = readme::render_transcript(&output);
+    let templates = readme::heading_templates(include_str!("demo.rs"));
+    let problems = readme::transcript_problems(&rendered, &templates);
+    if !problems.is_empty() {
+        bail!(
+            "the demo's output does not have the shape its source says; README.md is \
+             unchanged:\n{}",
+            problems.join("\n")
+        );
+    }
+    let readme = cargo::workspace_root().join("README.md");
+    readme::write_transcript(&readme, &rendered)?;
+    println!("wrote the transcript into {}", readme.display());
+    Ok(())
 }
 
 /// One database rotator, end to end: a user and its secret, one rotation through the binary,

@@ -13,6 +13,7 @@ mod package;
 mod preflight;
 mod programs;
 mod rds_certs;
+mod readme;
 mod scenario;
 mod stack;
 mod templates;
@@ -30,9 +31,10 @@ commands:
                running one, and print its variables (eval \"$(cargo xtask stack up)\")
   stack env    print `export NAME='value'` lines for the running stack
   stack down   stop the local stack and delete its data
-  demo [--zip arm64|x86_64]
+  demo [--transcript] [--zip arm64|x86_64]
                run rotations end to end against the local stack, with release builds or with
-               the binaries in the zips of `package` (arm64 ones through qemu-user)
+               the binaries in the zips of `package` (arm64 ones through qemu-user);
+               --transcript also writes the output into README.md's transcript block
   test         run the test suite
   bench [--binaries DIR] [ROTATOR...]
                run the benchmarks (all four rotators, or those named), release builds of

@@ -138,3 +138,9 @@ pub use store::{
 };
 pub use validate::{Decision, SecretMetadata, ValidationError, validate};
 pub use versions::SecretVersion;
+
+/// The Rust examples of the workspace's `README.md`, compiled by `cargo test --doc` (which
+/// `cargo xtask test` runs), so that the README's `Rotator` shows the trait as it is.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExamples;

@@ -9,7 +9,7 @@
 //! It is the worked example of a rotator outside the database crates: the rotation protocol
 //! comes from `rotation-core`, the algorithms are those of the database rotators (the same
 //! order of attempts and the same messages, see `rotation-db`), and the target is spoken to
-//! directly: RESP over a TCP socket in [`resp`], a few dozen lines, instead of a client crate.
+//! directly: RESP over a TCP socket in [`resp`], its own module, instead of a client crate.
 //!
 //! # How
 //!
