@@ -146,7 +146,8 @@ impl<T: SecretValue> RotatingCredentials<T> {
     }
 
     /// After the target refused version `refused_id` (with `error`), tries the versions worth
-    /// trying (see the module docs), one task at a time.
+    /// trying (see the module docs): what another task found (before and after waiting for
+    /// the one recovery at a time), then a fresh `AWSCURRENT`, then `AWSPENDING`.
     ///
     /// For integrations whose own first attempt went through another path (a pool's connect).
     pub async fn recover<C, E, F, Fut>(
@@ -162,58 +163,92 @@ impl<T: SecretValue> RotatingCredentials<T> {
     {
         let started = Instant::now();
         self.memory().refuse(refused_id);
+        let mut round = Round {
+            tried: vec![refused_id.to_owned()],
+            last: error,
+            is_refused: &is_refused,
+            attempt: &attempt,
+        };
+        // What another task has found already: no read, and no waiting for the recovery.
+        let remembered = self.current().await.map_err(ConnectError::Credentials)?;
+        if let Some(done) = self.try_version(&mut round, remembered).await? {
+            return Ok(done);
+        }
         let _one_at_a_time = self.recovering.lock().await;
-        let mut tried = vec![refused_id.to_owned()];
-        let mut last = error;
-        // Candidates in order, each read only if the one before was refused: what another task
-        // found meanwhile (no read), a fresh `AWSCURRENT`, `AWSPENDING`.
+        if self.memory().exhausted_since(started, self.cool_down) {
+            // Another task has just tried everything: do not read again.
+            return Err(self.refused(&round.tried, Some(round.last)));
+        }
+        // What another task found while this one waited, a fresh `AWSCURRENT`, `AWSPENDING`;
+        // each read only if the one before was refused.
         for candidate in [
             Candidate::Remembered,
             Candidate::Current,
             Candidate::Pending,
         ] {
             let version = match candidate {
-                Candidate::Remembered => {
-                    if self.memory().exhausted_since(started, self.cool_down) {
-                        // Another task has just tried everything: do not read again.
-                        return Err(self.refused(&tried, Some(last)));
-                    }
-                    Some(self.current().await.map_err(ConnectError::Credentials)?)
-                }
-                Candidate::Current => {
-                    let raw = self.source.refresh_current(&self.secret_id).await;
-                    let raw = raw.map_err(ConnectError::Credentials)?;
-                    Some(self.parsed(raw).map_err(ConnectError::Credentials)?)
-                }
+                Candidate::Remembered => Some(self.current().await),
+                Candidate::Current => Some(
+                    self.source
+                        .refresh_current(&self.secret_id)
+                        .await
+                        .and_then(|raw| self.parsed(raw)),
+                ),
                 Candidate::Pending => match self.source.pending(&self.secret_id).await {
-                    Ok(Some(raw)) => Some(self.parsed(raw).map_err(ConnectError::Credentials)?),
+                    Ok(Some(raw)) => Some(self.parsed(raw)),
                     Ok(None) => None,
-                    Err(error) => return Err(ConnectError::Credentials(error)),
+                    Err(error) => Some(Err(error)),
                 },
             };
-            let Some(version) = version.filter(|v| !tried.contains(&v.version_id)) else {
+            let Some(version) = version.transpose().map_err(ConnectError::Credentials)? else {
                 continue;
             };
-            tried.push(version.version_id.clone());
-            match attempt(Arc::clone(&version)).await {
-                Ok(connection) => {
-                    self.memory().worked(Arc::clone(&version));
-                    return Ok((connection, version));
-                }
-                Err(error) if is_refused(&error) => {
-                    self.memory().refuse(&version.version_id);
-                    last = error;
-                }
-                Err(error) => return Err(ConnectError::Failed(error)),
+            if let Some(done) = self.try_version(&mut round, version).await? {
+                return Ok(done);
             }
         }
         self.memory().exhausted();
         tracing::warn!(
             secret_id = %self.secret_id,
-            tried = %tried.join(","),
+            tried = %round.tried.join(","),
             "the target refused every version of the secret"
         );
-        Err(self.refused(&tried, Some(last)))
+        Err(self.refused(&round.tried, Some(round.last)))
+    }
+
+    /// Tries `version` unless this round tried it already: `Some` when it worked, `None` when
+    /// it was refused or skipped.
+    async fn try_version<C, E, F, Fut, R>(
+        &self,
+        round: &mut Round<'_, E, F, R>,
+        version: Arc<Versioned<T>>,
+    ) -> Result<Option<(C, Arc<Versioned<T>>)>, ConnectError<E>>
+    where
+        F: Fn(Arc<Versioned<T>>) -> Fut,
+        Fut: Future<Output = Result<C, E>>,
+        R: Fn(&E) -> bool,
+    {
+        if round.tried.contains(&version.version_id) {
+            return Ok(None);
+        }
+        round.tried.push(version.version_id.clone());
+        match (round.attempt)(Arc::clone(&version)).await {
+            Ok(connection) => {
+                self.memory().worked(Arc::clone(&version));
+                Ok(Some((connection, version)))
+            }
+            Err(error) if (round.is_refused)(&error) => {
+                self.memory().refuse(&version.version_id);
+                round.last = error;
+                Ok(None)
+            }
+            Err(error) => Err(ConnectError::Failed(error)),
+        }
+    }
+
+    /// Whether this process saw the target refuse `version_id` (and no later success).
+    pub fn is_refused(&self, version_id: &str) -> bool {
+        self.memory().is_refused(version_id)
     }
 
     fn refused<E>(&self, tried: &[String], last: Option<E>) -> ConnectError<E> {
@@ -234,6 +269,7 @@ impl<T: SecretValue> RotatingCredentials<T> {
         let version = Arc::new(Versioned {
             version_id: raw.version_id,
             value,
+            created: raw.created,
         });
         self.memory().learn(Arc::clone(&version));
         Ok(version)
@@ -242,6 +278,14 @@ impl<T: SecretValue> RotatingCredentials<T> {
     fn memory(&self) -> std::sync::MutexGuard<'_, Memory<T>> {
         self.memory.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// One recovery: the versions tried, the last refusal, and how to attempt.
+struct Round<'a, E, F, R> {
+    tried: Vec<String>,
+    last: E,
+    is_refused: &'a R,
+    attempt: &'a F,
 }
 
 #[derive(Clone, Copy)]
@@ -276,13 +320,17 @@ impl<T> Default for Memory<T> {
 }
 
 impl<T> Memory<T> {
-    /// The version to use, given the cached `AWSCURRENT`.
+    /// The version to use, given the cached `AWSCURRENT`: the version that last worked
+    /// instead of it, while the cache still holds one that was refused or is not newer (a
+    /// cache lags behind a rotation by up to its TTL).
     fn pick(&self, current: Arc<Versioned<T>>) -> Arc<Versioned<T>> {
-        if !self.is_refused(&current.version_id) {
-            return current;
-        }
         match &self.fallback {
-            Some(fallback) if !self.is_refused(&fallback.version_id) => Arc::clone(fallback),
+            Some(fallback)
+                if !self.is_refused(&fallback.version_id)
+                    && (self.is_refused(&current.version_id) || not_newer(&current, fallback)) =>
+            {
+                Arc::clone(fallback)
+            }
             _ => current,
         }
     }
@@ -337,14 +385,22 @@ impl<T> Memory<T> {
     }
 }
 
+/// Whether `version` was created no later than `than` (unknown dates: no).
+fn not_newer<T>(version: &Versioned<T>, than: &Versioned<T>) -> bool {
+    matches!((version.created, than.created), (Some(a), Some(b)) if a <= b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A version created at second `n` of its name `vN`.
     fn v(id: &str) -> Arc<Versioned<()>> {
+        let n: u64 = id.trim_start_matches('v').parse().unwrap();
         Arc::new(Versioned {
             version_id: id.to_owned(),
             value: (),
+            created: Some(std::time::UNIX_EPOCH + Duration::from_secs(n)),
         })
     }
 
@@ -362,7 +418,14 @@ mod tests {
         let cases: &[PickCase] = &[
             ("nothing learnt", &[], None, "v1", "v1"),
             (
-                "a fallback is not used while current works",
+                "a stale cache does not take a process back to an older version",
+                &[],
+                Some("v2"),
+                "v1",
+                "v2",
+            ),
+            (
+                "a newer current that works wins over the fallback",
                 &[],
                 Some("v0"),
                 "v1",

@@ -16,6 +16,9 @@ pub struct Versioned<T> {
     pub version_id: String,
     /// The parsed value.
     pub value: T,
+    /// When the version was created, when Secrets Manager says: a version that worked is not
+    /// given up for an older one that a cache still calls current.
+    pub created: Option<std::time::SystemTime>,
 }
 
 /// A value type a secret's text parses into.

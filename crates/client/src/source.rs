@@ -4,7 +4,7 @@
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_secretsmanager::error::SdkError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
@@ -38,6 +38,8 @@ pub struct RawVersion {
     pub version_id: String,
     /// The `SecretString`.
     pub text: SecretString,
+    /// When the version was created, when Secrets Manager says.
+    pub created: Option<SystemTime>,
 }
 
 impl SecretSource {
@@ -124,6 +126,7 @@ impl SecretSource {
         Ok(Some(RawVersion {
             version_id: output.version_id.unwrap_or_default(),
             text,
+            created: output.created_date,
         }))
     }
 }

@@ -16,6 +16,9 @@ use crate::credentials::{ConnectError, RotatingCredentials};
 use crate::error::ClientError;
 use crate::secret::{DatabaseSecret, Versioned};
 
+/// How many recoveries one [`RotatingPool::acquire`] may start.
+const RECOVERY_ROUNDS: usize = 2;
+
 /// A database sqlx can pool, with what rotation needs to know about it.
 pub trait Engine: Database {
     /// `base` (the application's options: TLS, timeouts, application name) with the secret's
@@ -175,26 +178,40 @@ impl<DB: Engine> RotatingPool<DB> {
 
     /// A connection from the pool; a new one logs in with the current credentials, following
     /// a rotation when the login is refused (see [`RotatingCredentials`]).
+    ///
+    /// A refusal starts a recovery, which proves a version with a login of its own and puts it
+    /// in the pool's options. If the pool's login is refused again (a rotation can land in
+    /// between: rotations that close together are rare outside tests), one more recovery
+    /// follows; then the error.
     pub async fn acquire(&self) -> Result<PoolConnection<DB>, PoolError> {
-        let version = self.credentials.current().await?;
-        self.use_version(&version);
-        match self.pool.acquire().await {
-            Ok(connection) => Ok(connection),
-            Err(error) if DB::is_refused(&error) => {
-                let refused = self.in_pool();
-                let (probe, version) = self
-                    .credentials
-                    .recover(&refused, error, DB::is_refused, |version| {
-                        let options = DB::with_secret(&self.base, &version.value);
-                        async move { options.connect().await }
-                    })
-                    .await?;
-                // The probe proved the version; the pool makes its own connections.
-                let _ = probe.close().await;
-                self.use_version(&version);
-                Ok(self.pool.acquire().await?)
-            }
-            Err(error) => Err(PoolError::Sqlx(error)),
+        let mut rounds = 0;
+        loop {
+            let version = self.credentials.current().await?;
+            // The version the pool logs in with: a refusal is about this one, even if another
+            // task has moved the pool on meanwhile.
+            let in_pool = self.use_version(&version);
+            let error = match self.pool.acquire().await {
+                Ok(connection) => return Ok(connection),
+                Err(error) if !DB::is_refused(&error) => return Err(PoolError::Sqlx(error)),
+                Err(_) if rounds == RECOVERY_ROUNDS => {
+                    return Err(PoolError::Credentials(ClientError::Refused {
+                        secret_id: self.credentials.secret_id().to_owned(),
+                        tried: in_pool,
+                    }));
+                }
+                Err(error) => error,
+            };
+            rounds += 1;
+            let (probe, version) = self
+                .credentials
+                .recover(&in_pool, error, DB::is_refused, |version| {
+                    let options = DB::with_secret(&self.base, &version.value);
+                    async move { options.connect().await }
+                })
+                .await?;
+            // The probe proved the version; the pool makes its own connections.
+            let _ = probe.close().await;
+            self.use_version(&version);
         }
     }
 
@@ -208,19 +225,16 @@ impl<DB: Engine> RotatingPool<DB> {
         &self.credentials
     }
 
-    fn use_version(&self, version: &Versioned<DatabaseSecret>) {
+    /// Puts `version` in the pool's connect options, unless it was refused since the task
+    /// chose it (a task that chose before another recovered must not set the old version
+    /// back); returns the version the pool then uses.
+    fn use_version(&self, version: &Versioned<DatabaseSecret>) -> String {
         let mut in_pool = self.in_pool.lock().unwrap_or_else(PoisonError::into_inner);
-        if *in_pool != version.version_id {
+        if *in_pool != version.version_id && !self.credentials.is_refused(&version.version_id) {
             self.pool
                 .set_connect_options(DB::with_secret(&self.base, &version.value));
             in_pool.clone_from(&version.version_id);
         }
-    }
-
-    fn in_pool(&self) -> String {
-        self.in_pool
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        in_pool.clone()
     }
 }
