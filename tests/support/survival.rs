@@ -442,7 +442,7 @@ where
             .execute(&mut *connection)
             .await
             .map_err(|e| e.to_string())?;
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             connection.close_on_drop();
         }
         Ok(())
@@ -519,7 +519,7 @@ impl App for DeadpoolApp {
             .simple_query("SELECT 1")
             .await
             .map_err(|e| e.to_string())?;
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             drop(deadpool_postgres::Object::take(client));
         }
         Ok(())

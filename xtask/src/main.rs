@@ -7,6 +7,7 @@
 mod bench;
 mod cargo;
 mod demo;
+mod demo_client;
 mod manifest;
 mod new;
 mod package;
@@ -32,6 +33,10 @@ commands:
   demo [--zip arm64|x86_64]
                run rotations end to end against the local stack, with release builds or with
                the binaries in the zips of `package` (arm64 ones through qemu-user)
+  demo client [--rotations N]
+               applications under load while the rotators rotate their secret N times (100):
+               failed requests of a naive, a cache-only and the rotation-client application,
+               side by side, and their Secrets Manager calls
   test         run the test suite
   bench [--binaries DIR] [ROTATOR...]
                run the benchmarks (all four rotators, or those named), release builds of
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
     };
     let outcome = match command.as_str() {
         "stack" => stack::run(&args[1..]),
+        "demo" if args.get(1).is_some_and(|a| a == "client") => demo_client::run(&args[2..]),
         "demo" => demo::run(&args[1..]),
         "test" => test::run(&args[1..]),
         "bench" => bench::run(&args[1..]),
