@@ -10,15 +10,17 @@
 //!
 //! # The algorithm
 //!
-//! [`RotatingCredentials::connect`] logs in with the version [`Memory::pick`] chooses: the
-//! cached `AWSCURRENT` unless this process saw it refused, and then the version that worked
-//! instead. On a refusal (and only a refusal: an unreachable host is the caller's error), one
-//! task at a time recovers: it first takes whatever another task found meanwhile, then reads
+//! [`RotatingCredentials::connect`] logs in with the version [`RotatingCredentials::current`]
+//! chooses: the cached `AWSCURRENT`, unless this process saw it refused (or the cache still
+//! holds a version older than the one that last worked), and then the version that worked
+//! instead. On a refusal (and only a refusal: an unreachable host is the caller's error), the
+//! task first tries what another task found meanwhile; then one task at a time reads
 //! `AWSCURRENT` afresh, then `AWSPENDING`, each tried once if it is a version not tried yet.
-//! So a login is attempted at most three times, with three different versions, and a rotation
-//! costs a process at most two Secrets Manager reads. When all are refused, the error names the
-//! secret and the versions (never a value), and for a cool-down no login is tried with a
-//! version already refused: a wrong password is not retried in a loop.
+//! So a login is attempted at most four times per recovery, never twice with the same version,
+//! and a rotation costs a process at most two Secrets Manager reads (the other tasks take what
+//! the first one found). When all are refused, the error names the secret and the version ids
+//! (never a value), and for a cool-down no login is tried with a version already refused: a
+//! wrong password is not retried in a loop.
 
 use std::collections::VecDeque;
 use std::future::Future;

@@ -120,10 +120,11 @@
 //!
 //! # What it costs
 //!
-//! A login is attempted with at most three versions, one after the other, and only after a
-//! refusal. A rotation costs a process at most two forced Secrets Manager reads (one task
-//! recovers, the others take what it found), counted by [`SecretSource::forced_reads`], plus
-//! the cache's TTL refreshes.
+//! A login is retried only after a refusal, never twice with the same version in one recovery,
+//! and with at most four other versions (in practice one: the pending or the fresh current).
+//! A rotation costs a process one or two forced Secrets Manager reads (one task recovers, the
+//! others take what it found), counted by [`SecretSource::forced_reads`], plus the cache's TTL
+//! refreshes; `cargo xtask demo client` measures both.
 #![warn(missing_docs)]
 
 mod credentials;
