@@ -15,9 +15,10 @@
 //! holds a version older than the one that last worked), and then the version that worked
 //! instead. On a refusal (and only a refusal: an unreachable host is the caller's error), the
 //! task first tries what another task found meanwhile; then one task at a time reads
-//! `AWSCURRENT` afresh, then `AWSPENDING`, each tried once if it is a version not tried yet.
-//! So a login is attempted at most four times per recovery, never twice with the same version,
-//! and a rotation costs a process at most two Secrets Manager reads (the other tasks take what
+//! `AWSCURRENT` afresh, then `AWSPENDING`, and tries each version it has not tried yet. When
+//! all are refused, a second pass reads both again (a rotation may have landed during the
+//! first). So a recovery makes at most four Secrets Manager reads and never logs in twice with
+//! the same version; a rotation usually costs a process two reads (the other tasks take what
 //! the first one found). When all are refused, the error names the secret and the version ids
 //! (never a value), and for a cool-down no login is tried with a version already refused: a
 //! wrong password is not retried in a loop.
@@ -33,6 +34,14 @@ use crate::source::{RawVersion, SecretSource};
 
 /// How long, after every version was refused, a refused version is not tried again.
 pub const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(5);
+
+/// How many passes a recovery makes (the second only helps when a rotation lands during the
+/// first).
+const RECOVERY_PASSES: usize = 2;
+
+/// How many recoveries one pool acquire may start (the pool's own login after a recovery can
+/// meet the next rotation).
+pub(crate) const RECOVERY_ROUNDS: usize = 2;
 
 /// How many refused version ids a process remembers (a rotation adds at most one).
 const REFUSED_MEMORY: usize = 8;
@@ -163,7 +172,6 @@ impl<T: SecretValue> RotatingCredentials<T> {
         F: Fn(Arc<Versioned<T>>) -> Fut,
         Fut: Future<Output = Result<C, E>>,
     {
-        let started = Instant::now();
         self.memory().refuse(refused_id);
         let mut round = Round {
             tried: vec![refused_id.to_owned()],
@@ -171,16 +179,38 @@ impl<T: SecretValue> RotatingCredentials<T> {
             is_refused: &is_refused,
             attempt: &attempt,
         };
+        // A second pass only helps when a rotation moved on during the first: its reads then
+        // find versions not tried yet; otherwise it reads, and logs in with nothing.
+        for _ in 0..RECOVERY_PASSES {
+            if let Some(done) = self.recover_once(&mut round).await? {
+                return Ok(done);
+            }
+        }
+        self.memory().exhausted();
+        tracing::warn!(
+            secret_id = %self.secret_id,
+            tried = %round.tried.join(","),
+            "the target refused every version of the secret"
+        );
+        Err(self.refused(&round.tried, Some(round.last)))
+    }
+
+    /// One pass of [`RotatingCredentials::recover`]: `Some` when a version worked.
+    async fn recover_once<C, E, F, Fut, R>(
+        &self,
+        round: &mut Round<'_, E, F, R>,
+    ) -> Result<Option<(C, Arc<Versioned<T>>)>, ConnectError<E>>
+    where
+        F: Fn(Arc<Versioned<T>>) -> Fut,
+        Fut: Future<Output = Result<C, E>>,
+        R: Fn(&E) -> bool,
+    {
         // What another task has found already: no read, and no waiting for the recovery.
         let remembered = self.current().await.map_err(ConnectError::Credentials)?;
-        if let Some(done) = self.try_version(&mut round, remembered).await? {
-            return Ok(done);
+        if let Some(done) = self.try_version(round, remembered).await? {
+            return Ok(Some(done));
         }
         let _one_at_a_time = self.recovering.lock().await;
-        if self.memory().exhausted_since(started, self.cool_down) {
-            // Another task has just tried everything: do not read again.
-            return Err(self.refused(&round.tried, Some(round.last)));
-        }
         // What another task found while this one waited, a fresh `AWSCURRENT`, `AWSPENDING`;
         // each read only if the one before was refused.
         for candidate in [
@@ -205,17 +235,11 @@ impl<T: SecretValue> RotatingCredentials<T> {
             let Some(version) = version.transpose().map_err(ConnectError::Credentials)? else {
                 continue;
             };
-            if let Some(done) = self.try_version(&mut round, version).await? {
-                return Ok(done);
+            if let Some(done) = self.try_version(round, version).await? {
+                return Ok(Some(done));
             }
         }
-        self.memory().exhausted();
-        tracing::warn!(
-            secret_id = %self.secret_id,
-            tried = %round.tried.join(","),
-            "the target refused every version of the secret"
-        );
-        Err(self.refused(&round.tried, Some(round.last)))
+        Ok(None)
     }
 
     /// Tries `version` unless this round tried it already: `Some` when it worked, `None` when
@@ -246,6 +270,12 @@ impl<T: SecretValue> RotatingCredentials<T> {
             }
             Err(error) => Err(ConnectError::Failed(error)),
         }
+    }
+
+    /// Whether a login with `version_id` must not start now: refused, and every version was
+    /// refused less than the cool-down ago.
+    pub fn cooling_down(&self, version_id: &str) -> bool {
+        self.memory().cooling_down(version_id, self.cool_down)
     }
 
     /// Whether this process saw the target refuse `version_id` (and no later success).
@@ -364,12 +394,6 @@ impl<T> Memory<T> {
     /// refused less than `cool_down` ago.
     fn cooling_down(&self, version_id: &str, cool_down: Duration) -> bool {
         self.is_refused(version_id) && self.exhausted_at.is_some_and(|at| at.elapsed() < cool_down)
-    }
-
-    /// Whether every version was refused after `since`, within the cool-down.
-    fn exhausted_since(&self, since: Instant, cool_down: Duration) -> bool {
-        self.exhausted_at
-            .is_some_and(|at| at >= since && at.elapsed() < cool_down)
     }
 
     fn known(&self, version_id: &str) -> Option<Arc<Versioned<T>>> {

@@ -120,11 +120,11 @@
 //!
 //! # What it costs
 //!
-//! A login is retried only after a refusal, never twice with the same version in one recovery,
-//! and with at most four other versions (in practice one: the pending or the fresh current).
-//! A rotation costs a process one or two forced Secrets Manager reads (one task recovers, the
-//! others take what it found), counted by [`SecretSource::forced_reads`], plus the cache's TTL
-//! refreshes; `cargo xtask demo client` measures both.
+//! A login is retried only after a refusal, never twice with the same version in one recovery;
+//! a recovery makes at most four Secrets Manager reads (two passes), and a rotation usually
+//! costs a process two forced reads (one task recovers, the others take what it found),
+//! counted by [`SecretSource::forced_reads`], plus the cache's TTL refreshes;
+//! `cargo xtask demo client` measures both.
 #![warn(missing_docs)]
 
 mod credentials;

@@ -12,12 +12,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use sqlx::pool::{PoolConnection, PoolOptions};
 use sqlx::{ConnectOptions, Connection, Database, Pool};
 
-use crate::credentials::{ConnectError, RotatingCredentials};
+use crate::credentials::{ConnectError, RECOVERY_ROUNDS, RotatingCredentials};
 use crate::error::ClientError;
 use crate::secret::{DatabaseSecret, Versioned};
-
-/// How many recoveries one [`RotatingPool::acquire`] may start.
-const RECOVERY_ROUNDS: usize = 2;
 
 /// A database sqlx can pool, with what rotation needs to know about it.
 pub trait Engine: Database {
@@ -190,15 +187,13 @@ impl<DB: Engine> RotatingPool<DB> {
             // The version the pool logs in with: a refusal is about this one, even if another
             // task has moved the pool on meanwhile.
             let in_pool = self.use_version(&version);
+            if self.credentials.cooling_down(&in_pool) {
+                return Err(self.refused(in_pool));
+            }
             let error = match self.pool.acquire().await {
                 Ok(connection) => return Ok(connection),
                 Err(error) if !DB::is_refused(&error) => return Err(PoolError::Sqlx(error)),
-                Err(_) if rounds == RECOVERY_ROUNDS => {
-                    return Err(PoolError::Credentials(ClientError::Refused {
-                        secret_id: self.credentials.secret_id().to_owned(),
-                        tried: in_pool,
-                    }));
-                }
+                Err(_) if rounds == RECOVERY_ROUNDS => return Err(self.refused(in_pool)),
                 Err(error) => error,
             };
             rounds += 1;
@@ -223,6 +218,13 @@ impl<DB: Engine> RotatingPool<DB> {
     /// The credentials it follows.
     pub fn credentials(&self) -> &Arc<RotatingCredentials<DatabaseSecret>> {
         &self.credentials
+    }
+
+    fn refused(&self, tried: String) -> PoolError {
+        PoolError::Credentials(ClientError::Refused {
+            secret_id: self.credentials.secret_id().to_owned(),
+            tried,
+        })
     }
 
     /// Puts `version` in the pool's connect options, unless it was refused since the task
