@@ -63,7 +63,7 @@ pub struct RotatingCredentials<T> {
 /// How a login attempt through [`RotatingCredentials::connect`] failed.
 #[derive(Debug)]
 pub enum ConnectError<E> {
-    /// Reading the secret failed, or every version was refused ([`ClientError::Refused`]).
+    /// Reading or parsing the secret failed.
     Credentials(ClientError),
     /// The last refusal of the target, with the error naming the secret: every version was
     /// refused.
