@@ -357,6 +357,18 @@ async fn database_secret(
     create_secret(driver, &value.to_string()).await
 }
 
+/// An error and its sources (deadpool's and tokio-postgres's `Display` stop at "db error").
+fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Reads `AWSCURRENT` once, directly (the naive application).
 async fn read_once<T: SecretValue>(source: &SecretSource, arn: &str) -> T {
     let raw = source.current(arn).await.expect("the secret is readable");
@@ -514,7 +526,7 @@ impl DeadpoolApp {
 
 impl App for DeadpoolApp {
     async fn request(&self, n: u64) -> Result<(), String> {
-        let client = self.pool.get().await.map_err(|e| e.to_string())?;
+        let client = self.pool.get().await.map_err(|e| with_sources(&e))?;
         client
             .simple_query("SELECT 1")
             .await
