@@ -25,13 +25,26 @@ const ROTATORS: [&str; 5] = [
     "api-key",
 ];
 
-/// Runs the comparison (`--rotations N`, 100 by default).
+/// Runs the comparison (`--rotations N`, 100 by default; `--only TEXT`: the workloads whose
+/// name contains TEXT, e.g. `deadpool`).
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    let rotations = match args {
-        [] => 100,
-        [flag, n] if flag == "--rotations" => n.parse().context("--rotations takes a number")?,
-        _ => bail!("usage: cargo xtask demo client [--rotations N]"),
-    };
+    let mut rotations = 100;
+    let mut only = None;
+    let mut rest = args;
+    loop {
+        match rest {
+            [] => break,
+            [flag, n, tail @ ..] if flag == "--rotations" => {
+                rotations = n.parse().context("--rotations takes a number")?;
+                rest = tail;
+            }
+            [flag, text, tail @ ..] if flag == "--only" => {
+                only = Some(text.as_str());
+                rest = tail;
+            }
+            _ => bail!("usage: cargo xtask demo client [--rotations N] [--only TEXT]"),
+        }
+    }
     // Debug builds: the subject is the application's client, not the rotators' speed, and a
     // release build of five rotators (fat LTO) takes minutes.
     let mut build = vec!["build"];
@@ -59,7 +72,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         settings.ttl.as_secs()
     );
     let mut rows = Vec::new();
-    for workload in Workload::ALL {
+    let chosen = Workload::ALL
+        .into_iter()
+        .filter(|w| only.is_none_or(|text| w.name().contains(text)));
+    for workload in chosen {
         let mut row = Vec::new();
         for mode in Mode::ALL {
             let measured = runtime.block_on(survival::run(&stack, workload, mode, &settings));

@@ -33,10 +33,11 @@ commands:
   demo [--zip arm64|x86_64]
                run rotations end to end against the local stack, with release builds or with
                the binaries in the zips of `package` (arm64 ones through qemu-user)
-  demo client [--rotations N]
+  demo client [--rotations N] [--only TEXT]
                applications under load while the rotators rotate their secret N times (100):
                failed requests of a naive, a cache-only and the rotation-client application,
-               side by side, and their Secrets Manager calls
+               side by side, and their Secrets Manager calls (the workloads whose name contains
+               TEXT, e.g. deadpool)
   test         run the test suite
   bench [--binaries DIR] [ROTATOR...]
                run the benchmarks (all four rotators, or those named), release builds of
