@@ -19,6 +19,7 @@ pub use rotation_local::{Invocation, Outcome, RotationReport};
 pub use targets::{DatabaseTarget, Rotator};
 
 pub mod scenarios;
+pub mod survival;
 mod targets;
 
 /// The stack shared by the tests of one binary.

@@ -7,6 +7,7 @@
 mod bench;
 mod cargo;
 mod demo;
+mod demo_client;
 mod manifest;
 mod new;
 mod package;
@@ -32,9 +33,14 @@ commands:
   stack env    print `export NAME='value'` lines for the running stack
   stack down   stop the local stack and delete its data
   demo [--transcript] [--zip arm64|x86_64]
-               run rotations end to end against the local stack, with release builds or with
+               run rotations end to end against the local stack, with dev builds or with
                the binaries in the zips of `package` (arm64 ones through qemu-user);
                --transcript also writes the output into README.md's transcript block
+  demo client [--rotations N] [--only TEXT]
+               applications under load while the rotators rotate their secret N times (100):
+               failed requests of a naive, a cache-only and the rotation-client application,
+               side by side, and their Secrets Manager calls (the workloads whose name contains
+               TEXT, e.g. deadpool)
   test         run the test suite
   bench [--binaries DIR] [ROTATOR...]
                run the benchmarks (all four rotators, or those named), release builds of
@@ -65,6 +71,7 @@ fn main() -> ExitCode {
     };
     let outcome = match command.as_str() {
         "stack" => stack::run(&args[1..]),
+        "demo" if args.get(1).is_some_and(|a| a == "client") => demo_client::run(&args[2..]),
         "demo" => demo::run(&args[1..]),
         "test" => test::run(&args[1..]),
         "bench" => bench::run(&args[1..]),

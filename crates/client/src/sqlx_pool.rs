@@ -1,0 +1,242 @@
+//! sqlx pools whose new connections log in with the secret's current credentials.
+//!
+//! sqlx 0.9 has no hook around a pool's own connect, but a pool's connect options can be
+//! replaced at any time (`Pool::set_connect_options`): new connections take them, existing ones
+//! are left alone (a password change does not end sessions). [`RotatingPool::acquire`] keeps
+//! the options on the version [`RotatingCredentials::current`] chooses and, when the pool's
+//! connect is refused, finds the version that works with a login of its own
+//! ([`RotatingCredentials::recover`]), sets it, and acquires once more.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use sqlx::pool::{PoolConnection, PoolOptions};
+use sqlx::{ConnectOptions, Connection, Database, Pool};
+
+use crate::credentials::{ConnectError, RECOVERY_ROUNDS, RotatingCredentials};
+use crate::error::ClientError;
+use crate::secret::{DatabaseSecret, Versioned};
+
+/// A database sqlx can pool, with what rotation needs to know about it.
+pub trait Engine: Database {
+    /// `base` (the application's options: TLS, timeouts, application name) with the secret's
+    /// host, port, user, password, database and `ssl`.
+    fn with_secret(
+        base: &<Self::Connection as Connection>::Options,
+        secret: &DatabaseSecret,
+    ) -> <Self::Connection as Connection>::Options;
+
+    /// Whether the server refused the login (a wrong password), as opposed to any other
+    /// failure.
+    fn is_refused(error: &sqlx::Error) -> bool;
+}
+
+#[cfg(feature = "sqlx-postgres")]
+impl Engine for sqlx::Postgres {
+    fn with_secret(
+        base: &sqlx::postgres::PgConnectOptions,
+        secret: &DatabaseSecret,
+    ) -> sqlx::postgres::PgConnectOptions {
+        use sqlx::postgres::PgSslMode;
+        let mut options = base
+            .clone()
+            .host(&secret.host)
+            .username(&secret.username)
+            .password(secret.password.expose());
+        if let Some(port) = secret.port {
+            options = options.port(port);
+        }
+        if let Some(dbname) = &secret.dbname {
+            options = options.database(dbname);
+        }
+        match secret.ssl {
+            Some(false) => options.ssl_mode(PgSslMode::Disable),
+            Some(true)
+                if matches!(
+                    options.get_ssl_mode(),
+                    PgSslMode::Disable | PgSslMode::Allow | PgSslMode::Prefer
+                ) =>
+            {
+                options.ssl_mode(PgSslMode::Require)
+            }
+            _ => options,
+        }
+    }
+
+    /// SQLSTATE `28P01` (invalid_password).
+    fn is_refused(error: &sqlx::Error) -> bool {
+        match error {
+            sqlx::Error::Database(error) => error.code().as_deref() == Some("28P01"),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(feature = "sqlx-mysql")]
+impl Engine for sqlx::MySql {
+    fn with_secret(
+        base: &sqlx::mysql::MySqlConnectOptions,
+        secret: &DatabaseSecret,
+    ) -> sqlx::mysql::MySqlConnectOptions {
+        use sqlx::mysql::MySqlSslMode;
+        let mut options = base
+            .clone()
+            .host(&secret.host)
+            .username(&secret.username)
+            .password(secret.password.expose());
+        if let Some(port) = secret.port {
+            options = options.port(port);
+        }
+        if let Some(dbname) = &secret.dbname {
+            options = options.database(dbname);
+        }
+        match secret.ssl {
+            Some(false) => options.ssl_mode(MySqlSslMode::Disabled),
+            Some(true)
+                if matches!(
+                    options.get_ssl_mode(),
+                    MySqlSslMode::Disabled | MySqlSslMode::Preferred
+                ) =>
+            {
+                options.ssl_mode(MySqlSslMode::Required)
+            }
+            _ => options,
+        }
+    }
+
+    /// Server error 1045 (ER_ACCESS_DENIED_ERROR).
+    fn is_refused(error: &sqlx::Error) -> bool {
+        match error {
+            sqlx::Error::Database(error) => error
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .is_some_and(|error| error.number() == 1045),
+            _ => false,
+        }
+    }
+}
+
+/// Why [`RotatingPool::acquire`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// The secret could not be read, or every version was refused (the error names the
+    /// secret and the versions, never a value).
+    #[error(transparent)]
+    Credentials(#[from] ClientError),
+    /// sqlx's own error: unreachable, TLS, pool timed out or closed, ...
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+}
+
+impl From<ConnectError<sqlx::Error>> for PoolError {
+    fn from(error: ConnectError<sqlx::Error>) -> Self {
+        match error {
+            ConnectError::Credentials(error) | ConnectError::Refused { error, .. } => {
+                PoolError::Credentials(error)
+            }
+            ConnectError::Failed(error) => PoolError::Sqlx(error),
+        }
+    }
+}
+
+/// A sqlx pool whose new connections log in with the current credentials of a secret.
+///
+/// `RotatingPool<sqlx::Postgres>` and `RotatingPool<sqlx::MySql>` (MySQL, Aurora MySQL,
+/// MariaDB). Take connections with [`RotatingPool::acquire`]: queries run straight on
+/// [`RotatingPool::pool`] also take the current credentials, but without the recovery that
+/// follows a refused login.
+#[derive(Debug)]
+pub struct RotatingPool<DB: Engine> {
+    pool: Pool<DB>,
+    credentials: Arc<RotatingCredentials<DatabaseSecret>>,
+    base: <DB::Connection as Connection>::Options,
+    /// The version id of the pool's connect options.
+    in_pool: Mutex<String>,
+}
+
+impl<DB: Engine> RotatingPool<DB> {
+    /// A pool (`options`, e.g. its size and `max_lifetime`) that logs in with the secret's
+    /// current version over `base` (the application's connect options: TLS, timeouts; the
+    /// secret sets host, port, user, password, database, and `ssl` when it has one).
+    ///
+    /// Reads the secret; connects lazily, on the first acquire.
+    pub async fn new(
+        credentials: Arc<RotatingCredentials<DatabaseSecret>>,
+        options: PoolOptions<DB>,
+        base: <DB::Connection as Connection>::Options,
+    ) -> Result<RotatingPool<DB>, ClientError> {
+        let version = credentials.current().await?;
+        let pool = options.connect_lazy_with(DB::with_secret(&base, &version.value));
+        Ok(RotatingPool {
+            pool,
+            credentials,
+            base,
+            in_pool: Mutex::new(version.version_id.clone()),
+        })
+    }
+
+    /// A connection from the pool; a new one logs in with the current credentials, following
+    /// a rotation when the login is refused (see [`RotatingCredentials`]).
+    ///
+    /// A refusal starts a recovery, which proves a version with a login of its own and puts it
+    /// in the pool's options. If the pool's login is refused again (a rotation can land in
+    /// between: rotations that close together are rare outside tests), one more recovery
+    /// follows; then the error.
+    pub async fn acquire(&self) -> Result<PoolConnection<DB>, PoolError> {
+        let mut rounds = 0;
+        loop {
+            let version = self.credentials.current().await?;
+            // The version the pool logs in with: a refusal is about this one, even if another
+            // task has moved the pool on meanwhile.
+            let in_pool = self.use_version(&version);
+            if self.credentials.cooling_down(&in_pool) {
+                return Err(self.refused(in_pool));
+            }
+            let error = match self.pool.acquire().await {
+                Ok(connection) => return Ok(connection),
+                Err(error) if !DB::is_refused(&error) => return Err(PoolError::Sqlx(error)),
+                Err(_) if rounds == RECOVERY_ROUNDS => return Err(self.refused(in_pool)),
+                Err(error) => error,
+            };
+            rounds += 1;
+            let (probe, version) = self
+                .credentials
+                .recover(&in_pool, error, DB::is_refused, |version| {
+                    let options = DB::with_secret(&self.base, &version.value);
+                    async move { options.connect().await }
+                })
+                .await?;
+            // The probe proved the version; the pool makes its own connections.
+            let _ = probe.close().await;
+            self.use_version(&version);
+        }
+    }
+
+    /// The sqlx pool itself.
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+
+    /// The credentials it follows.
+    pub fn credentials(&self) -> &Arc<RotatingCredentials<DatabaseSecret>> {
+        &self.credentials
+    }
+
+    fn refused(&self, tried: String) -> PoolError {
+        PoolError::Credentials(ClientError::Refused {
+            secret_id: self.credentials.secret_id().to_owned(),
+            tried,
+        })
+    }
+
+    /// Puts `version` in the pool's connect options, unless it was refused since the task
+    /// chose it (a task that chose before another recovered must not set the old version
+    /// back); returns the version the pool then uses.
+    fn use_version(&self, version: &Versioned<DatabaseSecret>) -> String {
+        let mut in_pool = self.in_pool.lock().unwrap_or_else(PoisonError::into_inner);
+        if *in_pool != version.version_id && !self.credentials.is_refused(&version.version_id) {
+            self.pool
+                .set_connect_options(DB::with_secret(&self.base, &version.value));
+            in_pool.clone_from(&version.version_id);
+        }
+        in_pool.clone()
+    }
+}
