@@ -18,10 +18,11 @@ use serde_json::Value;
 use crate::cargo;
 
 /// The binaries that take longest, started first so that the two lanes end together.
-const SLOWEST_FIRST: [&str; 6] = [
+const SLOWEST_FIRST: [&str; 7] = [
     "replica_fanout",
-    "acl_copy",
+    "client",
     "runbook",
+    "acl_copy",
     "postgres_multi_user",
     "api_key",
     "replicas",
