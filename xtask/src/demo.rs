@@ -21,6 +21,7 @@ use rotation_local::SecretsManagerDriver;
 use rotation_stack::{Lifetime, Stack};
 
 use crate::scenario::{self, Strategy, Target};
+use crate::test::ROTATORS;
 use crate::{cargo, package, readme};
 
 const INITIAL_PASSWORD: &str = "Demo-Initial-Password-1";
@@ -40,14 +41,6 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         [flag, arch] if flag == "--zip" => Some(arch.as_str()),
         _ => bail!("usage: cargo xtask demo [--transcript] [--zip arm64|x86_64]"),
     };
-    const ROTATORS: [&str; 6] = [
-        "postgres-single-user",
-        "postgres-multi-user",
-        "mysql-single-user",
-        "mysql-multi-user",
-        "replica-fanout",
-        "api-key",
-    ];
     // The stack starts (the very first time, installing moto) while the rotators build.
     println!("== starting a private local stack (moto, PostgreSQL and MariaDB, both with TLS)");
     let starting = std::thread::spawn(|| Stack::start(Lifetime::WithProcess));
@@ -57,20 +50,21 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             // dependency graph is built once for all three. Optimising the dependencies (any
             // `opt-level`, LTO or not) triples the first build's CPU time; the rotations are
             // waits on the network, not computation.
-            if !cargo::built(cargo::DEV_PROFILE, &ROTATORS) {
+            if !cargo::built(cargo::DEV_PROFILE, ROTATORS) {
                 println!(
                     "== building the six rotators in one cargo call (profile `dev`, shared with \
                      xtask and the tests); a first build compiles what xtask did not: {FIRST_BUILD}"
                 );
             }
-            cargo::build(cargo::DEV_PROFILE, &ROTATORS)?
+            cargo::build(cargo::DEV_PROFILE, ROTATORS)?
         }
         Some(arch) => ROTATORS
             .iter()
             .map(|name| package::unpack(arch, name))
             .collect::<Result<_, _>>()?,
     };
-    let binaries: BTreeMap<&str, std::path::PathBuf> = ROTATORS.into_iter().zip(paths).collect();
+    let binaries: BTreeMap<&str, std::path::PathBuf> =
+        ROTATORS.iter().copied().zip(paths).collect();
     let stack = starting
         .join()
         .map_err(|_| anyhow::anyhow!("the stack's start panicked"))?

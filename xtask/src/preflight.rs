@@ -15,18 +15,9 @@ use rotation_local::{FunctionOptions, LocalFunction, Outcome, SecretsManagerDriv
 use serde_json::{Value, json};
 
 use crate::cargo;
+use crate::test::ROTATORS;
 
 const USAGE: &str = "usage: cargo xtask preflight SECRET [--rotator NAME] [--json] [NAME=VALUE...]";
-
-/// The rotators a preflight can run.
-const ROTATORS: [&str; 6] = [
-    "postgres-single-user",
-    "postgres-multi-user",
-    "mysql-single-user",
-    "mysql-multi-user",
-    "replica-fanout",
-    "api-key",
-];
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]

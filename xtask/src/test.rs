@@ -12,7 +12,7 @@ use anyhow::bail;
 
 use crate::cargo;
 
-/// The rotator binaries the end-to-end tests run.
+/// The six prebuilt rotators: what `package` zips, the demo runs and `preflight` can run.
 pub const ROTATORS: &[&str] = &[
     "api-key",
     "mysql-multi-user",
