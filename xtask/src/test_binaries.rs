@@ -113,7 +113,13 @@ pub fn run_all(lanes: usize) -> anyhow::Result<()> {
         .map(|_| {
             let (queue, ran) = (Arc::clone(&queue), Arc::clone(&ran));
             std::thread::spawn(move || {
-                while let Some(binary) = queue.lock().expect("queue").pop_front() {
+                loop {
+                    // Its own statement: in a `while let`, the queue's guard would live through
+                    // the whole run, and the lanes would take turns instead of running together.
+                    let next = queue.lock().expect("queue").pop_front();
+                    let Some(binary) = next else {
+                        break;
+                    };
                     let result = run_one(binary);
                     print_ran(&result);
                     ran.lock().expect("results").push(result);
