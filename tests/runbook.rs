@@ -173,6 +173,15 @@ fn failing(report: &Value) -> BTreeSet<String> {
         .collect()
 }
 
+/// The runbook's variables for a secret, the version holding AWSPENDING and the function.
+fn case_vars<'a>(arn: &'a str, version: &'a str, function_arn: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("SECRET", arn),
+        ("PENDING_VERSION", version),
+        ("FUNCTION_ARN", function_arn),
+    ]
+}
+
 /// The version holding AWSPENDING alone.
 async fn pending_version(world: &World, arn: &str) -> String {
     let labels = world.labels(arn).await;
@@ -253,11 +262,7 @@ async fn every_runbook_case_is_what_the_preflight_says_and_its_commands_recover(
     }
     let dir = tempdir();
     let version = pending_version(&world, &arn).await;
-    let vars = [
-        ("SECRET", arn.as_str()),
-        ("PENDING_VERSION", version.as_str()),
-        ("FUNCTION_ARN", function_arn.as_str()),
-    ];
+    let vars = case_vars(&arn, &version, &function_arn);
     run_fixes(pending_case, &dir, &vars);
     let report = preflight(&single, &arn).await;
     assert_eq!(report["ok"], json!(true), "{report:#}");
@@ -276,11 +281,7 @@ async fn every_runbook_case_is_what_the_preflight_says_and_its_commands_recover(
     let report = preflight(&multi, &arn).await;
     assert_eq!(failing(&report), half.fails, "{report:#}");
     let version = pending_version(&world, &arn).await;
-    let vars = [
-        ("SECRET", arn.as_str()),
-        ("PENDING_VERSION", version.as_str()),
-        ("FUNCTION_ARN", function_arn.as_str()),
-    ];
+    let vars = case_vars(&arn, &version, &function_arn);
     run_fixes(half, &dir, &vars);
     run_fixes(pending_case, &dir, &vars);
     assert_eq!(preflight(&multi, &arn).await["ok"], json!(true));
@@ -305,19 +306,11 @@ async fn every_runbook_case_is_what_the_preflight_says_and_its_commands_recover(
     fixed["password"] = json!("Changed-By-Hand-1");
     std::fs::write(dir.join("secret.json"), fixed.to_string()).unwrap();
     let version = pending_version(&world, &arn).await;
-    let vars = [
-        ("SECRET", arn.as_str()),
-        ("PENDING_VERSION", version.as_str()),
-        ("FUNCTION_ARN", function_arn.as_str()),
-    ];
+    let vars = case_vars(&arn, &version, &function_arn);
     run_fixes(stale, &dir, &vars);
     // put-secret-value moved AWSCURRENT to the fixed value; AWSPENDING is still there.
     let version = pending_version(&world, &arn).await;
-    let vars = [
-        ("SECRET", arn.as_str()),
-        ("PENDING_VERSION", version.as_str()),
-        ("FUNCTION_ARN", function_arn.as_str()),
-    ];
+    let vars = case_vars(&arn, &version, &function_arn);
     run_fixes(pending_case, &dir, &vars);
     let report = preflight(&single, &arn).await;
     assert_eq!(report["ok"], json!(true), "{report:#}");
@@ -372,14 +365,12 @@ async fn every_runbook_case_is_what_the_preflight_says_and_its_commands_recover(
     master["password"] = json!("Master-New-1");
     std::fs::write(dir.join("master.json"), master.to_string()).unwrap();
     let version = pending_version(&world, &arn).await;
-    let vars = [
-        ("SECRET", arn.as_str()),
-        ("PENDING_VERSION", version.as_str()),
-        ("FUNCTION_ARN", function_arn.as_str()),
+    let mut vars = case_vars(&arn, &version, &function_arn);
+    vars.extend([
         ("MASTER_SECRET", master_arn.as_str()),
         ("DB_INSTANCE", instance.as_str()),
         ("NEW_MASTER_PASSWORD", "Master-New-1"),
-    ];
+    ]);
     run_fixes(lost, &dir, &vars);
     run_fixes(pending_case, &dir, &vars);
     let report = preflight(&multi, &arn).await;
