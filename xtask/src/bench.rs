@@ -24,7 +24,7 @@ use rotation_core::Step;
 use rotation_local::{FaultProxy, LocalFunction, RotationReport, SecretsManagerDriver};
 use rotation_stack::{Lifetime, Stack};
 
-use crate::cargo;
+use crate::cargo::{self, Build};
 use crate::scenario::{self, Strategy, Target};
 
 /// Runs per figure, of which the bench reports the median (the README says how many).
@@ -61,11 +61,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             BTreeMap::new()
         }
         None => {
-            let paths = cargo::build(cargo::FAST_PROFILE, &chosen)?;
+            let paths = cargo::build(Build::Measured, &chosen)?;
             println!(
                 "measuring builds of the `{}` profile (release without LTO; the Lambda zips are \
                  `release`, with fat LTO: `--binaries target/release` measures those)",
-                cargo::FAST_PROFILE
+                Build::Measured.profile()
             );
             chosen.iter().copied().zip(paths).collect()
         }

@@ -24,20 +24,31 @@ pub fn run(args: &[&str]) -> anyhow::Result<()> {
     checked(cargo(), args)
 }
 
-/// Runs `cargo <args>` in `dir`, a crate outside this workspace, with this workspace's target
-/// directory (so that it reuses what the workspace compiled, and finds the stack's venv there),
-/// echoing the command, and fails if it fails.
+/// `cargo` in `dir`, a crate outside this workspace, with this workspace's target directory
+/// (so that it reuses what the workspace compiled, and finds the stack's venv there).
+fn cargo_in(dir: &Path) -> anyhow::Result<Command> {
+    let mut command = cargo();
+    command
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", std::path::absolute(target_dir())?);
+    Ok(command)
+}
+
+/// Runs `cargo <args>` in `dir` as [`cargo_in`] does, echoing the command, and fails if it
+/// fails.
 pub fn run_in(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
-    let target = std::path::absolute(target_dir())?;
+    echo_in(dir, "", args)?;
+    checked(cargo_in(dir)?, args)
+}
+
+fn echo_in(dir: &Path, env: &str, args: &[&str]) -> anyhow::Result<()> {
     eprintln!(
-        "$ (cd {} && CARGO_TARGET_DIR={} cargo {})",
+        "$ (cd {} && CARGO_TARGET_DIR={} {env}cargo {})",
         dir.display(),
-        target.display(),
+        std::path::absolute(target_dir())?.display(),
         args.join(" ")
     );
-    let mut command = cargo();
-    command.current_dir(dir).env("CARGO_TARGET_DIR", target);
-    checked(command, args)
+    Ok(())
 }
 
 fn checked(mut command: Command, args: &[&str]) -> anyhow::Result<()> {
@@ -58,35 +69,121 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
-/// The bench's profile: `release` without the fat-LTO link (see the workspace `Cargo.toml`).
-pub const FAST_PROFILE: &str = "fast";
+/// How [`build`] builds the rotator binaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// Profile `dev`, the dependencies' features resolved for the whole workspace: exactly the
+    /// units xtask itself and `cargo xtask test` compile, so a local run (the demo,
+    /// `preflight`, `demo client`) compiles only the rotators' own crates on top of them.
+    /// Optimising the dependencies at all (`opt-level` 1 already) triples a first build's
+    /// CPU time, and local runs wait on servers, not on computation.
+    Local,
+    /// Profile `fast` (`release` without its fat-LTO link, see the workspace `Cargo.toml`),
+    /// each rotator with its own features, as in its zip: what the bench measures.
+    Measured,
+}
 
-/// The profile of everything else built here (xtask itself, the tests, the demo): `dev`.
-pub const DEV_PROFILE: &str = "dev";
+impl Build {
+    /// The cargo profile.
+    pub fn profile(self) -> &'static str {
+        match self {
+            Build::Local => "dev",
+            Build::Measured => "fast",
+        }
+    }
 
-/// Builds binaries with a profile, all in one cargo call (one dependency graph, built once,
-/// the binaries linked in parallel), and returns their paths in the same order.
-pub fn build(profile: &str, binaries: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut args = vec!["build", "--profile", profile];
+    /// The directory of the profile's outputs under the target directory.
+    fn dir(self) -> PathBuf {
+        target_dir().join(match self {
+            Build::Local => "debug",
+            Build::Measured => "fast",
+        })
+    }
+}
+
+/// Builds binaries, all in one cargo call (one dependency graph, built once, the binaries
+/// linked in parallel), and returns their paths in the same order.
+///
+/// Cargo resolves features for the packages a command selects: `--package` selects the
+/// rotators alone (their zips' features), `--workspace --bin` the whole workspace (the
+/// features xtask's and the tests' builds resolved, so their compiled units are reused).
+pub fn build(how: Build, binaries: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut args = vec!["build", "--profile", how.profile()];
+    let select = match how {
+        Build::Local => {
+            args.push("--workspace");
+            "--bin"
+        }
+        Build::Measured => "--package",
+    };
     for binary in binaries {
-        args.extend(["--package", binary]);
+        args.extend([select, binary]);
     }
     run(&args)?;
-    let dir = target_dir().join(profile_dir(profile));
-    Ok(binaries.iter().map(|binary| dir.join(binary)).collect())
+    Ok(binaries
+        .iter()
+        .map(|binary| how.dir().join(binary))
+        .collect())
 }
 
 /// Whether the binaries of [`build`] are there already (the first build takes minutes).
-pub fn built(profile: &str, binaries: &[&str]) -> bool {
-    let dir = target_dir().join(profile_dir(profile));
-    binaries.iter().all(|binary| dir.join(binary).is_file())
+pub fn built(how: Build, binaries: &[&str]) -> bool {
+    binaries
+        .iter()
+        .all(|binary| how.dir().join(binary).is_file())
 }
 
-/// The directory of a profile's outputs under the target directory (`dev` writes `debug`).
-fn profile_dir(profile: &str) -> &str {
-    match profile {
-        "dev" | "test" => "debug",
-        "bench" => "release",
-        other => other,
+/// What `cargo clippy` sets for the workspace's own crates, so that a build lints them as it
+/// compiles them (warnings denied): clippy's driver is the workspace's compiler
+/// (`RUSTC_WORKSPACE_WRAPPER`), with its arguments in `CLIPPY_ARGS`, each followed by the
+/// separator `__CLIPPY_HACKERY__` (clippy's own protocol between `cargo-clippy` and
+/// `clippy-driver`). `cargo clippy` itself runs `cargo check`, whose metadata-only units of
+/// every dependency a build cannot reuse: on two cores that separate pass took two minutes of
+/// CI. The dependencies are compiled by rustc as usual and are neither linted nor changed.
+const CLIPPY_WRAPPER: [(&str, &str); 2] = [
+    ("RUSTC_WORKSPACE_WRAPPER", "clippy-driver"),
+    (
+        "CLIPPY_ARGS",
+        "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
+    ),
+];
+
+/// Fails, saying what to install, unless clippy's driver runs.
+pub fn check_clippy_driver() -> anyhow::Result<()> {
+    let runs = Command::new("clippy-driver")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !runs {
+        bail!(
+            "`clippy-driver --version` did not run: `cargo xtask test` lints the workspace with              clippy's driver as it builds; install clippy (`rustup component add clippy`)"
+        );
     }
+    Ok(())
+}
+
+/// `cargo` (in `dir`, a crate outside this workspace, as [`cargo_in`], when given) with
+/// clippy as the compiler of the crates being developed: a build or a test run that also lints
+/// them, as `cargo clippy -- -D warnings` would ([`CLIPPY_WRAPPER`]). Every cargo call of one
+/// run must be linted or none, or each would compile the workspace's crates again.
+pub fn linted(dir: Option<&Path>) -> anyhow::Result<Command> {
+    let mut command = match dir {
+        None => cargo(),
+        Some(dir) => cargo_in(dir)?,
+    };
+    command.envs(CLIPPY_WRAPPER);
+    Ok(command)
+}
+
+/// Runs [`linted`] `cargo <args>`, echoing the command, and fails if it fails.
+pub fn run_linted(dir: Option<&Path>, args: &[&str]) -> anyhow::Result<()> {
+    let env: String = CLIPPY_WRAPPER
+        .iter()
+        .map(|(name, value)| format!("{name}={value} "))
+        .collect();
+    match dir {
+        None => eprintln!("$ {env}cargo {}", args.join(" ")),
+        Some(dir) => echo_in(dir, &env, args)?,
+    }
+    checked(linted(dir)?, args)
 }

@@ -20,9 +20,10 @@ use anyhow::{Context, bail};
 use rotation_local::SecretsManagerDriver;
 use rotation_stack::{Lifetime, Stack};
 
+use crate::cargo::{self, Build};
 use crate::scenario::{self, Strategy, Target};
 use crate::test::ROTATORS;
-use crate::{cargo, package, readme};
+use crate::{package, readme};
 
 const INITIAL_PASSWORD: &str = "Demo-Initial-Password-1";
 
@@ -46,17 +47,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let starting = std::thread::spawn(|| Stack::start(Lifetime::WithProcess));
     let paths = match zip_arch {
         None => {
-            // The `dev` profile, the one xtask and the tests are built with: most of the
-            // dependency graph is built once for all three. Optimising the dependencies (any
-            // `opt-level`, LTO or not) triples the first build's CPU time; the rotations are
-            // waits on the network, not computation.
-            if !cargo::built(cargo::DEV_PROFILE, ROTATORS) {
+            // Built as xtask was (see `Build::Local`): only the rotators' own crates are left.
+            if !cargo::built(Build::Local, ROTATORS) {
                 println!(
                     "== building the six rotators in one cargo call (profile `dev`, shared with \
                      xtask and the tests); a first build compiles what xtask did not: {FIRST_BUILD}"
                 );
             }
-            cargo::build(cargo::DEV_PROFILE, ROTATORS)?
+            cargo::build(Build::Local, ROTATORS)?
         }
         Some(arch) => ROTATORS
             .iter()

@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use rotation_e2e::survival::{self, Measured, Mode, Settings, Workload};
 use rotation_stack::{Lifetime, Stack};
 
-use crate::cargo;
+use crate::cargo::{self, Build};
 
 const ROTATORS: [&str; 5] = [
     "postgres-single-user",
@@ -47,11 +47,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     // Debug builds: the subject is the application's client, not the rotators' speed, and a
     // release build of five rotators (fat LTO) takes minutes.
-    let mut build = vec!["build"];
-    for rotator in ROTATORS {
-        build.extend(["--package", rotator]);
-    }
-    cargo::run(&build)?;
+    cargo::build(Build::Local, &ROTATORS)?;
     let settings = Settings {
         rotations,
         workers: 4,

@@ -8,6 +8,7 @@ mod bench;
 mod cargo;
 mod demo;
 mod demo_client;
+mod features;
 mod manifest;
 mod new;
 mod package;

@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use rotation_local::{FunctionOptions, LocalFunction, Outcome, SecretsManagerDriver};
 use serde_json::{Value, json};
 
-use crate::cargo;
+use crate::cargo::{self, Build};
 use crate::test::ROTATORS;
 
 const USAGE: &str = "usage: cargo xtask preflight SECRET [--rotator NAME] [--json] [NAME=VALUE...]";
@@ -92,8 +92,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 chosen
             }
         };
-        cargo::run(&["build", "--package", &rotator])?;
-        let binary = cargo::target_dir().join("debug").join(&rotator);
+        let binary = cargo::build(Build::Local, &[rotator.as_str()])?
+            .pop()
+            .context("cargo built no binary")?;
         let ca = if rotator.starts_with("mysql") {
             var("ROTATION_STACK_MARIADB_CA")
         } else {

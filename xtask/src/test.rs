@@ -1,12 +1,13 @@
 //! `cargo xtask test`: everything CI runs, from a clean clone.
 //!
-//! Formatting and lints first (cheap, and the most common failure; the deployment templates'
-//! and the GitHub Actions workflows' lint beside clippy), then one build of every target, the
-//! doc tests, and every test binary of the workspace (unit tests, the local driver's tests,
-//! and the end-to-end tests against a private moto, PostgreSQL and MariaDB that each binary
-//! starts for itself; the first run installs moto in a venv under `target/`), two at a time,
-//! beside the check of a rotator crate generated from the starter template, built and tested
-//! on its own. At the end, the time of each phase.
+//! Formatting first (cheap, and the most common failure), then one build of every target
+//! that clippy lints as it compiles (the deployment templates' and the GitHub Actions
+//! workflows' lint beside it), the doc tests, and every test binary of the workspace (unit
+//! tests, the local driver's tests, and the end-to-end tests against a private moto,
+//! PostgreSQL and MariaDB that each binary starts for itself; the first run installs moto in a
+//! venv under `target/`), two at a time, beside the check of a rotator crate generated from
+//! the starter template, built, linted and tested on its own. At the end, the time of each
+//! phase.
 
 use anyhow::bail;
 
@@ -25,17 +26,20 @@ pub const ROTATORS: &[&str] = &[
 /// Runs the whole suite, then prints how long each phase took (where CI's time goes).
 ///
 /// What waits on the network or on servers runs beside what compiles: the templates' and the
-/// workflows' lint (their tools are installed in venvs on the first run) beside clippy, and the
-/// generated starter's check beside the test binaries, which run two at a time
+/// workflows' lint (their tools are installed in venvs on the first run) beside the build, and
+/// the generated starter's check beside the test binaries, which run two at a time
 /// ([`crate::test_binaries`]). Every target is built by one `cargo build --workspace
-/// --all-targets`, so the rotator binaries and the tests share one dependency graph (building
-/// the rotators alone resolves other features and compiles part of it twice).
+/// --all-targets`, whose features are those xtask's own build resolved (every dependency
+/// xtask compiled is reused), with clippy as the workspace's compiler
+/// ([`cargo::run_linted`]): `cargo clippy` would first check every dependency again, in a
+/// mode whose output a build cannot use.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     if !args.is_empty() {
         bail!("usage: cargo xtask test");
     }
     let mut phases = Phases::default();
     phases.run("fmt", || cargo::run(&["fmt", "--all", "--check"]))?;
+    phases.run("shared features", crate::features::check_shared)?;
     let lints = std::thread::spawn(|| {
         let started = std::time::Instant::now();
         // The deployment templates (cfn-lint, checkov, terraform fmt), the release workflow
@@ -44,25 +48,19 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             .and_then(|()| crate::workflows::check())
             .map(|()| started.elapsed())
     });
-    phases.run("clippy", || {
-        cargo::run(&[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ])
-    })?;
-    phases.run("build", || {
-        cargo::run(&["build", "--workspace", "--all-targets"])
+    // One build that also lints: clippy compiles the workspace's own crates, denying
+    // warnings (what `cargo clippy --workspace --all-targets -- -D warnings` checks), and the
+    // dependencies are compiled once, by the units xtask's own build already made.
+    cargo::check_clippy_driver()?;
+    phases.run("build and clippy", || {
+        cargo::run_linted(None, &["build", "--workspace", "--all-targets"])
     })?;
     let linted = lints
         .join()
         .map_err(|_| anyhow::anyhow!("the templates' lint panicked"))??;
     phases.beside("templates and workflows lint", linted);
     phases.run("doc tests", || {
-        cargo::run(&["test", "--workspace", "--doc"])
+        cargo::run_linted(None, &["test", "--workspace", "--doc"])
     })?;
     // A rotator generated from templates/starter builds, passes the contract and lints clean.
     let starter = std::thread::spawn(|| {

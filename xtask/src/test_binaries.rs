@@ -47,8 +47,8 @@ struct Ran {
 /// The test binaries of the workspace, built by `cargo test --no-run` (nothing to build after
 /// `cargo build --workspace --all-targets`), slowest first.
 fn test_binaries() -> anyhow::Result<Vec<TestBinary>> {
-    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(cargo::workspace_root())
+    // Linted as the build before it was, so that nothing is compiled again.
+    let output = cargo::linted(None)?
         .args(["test", "--workspace", "--no-run", "--message-format=json"])
         .stderr(Stdio::inherit())
         .output()
