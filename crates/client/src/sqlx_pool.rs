@@ -178,8 +178,8 @@ impl<DB: Engine> RotatingPool<DB> {
     ///
     /// A refusal starts a recovery, which proves a version with a login of its own and puts it
     /// in the pool's options. If the pool's login is refused again (a rotation can land in
-    /// between: rotations that close together are rare outside tests), one more recovery
-    /// follows; then the error.
+    /// between: rotations that close together are rare outside tests), another recovery
+    /// follows, up to `RECOVERY_ROUNDS` (4); then the error.
     pub async fn acquire(&self) -> Result<PoolConnection<DB>, PoolError> {
         let mut rounds = 0;
         loop {
