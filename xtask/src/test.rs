@@ -62,12 +62,15 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     phases.run("doc tests", || {
         cargo::run_linted(None, &["test", "--workspace", "--doc"])
     })?;
+    let binaries = crate::test_binaries::list()?;
     // A rotator generated from templates/starter builds, passes the contract and lints clean.
     let starter = std::thread::spawn(|| {
         let started = std::time::Instant::now();
         crate::new::check_starter().map(|()| started.elapsed())
     });
-    let tests = phases.run("test binaries", || crate::test_binaries::run_all(2));
+    let tests = phases.run("test binaries", || {
+        crate::test_binaries::run_all(binaries, 2)
+    });
     let checked = starter
         .join()
         .map_err(|_| anyhow::anyhow!("the starter check panicked"))?;

@@ -30,7 +30,7 @@ const SLOWEST_FIRST: [&str; 7] = [
 
 /// One test binary: where it is, the package directory it runs in, a name to print.
 #[derive(Debug, Clone)]
-struct TestBinary {
+pub struct TestBinary {
     name: String,
     executable: PathBuf,
     package_dir: PathBuf,
@@ -46,7 +46,10 @@ struct Ran {
 
 /// The test binaries of the workspace, built by `cargo test --no-run` (nothing to build after
 /// `cargo build --workspace --all-targets`), slowest first.
-fn test_binaries() -> anyhow::Result<Vec<TestBinary>> {
+///
+/// Listed before anything else uses the target directory (the starter's check): cargo would
+/// otherwise wait for that build's lock before saying what is built already.
+pub fn list() -> anyhow::Result<Vec<TestBinary>> {
     // Linted as the build before it was, so that nothing is compiled again.
     let output = cargo::linted(None)?
         .args(["test", "--workspace", "--no-run", "--message-format=json"])
@@ -105,8 +108,8 @@ fn package_name(manifest: &std::path::Path) -> String {
 
 /// Runs every test binary of the workspace, `lanes` at a time; fails naming each binary that
 /// failed (its whole output is printed above).
-pub fn run_all(lanes: usize) -> anyhow::Result<()> {
-    let queue = Arc::new(Mutex::new(VecDeque::from(test_binaries()?)));
+pub fn run_all(binaries: Vec<TestBinary>, lanes: usize) -> anyhow::Result<()> {
+    let queue = Arc::new(Mutex::new(VecDeque::from(binaries)));
     let started = Instant::now();
     let ran: Arc<Mutex<Vec<Ran>>> = Arc::default();
     let workers: Vec<_> = (0..lanes.max(1))
