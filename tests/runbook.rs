@@ -15,11 +15,7 @@ use std::process::Command;
 use rotation_e2e::scenarios::{checks, preflight};
 use rotation_e2e::*;
 use rotation_local::LocalFunction;
-use rotation_stack::PythonTool;
 use serde_json::{Value, json};
-
-/// The AWS CLI, in a venv under `target/` (installed on first use).
-const AWS_CLI: PythonTool = PythonTool::new("awscli", &["awscli==1.46.3"], "aws");
 
 /// One case of the runbook: its title, the checks it says the preflight fails, its commands.
 #[derive(Debug)]

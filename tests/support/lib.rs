@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_sdk_secretsmanager::Client;
 use rand::RngExt;
 use rotation_local::{FunctionOptions, LocalFunction, SecretsManagerDriver};
-use rotation_stack::{Lifetime, MariaDbServer, PostgresServer, Stack};
+use rotation_stack::{Lifetime, MariaDbServer, PostgresServer, PythonTool, Stack};
 use serde_json::{Value, json};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
@@ -21,6 +21,10 @@ pub use targets::{DatabaseTarget, Rotator};
 pub mod scenarios;
 pub mod survival;
 mod targets;
+
+/// The AWS CLI, in a venv under `target/` (installed on first use): the runbook's commands
+/// run with it.
+pub const AWS_CLI: PythonTool = PythonTool::new("awscli", &["awscli==1.46.3"], "aws");
 
 /// The stack shared by the tests of one binary.
 pub fn stack() -> &'static Stack {

@@ -1,13 +1,13 @@
 //! `cargo xtask test`: everything CI runs, from a clean clone.
 //!
 //! Formatting first (cheap, and the most common failure), then one build of every target
-//! that clippy lints as it compiles (the deployment templates' and the GitHub Actions
-//! workflows' lint beside it), the doc tests, and every test binary of the workspace (unit
-//! tests, the local driver's tests, and the end-to-end tests against a private moto,
-//! PostgreSQL and MariaDB that each binary starts for itself; the first run installs moto in a
-//! venv under `target/`), two at a time, beside the check of a rotator crate generated from
-//! the starter template, built, linted and tested on its own. At the end, the time of each
-//! phase.
+//! that clippy lints as it compiles (beside it: the deployment templates' and the GitHub
+//! Actions workflows' lint, and on a first run the install of moto and the AWS CLI in venvs
+//! under `target/`), the doc tests, and every test binary of the workspace (unit tests, the
+//! local driver's tests, and the end-to-end tests against a private moto, PostgreSQL and
+//! MariaDB that each binary starts for itself), two at a time, beside the check of a rotator
+//! crate generated from the starter template, built, linted and tested on its own. At the
+//! end, the time of each phase.
 
 use anyhow::bail;
 
@@ -48,6 +48,15 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             .and_then(|()| crate::workflows::check())
             .map(|()| started.elapsed())
     });
+    // The e2e tests' tools (moto, the AWS CLI), installed on a first run while this compiles
+    // rather than by the first test binary that needs them.
+    let tools = std::thread::spawn(|| {
+        let started = std::time::Instant::now();
+        rotation_stack::MotoServer::install()
+            .map_err(anyhow::Error::from)
+            .and_then(|_| Ok(rotation_e2e::AWS_CLI.ensure()?))
+            .map(|_| started.elapsed())
+    });
     // One build that also lints: clippy compiles the workspace's own crates, denying
     // warnings (what `cargo clippy --workspace --all-targets -- -D warnings` checks), and the
     // dependencies are compiled once, by the units xtask's own build already made.
@@ -59,6 +68,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("the templates' lint panicked"))??;
     phases.beside("templates and workflows lint", linted);
+    let installed = tools
+        .join()
+        .map_err(|_| anyhow::anyhow!("the test tools' install panicked"))??;
+    phases.beside("test tools install", installed);
     phases.run("doc tests", || {
         cargo::run_linted(None, &["test", "--workspace", "--doc"])
     })?;

@@ -30,6 +30,13 @@ pub struct MotoServer {
 }
 
 impl MotoServer {
+    /// Installs moto's server in its venv under the stack directory unless it is there (what
+    /// [`MotoServer::start`] does first), and returns its path: a test runner can have the
+    /// minute of a first install done while it compiles.
+    pub fn install() -> Result<PathBuf, StackError> {
+        MOTO.ensure()
+    }
+
     /// Starts moto on a free port and waits (up to 30 s) until it answers HTTP.
     ///
     /// The first start in a stack directory creates the venv with moto, which takes about a
