@@ -11,11 +11,35 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 
-/// The cargo that runs us (`CARGO`), else `cargo` on the PATH.
-fn cargo() -> Command {
+/// The cargo that runs us (`CARGO`), else `cargo` on the PATH, in the workspace root, without
+/// the variables `cargo run` set for xtask itself ([`RUN_VARIABLES`]).
+pub fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     command.current_dir(workspace_root());
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_run_variable) {
+            command.env_remove(name);
+        }
+    }
     command
+}
+
+/// The variables `cargo run` sets for the program it runs (the package's name, version,
+/// manifest directory...). A build script may ask to be rerun when one changes (ring's does),
+/// and cargo compares them with its own environment: inherited by a cargo that xtask starts,
+/// they made it rebuild ring and every crate above it (the AWS SDKs), already built for
+/// xtask.
+const RUN_VARIABLES: [&str; 6] = [
+    "CARGO_PKG_",
+    "CARGO_MANIFEST_",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_RUSTC_CURRENT_DIR",
+];
+
+fn is_run_variable(name: &str) -> bool {
+    RUN_VARIABLES.iter().any(|prefix| name.starts_with(prefix)) || name == "OUT_DIR"
 }
 
 /// Runs `cargo <args>`, echoing the command, and fails if it fails.
@@ -186,4 +210,34 @@ pub fn run_linted(dir: Option<&Path>, args: &[&str]) -> anyhow::Result<()> {
         Some(dir) => echo_in(dir, &env, args)?,
     }
     checked(linted(dir)?, args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_variables_of_cargo_run_are_not_passed_on() {
+        for name in [
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_CRATE_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+            "OUT_DIR",
+        ] {
+            assert!(is_run_variable(name), "{name}");
+        }
+        // What a user sets for cargo itself is kept.
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_PROFILE_DEV_DEBUG",
+            "CARGO_TERM_COLOR",
+        ] {
+            assert!(!is_run_variable(name), "{name}");
+        }
+    }
 }

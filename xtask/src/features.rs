@@ -8,7 +8,6 @@
 //! SDKs), a second time. This check names the crate and both feature sets instead.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use anyhow::{Context, bail};
 
@@ -33,8 +32,7 @@ pub fn check_shared() -> anyhow::Result<()> {
 
 /// Each package as `cargo tree` resolves it for `selection`: `name vX.Y.Z|features,...`.
 fn resolved(selection: &[&str]) -> anyhow::Result<BTreeSet<String>> {
-    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(cargo::workspace_root())
+    let output = cargo::cargo()
         .args(["tree", "--prefix", "none", "--format", "{p}|{f}"])
         .args(selection)
         .output()
