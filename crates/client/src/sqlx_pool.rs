@@ -148,8 +148,41 @@ pub struct RotatingPool<DB: Engine> {
     pool: Pool<DB>,
     credentials: Arc<RotatingCredentials<DatabaseSecret>>,
     base: <DB::Connection as Connection>::Options,
-    /// The version id of the pool's connect options.
-    in_pool: Mutex<String>,
+    /// The version of the pool's connect options.
+    in_pool: Mutex<InPool>,
+}
+
+/// The version a pool logs in with: its id and creation date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct InPool {
+    version_id: String,
+    created: Option<std::time::SystemTime>,
+}
+
+impl InPool {
+    fn of(version: &Versioned<DatabaseSecret>) -> InPool {
+        InPool {
+            version_id: version.version_id.clone(),
+            created: version.created,
+        }
+    }
+
+    /// Whether a pool on this version moves to `to`: never to a refused version; to an older
+    /// one (or one of the same second: dates can be whole seconds) only when this one was
+    /// refused. A task that chose from a cache that lags behind, or whose recovery proved a
+    /// version after another task's proved a newer one, must not move the pool back: its
+    /// logins would be refused until a recovery moved it on again, and an acquire that meets
+    /// that more than `RECOVERY_ROUNDS` times fails.
+    fn moves_to(&self, to: &InPool, to_refused: bool, self_refused: bool) -> bool {
+        if self.version_id == to.version_id || to_refused {
+            return false;
+        }
+        self_refused
+            || match (to.created, self.created) {
+                (Some(to), Some(from)) => to > from,
+                _ => true,
+            }
+    }
 }
 
 impl<DB: Engine> RotatingPool<DB> {
@@ -169,7 +202,7 @@ impl<DB: Engine> RotatingPool<DB> {
             pool,
             credentials,
             base,
-            in_pool: Mutex::new(version.version_id.clone()),
+            in_pool: Mutex::new(InPool::of(&version)),
         })
     }
 
@@ -227,16 +260,57 @@ impl<DB: Engine> RotatingPool<DB> {
         })
     }
 
-    /// Puts `version` in the pool's connect options, unless it was refused since the task
-    /// chose it (a task that chose before another recovered must not set the old version
-    /// back); returns the version the pool then uses.
+    /// Puts `version` in the pool's connect options when the pool may move to it
+    /// ([`InPool::moves_to`]); returns the id of the version the pool then uses.
     fn use_version(&self, version: &Versioned<DatabaseSecret>) -> String {
         let mut in_pool = self.in_pool.lock().unwrap_or_else(PoisonError::into_inner);
-        if *in_pool != version.version_id && !self.credentials.is_refused(&version.version_id) {
+        let to = InPool::of(version);
+        if in_pool.moves_to(
+            &to,
+            self.credentials.is_refused(&to.version_id),
+            self.credentials.is_refused(&in_pool.version_id),
+        ) {
             self.pool
                 .set_connect_options(DB::with_secret(&self.base, &version.value));
-            in_pool.clone_from(&version.version_id);
+            *in_pool = to;
         }
-        in_pool.clone()
+        in_pool.version_id.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::InPool;
+
+    fn version(id: &str, second: Option<u64>) -> InPool {
+        InPool {
+            version_id: id.to_owned(),
+            created: second.map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),
+        }
+    }
+
+    #[test]
+    fn a_pool_moves_forward_and_back_only_from_a_refused_version() {
+        let on = version("v2", Some(20));
+        // (to, to refused, on refused) -> moves
+        let table = [
+            (version("v3", Some(30)), false, false, true),
+            (version("v3", Some(30)), true, false, false),
+            (version("v1", Some(10)), false, false, false),
+            (version("v1", Some(10)), false, true, true),
+            (version("v3", Some(20)), false, false, false),
+            (version("v3", Some(20)), false, true, true),
+            (version("v3", None), false, false, true),
+            (version("v2", Some(20)), false, true, false),
+        ];
+        for (to, to_refused, on_refused, moves) in table {
+            assert_eq!(
+                on.moves_to(&to, to_refused, on_refused),
+                moves,
+                "{to:?} to_refused={to_refused} on_refused={on_refused}"
+            );
+        }
     }
 }
