@@ -28,7 +28,7 @@ use crate::{package, readme};
 const INITIAL_PASSWORD: &str = "Demo-Initial-Password-1";
 
 /// How long the rotators' first build takes on the reference machine (2 cores), measured.
-const FIRST_BUILD: &str = "about two minutes on 2 cores";
+const FIRST_BUILD: &str = "about half a minute on 2 cores";
 
 /// Runs the demo.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
